@@ -1,0 +1,1 @@
+"""The cloud side: the /predict server and, under training/, the training pipeline (TensorFlow)."""

@@ -1,0 +1,16 @@
+"""gunicorn settings for the signstream server (bind, workers and threads come from ServerSettings).
+
+Threaded workers; the app (and TensorFlow, and any thread) is created in each worker after the
+fork, never in the arbiter: keep ``preload_app`` off.
+"""
+
+worker_class = "gthread"
+preload_app = False
+graceful_timeout = 10
+keepalive = 5
+backlog = 256
+accesslog = None  # the app logs one structured line per request itself
+errorlog = "-"
+loglevel = "warning"
+limit_request_line = 8190
+limit_request_fields = 100

@@ -1,0 +1,73 @@
+"""The model a worker serves: loaded, verified and warmed up before it answers; swapped atomically."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.bundle import Manifest, load_manifest
+from shared.predictor import LogitsRunner, predict_windows
+from shared.protocol import Prediction
+from shared.spec import check_supported
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A verified bundle with its runner. Every answer it gives names this manifest's version."""
+
+    manifest: Manifest
+    runner: LogitsRunner
+    path: Path
+    loaded_at: float = field(default_factory=time.time)
+
+    def predict(self, windows: list[np.ndarray], k: int | None) -> list[Prediction]:
+        return predict_windows(self.runner, self.manifest, windows, k)
+
+    def warm_up(self) -> None:
+        """Run one batch through the model so the first real request is not the slow one."""
+        spec = self.manifest.spec
+        self.predict([np.full((spec.frames, spec.raw_dim), 0.5, np.float32)] * 2, 1)
+
+
+def load_model(path: str | Path, runner_factory: Callable[[Path], LogitsRunner] | None = None) -> LoadedModel:
+    """Verify the bundle at ``path`` (checksums, spec), load its SavedModel and warm it up."""
+    path = Path(path)
+    manifest = load_manifest(path)
+    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+    if runner_factory is None:
+        from cloud_server.inference import SavedModelRunner
+
+        runner_factory = SavedModelRunner
+    model = LoadedModel(manifest, runner_factory(path), path)
+    model.warm_up()
+    return model
+
+
+class ModelHolder:
+    """Holds the current model; ``swap`` replaces it only after the new one loaded and warmed up."""
+
+    def __init__(self, loader: Callable[[Path], LoadedModel] = load_model) -> None:
+        self._loader = loader
+        self._current: LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The model to use for one whole request (read once, so a swap cannot split an answer)."""
+        return self._current
+
+    def load(self, path: str | Path) -> LoadedModel:
+        """Load, verify and warm up ``path``, then make it current; on failure the old one stays."""
+        candidate = self._loader(Path(path))
+        with self._lock:
+            self._current = candidate
+        log.info("serving model %s %s", candidate.manifest.name, candidate.manifest.version)
+        return candidate

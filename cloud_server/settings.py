@@ -1,0 +1,47 @@
+"""Server settings: one typed object from SIGNSTREAM_SERVER_* variables (or an env file), checked at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SIGNSTREAM_SERVER_"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server needs to start."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    model_dir: Path | None = Field(None, description="Bundle folder to serve.")
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to bind (0: any free port).")
+    workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    threads: int = Field(4, ge=1, le=64, description="Threads per worker.")
+    no_auth: bool = Field(False, description="Serve without API keys (only on a loopback host).")
+    default_top_k: int = Field(3, ge=1, le=100, description="Labels per answer when a request names none.")
+    max_body_bytes: int = Field(4_000_000, ge=1024, description="Largest request body accepted.")
+    timeout: int = Field(30, ge=1, description="gunicorn worker timeout, seconds.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ServerSettings:
+        if self.no_auth and not is_loopback(self.host):
+            raise ValueError(f"no_auth is allowed only on a loopback address, not {self.host}")
+        if self.model_dir is None:
+            raise ValueError("a model is required (--model DIR or SIGNSTREAM_SERVER_MODEL_DIR)")
+        if not self.no_auth:
+            raise ValueError("API keys are not built yet (issue 4): use --no-auth on a loopback address")
+        return self

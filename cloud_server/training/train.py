@@ -1,0 +1,177 @@
+"""Train a sign classifier on landmark datasets and write a verified bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cloud_server.training.augment import augment
+from cloud_server.training.model import ModelConfig, build_model
+from cloud_server.training.split import holdout_sessions
+from shared.atomic import atomic_dir
+from shared.bundle import Manifest, now_iso, write_manifest
+from shared.calibration import (
+    choose_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from shared.dataset import Dataset, load_many
+from shared.errors import DatasetError
+from shared.normalize import feature_dim, features_batch
+from shared.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters; the defaults are the ones measured in docs/training.md."""
+
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    val_fraction: float = 0.2
+    seed: int = 0
+    frames: int = 30
+    fps: float = 15.0
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def _class_weights(y: np.ndarray, n: int) -> dict[int, float]:
+    counts = np.bincount(y, minlength=n).astype(float)
+    counts[counts == 0] = 1.0
+    w = len(y) / (n * counts)
+    return {i: float(w[i]) for i in range(n)}
+
+
+def _make_sequence(ds: Dataset, spec: FeatureSpec, batch: int, seed: int):
+    import keras
+
+    class Augmented(keras.utils.PyDataset):
+        """Batches of freshly augmented, normalised windows; a new shuffle every epoch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(ds))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(ds) / batch))
+
+        def __getitem__(self, i: int):
+            idx = self.order[i * batch : (i + 1) * batch]
+            raws = [augment(ds.X[j, : ds.length[j]], self.rng) for j in idx]
+            return features_batch(raws, spec), ds.y[idx]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(ds))
+
+    return Augmented()
+
+
+def plain_features(ds: Dataset, spec: FeatureSpec) -> np.ndarray:
+    """Normalised features of every sequence, unaugmented: (N, frames, F)."""
+    return features_batch([ds.X[i, : ds.length[i]] for i in range(len(ds))], spec)
+
+
+def train_bundle(
+    data: list[str | Path],
+    out: str | Path,
+    classes: list[str] | None = None,
+    config: TrainConfig | None = None,
+    name: str = "signs",
+    version: str | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+) -> Manifest:
+    """Train on ``data`` and write the complete bundle to ``out`` (which must not exist).
+
+    Args:
+        data: dataset files, merged (sessions kept apart by file).
+        classes: train on these classes only, in this order (default: all).
+        progress: called after every epoch with (epoch, epochs, logs).
+    """
+    import keras
+    import tensorflow as tf
+
+    from cloud_server.training.export import agreement, export_saved_model, export_tflite
+
+    config = config or TrainConfig()
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; train never overwrites a bundle")
+    ds = load_many(list(data))
+    if classes:
+        ds = ds.select_classes(classes)
+    if len(ds.classes) < 2:
+        raise DatasetError("training needs at least two classes")
+    spec = FeatureSpec(frames=config.frames, fps=config.fps)
+    keras.utils.set_random_seed(config.seed)
+    train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
+    train, val = ds.subset(train_mask), ds.subset(val_mask)
+    n = len(ds.classes)
+    x_val = plain_features(val, spec)
+    model = build_model(spec.frames, feature_dim(spec), n, config.model)
+    steps = int(np.ceil(len(train) / config.batch_size)) * config.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if progress:
+                progress(epoch + 1, config.epochs, dict(logs or {}))
+
+    history = model.fit(
+        _make_sequence(train, spec, config.batch_size, config.seed),
+        validation_data=(x_val, val.y) if len(val) else None,
+        epochs=config.epochs,
+        class_weight=_class_weights(train.y, n),
+        callbacks=[Progress()],
+        verbose=0,
+    )
+    val_logits = model(x_val, training=False).numpy() if len(val) else np.zeros((0, n))
+    temperature = fit_temperature(val_logits, val.y)
+    val_probs = softmax(val_logits, temperature)
+    threshold = choose_threshold(val_probs, val.y)
+    metrics = {
+        "val_accuracy": float((val_probs.argmax(1) == val.y).mean()) if len(val) else None,
+        "val_ece": expected_calibration_error(val_probs, val.y) if len(val) else None,
+        "val_sequences": len(val),
+        "train_sequences": len(train),
+        "val_sessions": sorted(set(val.session.tolist())),
+    }
+    with atomic_dir(out) as tmp:
+        export_saved_model(model, tmp, spec.frames, feature_dim(spec))
+        export_tflite(tmp)
+        sample = x_val[:64] if len(val) else plain_features(train.subset(np.arange(min(64, len(train)))), spec)
+        metrics["export"] = agreement(tmp, sample)
+        report = tmp / "report"
+        report.mkdir()
+        (report / "history.json").write_text(json.dumps(history.history, default=float, indent=1))
+        (report / "training.json").write_text(
+            json.dumps({"config": asdict(config), "metrics": metrics, "tensorflow": tf.__version__}, indent=1)
+        )
+        manifest = Manifest(
+            name=name,
+            version=version or now_iso().replace(":", "").replace("-", ""),
+            created=now_iso(),
+            spec=spec,
+            labels=list(ds.classes),
+            temperature=temperature,
+            threshold=threshold,
+            sources=ds.sources,
+            licences=ds.licences,
+            architecture=config.model.as_dict(),
+            metrics=metrics,
+        )
+        manifest = write_manifest(tmp, manifest)
+    return manifest

@@ -1,0 +1,205 @@
+"""The ``signstream`` command: one console script, a subcommand per job.
+
+Each subcommand's implementation is imported only when it runs, so ``signstream edge`` works where
+TensorFlow is absent. Errors the user can fix end the command with one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.errors import SignstreamError
+
+EXIT_USAGE = 2
+
+
+class CliError(SignstreamError):
+    """A command-line problem reported as one line."""
+
+
+def _existing_file(value: str) -> Path:
+    p = Path(value)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"{value}: no such file")
+    return p
+
+
+def _existing_dir(value: str) -> Path:
+    p = Path(value)
+    if not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: no such folder")
+    return p
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from err
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return n
+
+
+def _classes(value: str) -> list[str]:
+    names = [c.strip() for c in value.split(",") if c.strip()]
+    if len(names) < 2:
+        raise argparse.ArgumentTypeError("give at least two comma-separated class names")
+    return names
+
+
+# --- subcommand implementations (thin: parse, call a module, print) -------------------------------
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from shared.dataset import save_dataset
+    from shared.synth import MAX_CLASSES, generate
+
+    if not 2 <= args.classes <= MAX_CLASSES:
+        raise CliError(f"--classes must be 2..{MAX_CLASSES}")
+    ds = generate(args.classes, args.per_class, args.signers, args.frames, args.seed)
+    save_dataset(args.out, ds)
+    print(f"wrote {args.out}: {len(ds)} sequences, {len(ds.classes)} classes, {args.signers} signers")
+
+
+def cmd_import_mpdata(args: argparse.Namespace) -> None:
+    from shared.dataset import save_dataset
+    from shared.mpdata import import_mpdata
+
+    ds = import_mpdata(args.root, args.session)
+    save_dataset(args.out, ds)
+    print(f"wrote {args.out}: {len(ds)} sequences, classes: {', '.join(ds.classes)}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from cloud_server.training.cli import run_train
+
+    run_train(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from cloud_server.serve import run_serve
+
+    run_serve(args)
+
+
+def cmd_edge(args: argparse.Namespace) -> None:
+    from edge_client.cli import run_edge
+
+    run_edge(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from shared.demo import run_demo
+
+    run_demo(args)
+
+
+def _not_yet(issue: str) -> Callable[[argparse.Namespace], None]:
+    def run(args: argparse.Namespace) -> None:
+        raise CliError(f"'signstream {args.command}' is not built yet (see docs/status.md, {issue})")
+
+    return run
+
+
+# --- parser ----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every subcommand."""
+    parser = argparse.ArgumentParser(prog="signstream", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the whole system on synthetic data and show live labels")
+    p.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the demo writes (default .demo)")
+    p.add_argument("--data", type=_existing_file, help="replay a real dataset instead of synthetic data")
+    p.add_argument("--epochs", type=_positive, default=25, help="training epochs (default 25)")
+    p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("synth", help="write a synthetic landmark dataset")
+    p.add_argument("--out", type=Path, required=True, help="output .npz")
+    p.add_argument("--classes", type=int, default=6, help="number of classes (2..12, default 6)")
+    p.add_argument("--per-class", type=_positive, default=40, help="sequences per class (default 40)")
+    p.add_argument("--signers", type=_positive, default=4, help="synthetic signers = sessions (default 4)")
+    p.add_argument("--frames", type=_positive, default=30, help="frames per sequence (default 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("import-mpdata", help="import an MP_Data/<class>/<seq>/<frame>.npy tree")
+    p.add_argument("root", type=_existing_dir, help="the folder holding one sub-folder per class")
+    p.add_argument("--out", type=Path, required=True, help="output .npz")
+    p.add_argument("--session", help="session name (default: the folder's name)")
+    p.set_defaults(func=cmd_import_mpdata)
+
+    p = sub.add_parser("capture", help="record labelled clips from a camera or a file (not built yet)")
+    p.set_defaults(func=_not_yet("issue 3"))
+    p = sub.add_parser("extract", help="extract landmarks from videos into a dataset (not built yet)")
+    p.set_defaults(func=_not_yet("issue 3"))
+
+    p = sub.add_parser("train", help="train a model and write a bundle")
+    p.add_argument("--data", type=_existing_file, action="append", required=True, help="dataset .npz (repeatable)")
+    p.add_argument("--classes", type=_classes, help="comma-separated classes to train on (default: all)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist)")
+    p.add_argument("--epochs", type=_positive, help="training epochs (default: the measured default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="signs", help="model name in the manifest (default signs)")
+    p.add_argument("--version", help="model version (default: a UTC timestamp)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset (not built yet)")
+    p.set_defaults(func=_not_yet("issue 3"))
+
+    p = sub.add_parser("serve", help="serve a bundle over HTTP under gunicorn")
+    p.add_argument("--model", type=_existing_dir, help="bundle folder to serve")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--workers", type=_positive, help="worker processes (default 2)")
+    p.add_argument("--threads", type=_positive, help="threads per worker (default 4)")
+    p.add_argument("--no-auth", action="store_true", help="no API keys (loopback addresses only)")
+    p.set_defaults(func=cmd_serve)
+
+    for name, issue in (("keys", "issue 4"), ("push", "issue 5"), ("pull", "issue 5"), ("promote", "issue 5"),
+                        ("rollback", "issue 5"), ("models", "issue 5"), ("bench", "issues 3-6")):  # fmt: skip
+        p = sub.add_parser(name, help=f"({issue}, not built yet)")
+        p.set_defaults(func=_not_yet(issue))
+
+    p = sub.add_parser("edge", help="run the edge client")
+    p.add_argument("--replay", type=_existing_file, help="replay a landmark dataset as a live stream")
+    p.add_argument("--server", required=True, help="server base URL, e.g. http://127.0.0.1:8000")
+    p.add_argument("--api-key", help="API key for the server")
+    p.add_argument("--limit", type=_positive, help="replay at most this many sequences")
+    p.add_argument("--speed", type=float, default=0.0, help="replay speed (1 = real time, 0 = as fast as possible)")
+    p.add_argument("--json-events", action="store_true", help="one JSON line per event on stdout")
+    p.add_argument("--headless", action="store_true", help="no display (the only mode built yet)")
+    p.set_defaults(func=cmd_edge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (SignstreamError, FileExistsError, ValueError) as err:
+        print(f"signstream {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"signstream {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

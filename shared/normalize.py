@@ -1,0 +1,133 @@
+"""Feature normalisation and resampling: pure numpy, chosen by the model's spec.
+
+Whoever runs a model (server, edge fallback, training) calls ``features(window, spec)``, so a
+model trained with a new normalisation needs no client update, only this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from shared.errors import SpecMismatchError
+from shared.spec import COORDS, HANDS, LANDMARKS, MAX_INPUT_FRAMES, RAW_DIM, FeatureSpec
+
+WRIST = 0
+MCP = (5, 9, 13, 17)  # knuckles: wrist-to-knuckle distance is the hand's size
+MIN_HAND_SIZE = 1e-3
+FEATURE_CLIP = 20.0
+
+
+def hands_present(frames: np.ndarray) -> np.ndarray:
+    """(T, 126) raw frames -> (T, 2) bool: which hand slots hold a hand."""
+    hands = frames.reshape(frames.shape[0], HANDS, LANDMARKS * COORDS)
+    return np.any(hands != 0, axis=-1)
+
+
+def resample(frames: np.ndarray, length: int) -> np.ndarray:
+    """Resample a window of any length to ``length`` frames, linearly in time.
+
+    A hand is interpolated only between two frames that both hold it; otherwise the nearer
+    frame's value is taken, so a missing hand (zeros) is never blended with a real one.
+
+    Args:
+        frames: (T, 126) raw frames, 1 <= T <= MAX_INPUT_FRAMES.
+        length: frames wanted.
+    Returns:
+        (length, 126) float32.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] != RAW_DIM:
+        raise SpecMismatchError(f"a window must be (frames, {RAW_DIM}), got {frames.shape}")
+    t = frames.shape[0]
+    if not 1 <= t <= MAX_INPUT_FRAMES:
+        raise SpecMismatchError(f"a window must have 1..{MAX_INPUT_FRAMES} frames, got {t}")
+    if t == length:
+        return frames.copy()
+    pos = np.linspace(0.0, t - 1, length) if length > 1 else np.zeros(1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, t - 1)
+    w = (pos - lo).astype(np.float32)
+    hands = frames.reshape(t, HANDS, LANDMARKS * COORDS)
+    present = hands_present(frames)
+    a, b = hands[lo], hands[hi]
+    both = (present[lo] & present[hi])[..., None]
+    nearest = np.where((w < 0.5)[:, None, None], a, b)
+    blended = a + (b - a) * w[:, None, None]
+    out = np.where(both, blended, nearest)
+    return out.reshape(length, RAW_DIM).astype(np.float32)
+
+
+def _hand_frame_v1(frames: np.ndarray) -> np.ndarray:
+    """Normalisation 'hand-frame' v1.
+
+    Per hand and frame: the 21 landmarks relative to the wrist, divided by the hand's size
+    (mean wrist-to-knuckle distance) -> 63 values, independent of where the hand is and how far
+    from the camera. Then the wrist's x, y relative to the window's mean wrist position, divided by
+    the window's median hand size -> 2 values (where the hands are relative to each other and
+    over time). Then the wrist's x, y relative to the frame centre -> 2 values (where in the frame).
+    Then 1.0 for a present hand. A missing hand is all zeros. 68 per hand, 136 per frame.
+
+    Args:
+        frames: (T, 126) raw frames.
+    Returns:
+        (T, 136) float32.
+    """
+    t = frames.shape[0]
+    lm = frames.reshape(t, HANDS, LANDMARKS, COORDS).astype(np.float32)
+    present = np.any(lm != 0, axis=(-2, -1))  # (T, H)
+    wrist = lm[:, :, WRIST, :]  # (T, H, 3)
+    size = np.linalg.norm(lm[:, :, MCP, :2] - wrist[:, :, None, :2], axis=-1).mean(axis=-1)
+    size = np.maximum(size, MIN_HAND_SIZE)  # (T, H)
+    shape = (lm - wrist[:, :, None, :]) / size[:, :, None, None]
+    if present.any():
+        centre = wrist[present][:, :2].mean(axis=0)
+        scale = max(float(np.median(size[present])), MIN_HAND_SIZE)
+    else:
+        centre, scale = np.full(2, 0.5, np.float32), 1.0
+    rel = (wrist[:, :, :2] - centre) / scale
+    in_frame = wrist[:, :, :2] - 0.5
+    flag = np.ones((t, HANDS, 1), np.float32)
+    per_hand = np.concatenate([shape.reshape(t, HANDS, -1), rel, in_frame, flag], axis=-1)
+    per_hand = np.where(present[:, :, None], per_hand, 0.0)
+    return np.clip(per_hand.reshape(t, -1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
+
+
+_NORMALIZERS: dict[tuple[str, int], tuple[Callable[[np.ndarray], np.ndarray], int]] = {
+    ("hand-frame", 1): (_hand_frame_v1, HANDS * (LANDMARKS * COORDS + 5)),
+}
+
+
+def known_normalizations() -> set[tuple[str, int]]:
+    """(name, version) pairs this installation can compute."""
+    return set(_NORMALIZERS)
+
+
+def _normalizer(spec: FeatureSpec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    try:
+        return _NORMALIZERS[(spec.normalization, spec.normalization_version)]
+    except KeyError as err:
+        raise SpecMismatchError(
+            f"unknown normalisation {spec.normalization} v{spec.normalization_version}"
+        ) from err
+
+
+def feature_dim(spec: FeatureSpec) -> int:
+    """Values per frame after normalisation."""
+    return _normalizer(spec)[1]
+
+
+def features(window: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Raw window (T, 126), any 1 <= T <= MAX_INPUT_FRAMES -> model input (spec.frames, feature_dim)."""
+    fn, _ = _normalizer(spec)
+    return fn(resample(window, spec.frames))
+
+
+def features_batch(windows: np.ndarray | list[np.ndarray], spec: FeatureSpec) -> np.ndarray:
+    """A batch of raw windows (each (T_i, 126)) -> (N, spec.frames, feature_dim) float32."""
+    fn, dim = _normalizer(spec)
+    out = np.empty((len(windows), spec.frames, dim), np.float32)
+    for i, w in enumerate(windows):
+        out[i] = fn(resample(w, spec.frames))
+    return out

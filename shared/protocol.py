@@ -1,0 +1,208 @@
+"""The wire protocol of ``POST /predict``: pydantic models for JSON, and the binary form.
+
+JSON request, single window (the peer's shape): ``{"sequence": [[126 floats] x T], "top_k": 3}``;
+a batch: ``{"sequences": [[[126 floats] x T] x N]}``. 1 <= T <= MAX_INPUT_FRAMES,
+1 <= N <= MAX_BATCH, every value finite after the cast to float32 and within +-VALUE_BOUND.
+
+Binary request (``Content-Type: application/x-signstream-window``), little-endian::
+
+    offset size field
+    0      4    magic b"SSWB"
+    4      1    format version (1)
+    5      1    dtype: 1 = float16, 2 = float32
+    6      1    top_k (0 = the server's default)
+    7      1    flags: bit 0 set = answer in the batch form even for one window
+    8      4    N windows (uint32)
+    12     4    T frames per window (uint32)
+    16     4    values per frame (uint32, 126)
+    20     ...  N*T*126 values, C order
+
+Answers are always JSON.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+
+from shared.errors import ProtocolError
+from shared.spec import MAX_INPUT_FRAMES, RAW_DIM, VALUE_BOUND
+
+MAX_BATCH = 64
+JSON_CONTENT_TYPE = "application/json"
+BINARY_CONTENT_TYPE = "application/x-signstream-window"
+BINARY_MAGIC = b"SSWB"
+BINARY_VERSION = 1
+_HEADER = struct.Struct("<4sBBBBIII")
+_DTYPES = {1: np.dtype("<f2"), 2: np.dtype("<f4")}
+_DTYPE_CODES = {np.dtype("float16"): 1, np.dtype("float32"): 2}
+FLAG_BATCH = 1
+MODEL_VERSION_HEADER = "X-Model-Version"  # the caller's local model version, for /devices
+DEVICE_HEADER = "X-Device-Id"
+
+
+@dataclass
+class Windows:
+    """Validated windows ready for inference.
+
+    Attributes:
+        windows: N arrays of shape (T_i, 126), float32, finite and in bounds.
+        top_k: labels wanted per answer, or None for the server's default.
+        batch: True when the caller wants the batch answer form.
+    """
+
+    windows: list[np.ndarray]
+    top_k: int | None
+    batch: bool
+
+
+def check_window_values(arr: np.ndarray, where: str) -> np.ndarray:
+    """Cast to float32 and check finiteness and bounds; raise ProtocolError naming ``where``."""
+    out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise ProtocolError(f"{where}: values must be finite numbers (after the cast to float32)")
+    if out.size and np.abs(out).max() > VALUE_BOUND:
+        raise ProtocolError(f"{where}: values must lie within +-{VALUE_BOUND}")
+    return out
+
+
+def _as_window(value: Any, where: str) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        raise ProtocolError(f"{where} must be a non-empty list of frames")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, OverflowError) as err:
+        raise ProtocolError(f"{where} must be a list of frames of {RAW_DIM} numbers each") from err
+    if arr.dtype.kind not in "fiu":
+        raise ProtocolError(f"{where} must hold only numbers (frames of {RAW_DIM} numbers)")
+    if arr.ndim != 2 or arr.shape[1] != RAW_DIM:
+        raise ProtocolError(f"{where} must be (frames, {RAW_DIM}), got shape {arr.shape}")
+    if not 1 <= arr.shape[0] <= MAX_INPUT_FRAMES:
+        raise ProtocolError(f"{where} must have 1..{MAX_INPUT_FRAMES} frames, got {arr.shape[0]}")
+    return check_window_values(arr, where)
+
+
+class PredictRequest(BaseModel):
+    """JSON body of POST /predict: exactly one of ``sequence`` or ``sequences``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sequence: SkipValidation[list[list[float]]] | None = Field(
+        None, description=f"One window: 1..{MAX_INPUT_FRAMES} frames of {RAW_DIM} landmark values."
+    )
+    sequences: SkipValidation[list[list[list[float]]]] | None = Field(
+        None, description=f"A batch of 1..{MAX_BATCH} windows, each like 'sequence'."
+    )
+    top_k: int | None = Field(None, ge=1, description="How many labels to return, 1..number of labels.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PredictRequest:
+        if (self.sequence is None) == (self.sequences is None):
+            raise ValueError("give exactly one of 'sequence' or 'sequences'")
+        return self
+
+    def to_windows(self) -> Windows:
+        """Check every value and return the windows as float32 arrays."""
+        if self.sequence is not None:
+            return Windows([_as_window(self.sequence, "sequence")], self.top_k, False)
+        seqs = self.sequences
+        if not isinstance(seqs, list) or not 1 <= len(seqs) <= MAX_BATCH:
+            raise ProtocolError(f"sequences must be a list of 1..{MAX_BATCH} windows")
+        return Windows([_as_window(s, f"sequences[{i}]") for i, s in enumerate(seqs)], self.top_k, True)
+
+
+def encode_binary(
+    windows: np.ndarray, dtype: str = "float16", top_k: int | None = None, batch: bool = False
+) -> bytes:
+    """Encode (N, T, 126) windows (or one (T, 126) window) in the binary form."""
+    arr = np.asarray(windows)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[2] != RAW_DIM:
+        raise ProtocolError(f"windows must be (N, T, {RAW_DIM}), got {arr.shape}")
+    dt = np.dtype(dtype)
+    if dt not in _DTYPE_CODES:
+        raise ProtocolError(f"dtype must be float16 or float32, got {dtype}")
+    if top_k is not None and not 1 <= top_k <= 255:
+        raise ProtocolError("top_k must be 1..255 in the binary form")
+    flags = FLAG_BATCH if batch or arr.shape[0] > 1 else 0
+    header = _HEADER.pack(BINARY_MAGIC, BINARY_VERSION, _DTYPE_CODES[dt], top_k or 0, flags, *arr.shape)
+    return header + np.ascontiguousarray(arr, dtype=dt.newbyteorder("<")).tobytes()
+
+
+def decode_binary(body: bytes) -> Windows:
+    """Decode and check a binary request body; raise ProtocolError naming what is wrong."""
+    if len(body) < _HEADER.size:
+        raise ProtocolError(f"binary body shorter than its {_HEADER.size}-byte header")
+    magic, version, code, top_k, flags, n, t, c = _HEADER.unpack_from(body)
+    if magic != BINARY_MAGIC:
+        raise ProtocolError("binary body does not start with b'SSWB'")
+    if version != BINARY_VERSION:
+        raise ProtocolError(f"binary format version {version} is not supported (1 is)")
+    if code not in _DTYPES:
+        raise ProtocolError(f"binary dtype code {code} is not 1 (float16) or 2 (float32)")
+    if c != RAW_DIM:
+        raise ProtocolError(f"binary windows must have {RAW_DIM} values per frame, got {c}")
+    if not 1 <= n <= MAX_BATCH:
+        raise ProtocolError(f"binary body must hold 1..{MAX_BATCH} windows, got {n}")
+    if not 1 <= t <= MAX_INPUT_FRAMES:
+        raise ProtocolError(f"binary windows must have 1..{MAX_INPUT_FRAMES} frames, got {t}")
+    dt = _DTYPES[code]
+    expected = _HEADER.size + n * t * c * dt.itemsize
+    if len(body) != expected:
+        raise ProtocolError(f"binary body is {len(body)} bytes; its header says {expected}")
+    arr = np.frombuffer(body, dtype=dt, offset=_HEADER.size).reshape(n, t, c)
+    arr = check_window_values(arr, "binary windows")
+    return Windows(list(arr), top_k or None, bool(flags & FLAG_BATCH) or n > 1)
+
+
+class LabelScore(BaseModel):
+    """One of the top-k labels."""
+
+    label: str
+    confidence: float = Field(description="Calibrated probability, 0..1.")
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    """The answer for one window: the peer's label/index/confidence plus top-k."""
+
+    label: str = Field(description="Most likely label.")
+    index: int = Field(description="Index of that label in the model's labels.")
+    confidence: float = Field(description="Its calibrated probability, 0..1.")
+    top_k: list[LabelScore] = Field(description="Most likely labels, best first.")
+    below_threshold: bool = Field(description="True if confidence is under the model's recommended threshold.")
+
+
+class PredictResponse(Prediction):
+    """Answer to a single-window request."""
+
+    model: ModelRef
+    threshold: float = Field(description="The model's recommended confidence threshold.")
+    server_time: float = Field(description="Server clock, seconds since the epoch.")
+
+
+class BatchPredictResponse(BaseModel):
+    """Answer to a batch request: one Prediction per window, in order."""
+
+    results: list[Prediction]
+    model: ModelRef
+    threshold: float
+    server_time: float
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer."""
+
+    error: str = Field(description="What went wrong, in one line.")
+    reason: str = Field(description="A short machine-readable reason, e.g. 'bad_request'.")
