@@ -37,7 +37,11 @@ def _parse_windows(body: bytes, content_type: str) -> Windows:
     if mime == BINARY_CONTENT_TYPE:
         return decode_binary(body)
     if mime != JSON_CONTENT_TYPE:
-        raise ApiError(415, "unsupported_media_type", f"Content-Type must be {JSON_CONTENT_TYPE} or {BINARY_CONTENT_TYPE}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be {JSON_CONTENT_TYPE} or {BINARY_CONTENT_TYPE}",
+        )
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as err:
@@ -124,7 +128,9 @@ def create_app(settings: ServerSettings, holder: ModelHolder | None = None) -> F
         if windows.batch:
             body = BatchPredictResponse(results=preds, model=ref, threshold=model.manifest.threshold, server_time=now)
         else:
-            body = PredictResponse(**preds[0].model_dump(), model=ref, threshold=model.manifest.threshold, server_time=now)
+            body = PredictResponse(
+                **preds[0].model_dump(), model=ref, threshold=model.manifest.threshold, server_time=now
+            )
         return Response(body.model_dump_json(), mimetype=JSON_CONTENT_TYPE)
 
     return app

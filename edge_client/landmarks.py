@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.handedness import HAND_DIM, mirror, slot_for
 from shared.hand_task import ensure_task_file
+from shared.handedness import HAND_DIM, mirror, slot_for
 from shared.spec import RAW_DIM
 
 

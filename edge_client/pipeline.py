@@ -126,7 +126,10 @@ class Pipeline:
 
     def run(self) -> Counters:
         """Run until the source ends (or ``stop`` is set); threads are joined before returning."""
-        threads = [threading.Thread(target=f, name=n, daemon=True) for f, n in ((self._capture, "capture"), (self._send, "send"))]
+        threads = [
+            threading.Thread(target=f, name=n, daemon=True)
+            for f, n in ((self._capture, "capture"), (self._send, "send"))
+        ]
         for t in threads:
             t.start()
         try:

@@ -32,7 +32,12 @@ class Windower:
     def __init__(self, frames: int = 30, stride: int = 10, min_hand_frames: int = 6, end_after: int = 4) -> None:
         if stride < 1 or frames < 2 or min_hand_frames < 1 or end_after < 1:
             raise ValueError("bad windowing settings")
-        self.frames, self.stride, self.min_hand_frames, self.end_after = frames, stride, min_hand_frames, end_after
+        self.frames, self.stride, self.min_hand_frames, self.end_after = (
+            frames,
+            stride,
+            min_hand_frames,
+            end_after,
+        )
         self._buf: deque[Frame] = deque(maxlen=frames)
         self._since_emit = 0
         self._empty_run = 0

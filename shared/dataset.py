@@ -198,7 +198,9 @@ def merge(datasets: list[tuple[str, Dataset]]) -> Dataset:
         np.concatenate([p[0].X for p in parts]),
         np.concatenate([p[1] for p in parts]),
         classes,
-        np.concatenate([np.array([f"{n}:{s}" for s in p[0].seq_id]) for (n, _), p in zip(datasets, parts, strict=True)]),
+        np.concatenate(
+            [np.array([f"{n}:{s}" for s in p[0].seq_id]) for (n, _), p in zip(datasets, parts, strict=True)]
+        ),
         np.concatenate([p[2] for p in parts]),
         np.concatenate([p[0].length for p in parts]),
         [s for _, ds in datasets for s in ds.sources],

@@ -8,6 +8,7 @@ live label beside the replayed truth, and stops everything it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -59,10 +60,8 @@ def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-    try:  # nothing of the group may survive
+    with contextlib.suppress(ProcessLookupError):  # nothing of the group may survive
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _datasets(args: argparse.Namespace, run: Path) -> tuple[Path, Path]:
@@ -121,7 +120,9 @@ def run_demo(args: argparse.Namespace) -> None:
 
         ds = load_dataset(replay_path)
         client = CloudClient(base)
-        counters = Pipeline(ReplaySource(ds, speed=4.0, seed=args.seed), Windower(), client, on_event, lossless=True).run()
+        counters = Pipeline(
+            ReplaySource(ds, speed=4.0, seed=args.seed), Windower(), client, on_event, lossless=True
+        ).run()
         client.close()
         share = tally["ok"] / tally["n"] if tally["n"] else 0.0
         print(f"\n[demo] {tally['ok']} of {tally['n']} live labels matched the replayed truth ({share:.0%}); "

@@ -108,9 +108,7 @@ def _normalizer(spec: FeatureSpec) -> tuple[Callable[[np.ndarray], np.ndarray], 
     try:
         return _NORMALIZERS[(spec.normalization, spec.normalization_version)]
     except KeyError as err:
-        raise SpecMismatchError(
-            f"unknown normalisation {spec.normalization} v{spec.normalization_version}"
-        ) from err
+        raise SpecMismatchError(f"unknown normalisation {spec.normalization} v{spec.normalization_version}") from err
 
 
 def feature_dim(spec: FeatureSpec) -> int:

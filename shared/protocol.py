@@ -62,7 +62,8 @@ class Windows:
 
 def check_window_values(arr: np.ndarray, where: str) -> np.ndarray:
     """Cast to float32 and check finiteness and bounds; raise ProtocolError naming ``where``."""
-    out = arr.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, rejected below
+        out = arr.astype(np.float32)
     if not np.isfinite(out).all():
         raise ProtocolError(f"{where}: values must be finite numbers (after the cast to float32)")
     if out.size and np.abs(out).max() > VALUE_BOUND:
@@ -115,9 +116,7 @@ class PredictRequest(BaseModel):
         return Windows([_as_window(s, f"sequences[{i}]") for i, s in enumerate(seqs)], self.top_k, True)
 
 
-def encode_binary(
-    windows: np.ndarray, dtype: str = "float16", top_k: int | None = None, batch: bool = False
-) -> bytes:
+def encode_binary(windows: np.ndarray, dtype: str = "float16", top_k: int | None = None, batch: bool = False) -> bytes:
     """Encode (N, T, 126) windows (or one (T, 126) window) in the binary form."""
     arr = np.asarray(windows)
     if arr.ndim == 2:
@@ -129,6 +128,7 @@ def encode_binary(
         raise ProtocolError(f"dtype must be float16 or float32, got {dtype}")
     if top_k is not None and not 1 <= top_k <= 255:
         raise ProtocolError("top_k must be 1..255 in the binary form")
+    arr = check_window_values(arr, "windows")  # never send what the server must refuse
     flags = FLAG_BATCH if batch or arr.shape[0] > 1 else 0
     header = _HEADER.pack(BINARY_MAGIC, BINARY_VERSION, _DTYPE_CODES[dt], top_k or 0, flags, *arr.shape)
     return header + np.ascontiguousarray(arr, dtype=dt.newbyteorder("<")).tobytes()

@@ -156,9 +156,7 @@ def sequence(cls: int, signer: Signer, frames: int, rng: np.random.Generator, no
     return flat.astype(np.float32)
 
 
-def generate(
-    classes: int = 6, per_class: int = 40, signers: int = 4, frames: int = 30, seed: int = 0
-) -> Dataset:
+def generate(classes: int = 6, per_class: int = 40, signers: int = 4, frames: int = 30, seed: int = 0) -> Dataset:
     """A synthetic dataset: ``per_class`` sequences per class, spread over ``signers`` sessions."""
     names = class_names(classes)
     if per_class < 1 or signers < 1:

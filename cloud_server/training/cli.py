@@ -12,10 +12,16 @@ def run_train(args: argparse.Namespace) -> None:
     """Train from parsed arguments and print where the bundle went."""
     from tqdm import tqdm
 
-    from cloud_server.training.train import TrainConfig, train_bundle
+    from shared.dataset import load_many
 
     if args.out.exists():
         raise FileExistsError(f"{args.out} already exists; choose a new --out")
+    data = load_many(args.data)  # bad input fails here, in one line, before TensorFlow loads
+    if args.classes:
+        data = data.select_classes(args.classes)
+
+    from cloud_server.training.train import TrainConfig, train_bundle
+
     config = TrainConfig(seed=args.seed)
     if args.epochs:
         config.epochs = args.epochs
@@ -26,9 +32,7 @@ def run_train(args: argparse.Namespace) -> None:
             bar.set_postfix(shown)
             bar.update(1)
 
-        manifest = train_bundle(
-            args.data, args.out, args.classes, config, name=args.name, version=args.version, progress=progress
-        )
+        manifest = train_bundle(data, args.out, None, config, name=args.name, version=args.version, progress=progress)
     m = manifest.metrics
     print(
         f"wrote {args.out}: {manifest.name} {manifest.version}, {len(manifest.labels)} labels, "

@@ -81,7 +81,7 @@ def plain_features(ds: Dataset, spec: FeatureSpec) -> np.ndarray:
 
 
 def train_bundle(
-    data: list[str | Path],
+    data: list[str | Path] | Dataset,
     out: str | Path,
     classes: list[str] | None = None,
     config: TrainConfig | None = None,
@@ -92,7 +92,7 @@ def train_bundle(
     """Train on ``data`` and write the complete bundle to ``out`` (which must not exist).
 
     Args:
-        data: dataset files, merged (sessions kept apart by file).
+        data: dataset files, merged (sessions kept apart by file), or a loaded Dataset.
         classes: train on these classes only, in this order (default: all).
         progress: called after every epoch with (epoch, epochs, logs).
     """
@@ -105,7 +105,7 @@ def train_bundle(
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; train never overwrites a bundle")
-    ds = load_many(list(data))
+    ds = data if isinstance(data, Dataset) else load_many(list(data))
     if classes:
         ds = ds.select_classes(classes)
     if len(ds.classes) < 2:

@@ -1,0 +1,66 @@
+"""The real server under gunicorn on 127.0.0.1: ready only with a warm model, stops on SIGTERM."""
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+
+pytestmark = pytest.mark.slow
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _post(url, body, content_type):
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_serve_answers_and_sigterm_stops_every_worker(tiny_bundle):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(tiny_bundle, port, workers=2)
+    try:
+        wait_ready(base + "/ready", proc)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        window = np.full((30, 126), 0.5, np.float32)
+        status, body = _post(base + "/predict", json.dumps({"sequence": window.tolist()}).encode(), "application/json")
+        assert status == 200 and body["model"]["version"] == "1"
+        status, body2 = _post(base + "/predict", encode_binary(window), BINARY_CONTENT_TYPE)
+        assert status == 200 and body2["label"] == body["label"]
+        status, err = _post(base + "/predict", b"{}", "application/json")
+        assert status == 400 and err["reason"] == "invalid_request"
+    finally:
+        stop_server(proc)
+    assert proc.returncode is not None
+    time.sleep(0.5)
+    for pid in workers:
+        assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+def test_bad_settings_stop_the_start_with_one_line(tiny_bundle):
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "serve", "--model", str(tiny_bundle), "--host", "0.0.0.0", "--no-auth"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "signstream serve: error: bad setting: no_auth is allowed only on a loopback address, not 0.0.0.0"
+    )

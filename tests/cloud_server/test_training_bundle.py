@@ -1,0 +1,58 @@
+"""Train a tiny model on synthetic data into a bundle and run it on both runtimes."""
+
+import numpy as np
+import pytest
+
+from cloud_server.inference import SavedModelRunner
+from cloud_server.model_holder import load_model
+from edge_client.tflite_runner import TFLiteRunner
+from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
+from shared.dataset import load_dataset
+from shared.errors import BundleError
+from shared.normalize import features_batch
+from shared.predictor import predict_windows
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundle_is_complete_and_verified(tiny_bundle):
+    m = load_manifest(tiny_bundle)
+    assert m.name == "tiny" and m.version == "1" and len(m.labels) == 4
+    assert {TFLITE_FLOAT, TFLITE_INT8, "saved_model/saved_model.pb"} <= set(m.files)
+    assert m.temperature > 0 and 0 <= m.threshold <= 1
+    assert m.metrics["export"]["model_top1_agreement"] == 1.0
+    assert sum(e.size for e in m.files.values()) < 5_000_000
+
+
+def test_savedmodel_and_tflite_give_the_same_top1(tiny_bundle, synth_path):
+    ds = load_dataset(synth_path)
+    m = load_manifest(tiny_bundle)
+    feats = features_batch(list(ds.X[:40]), m.spec)
+    ref = SavedModelRunner(tiny_bundle).logits(feats)
+    for name in (TFLITE_FLOAT, TFLITE_INT8):
+        got = TFLiteRunner(tiny_bundle / name).logits(feats)
+        agree = (got.argmax(1) == ref.argmax(1)).mean()
+        assert agree >= (1.0 if name == TFLITE_FLOAT else 0.95), (name, agree)
+    a = predict_windows(SavedModelRunner(tiny_bundle), m, list(ds.X[:10]))
+    b = predict_windows(TFLiteRunner(tiny_bundle / TFLITE_FLOAT), m, list(ds.X[:10]))
+    assert [p.label for p in a] == [p.label for p in b]
+    assert np.allclose([p.confidence for p in a], [p.confidence for p in b], atol=1e-4)
+
+
+def test_server_loader_refuses_a_tampered_bundle(tiny_bundle, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    data = bytearray((copy / TFLITE_FLOAT).read_bytes())
+    data[100] ^= 0xFF
+    (copy / TFLITE_FLOAT).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256"):
+        load_model(copy)
+
+
+def test_train_refuses_an_existing_output(synth_path, tiny_bundle):
+    from cloud_server.training.train import train_bundle
+
+    with pytest.raises(FileExistsError):
+        train_bundle([synth_path], tiny_bundle)

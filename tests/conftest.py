@@ -1,0 +1,64 @@
+"""Shared fixtures. Real-data tests find ../shared/data through SIGN_DATA_DIR."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.dataset import save_dataset
+from shared.synth import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason`` (which says how to enable the test); under CI=true a skip is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run this test: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sign_data() -> Path:
+    """The real data folder (../shared/data), from SIGN_DATA_DIR."""
+    value = os.environ.get("SIGN_DATA_DIR")
+    if not value or not (Path(value) / "landmarks").is_dir():
+        skip_or_fail("needs real data: set SIGN_DATA_DIR to the absolute path of ../shared/data")
+    return Path(value)
+
+
+def require_binary(name: str) -> str:
+    """Path of a system binary, or skip (fail under CI) saying how to install it."""
+    path = shutil.which(name)
+    if not path:
+        skip_or_fail(f"needs {name}: apt-get install {name} (.ci/run does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic dataset file: 4 classes, 4 signers."""
+    path = tmp_path_factory.mktemp("data") / "synth.npz"
+    save_dataset(path, generate(classes=4, per_class=24, signers=4, seed=1))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synth_path: Path) -> Path:
+    """A bundle trained for a few epochs on the synthetic dataset (slow: ~20 s)."""
+    from cloud_server.training.model import ModelConfig
+    from cloud_server.training.train import TrainConfig, train_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    config = TrainConfig(epochs=6, model=ModelConfig(width=32, blocks=1))
+    train_bundle([synth_path], out, config=config, name="tiny", version="1")
+    return out
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,33 @@
+"""The edge side must run where TensorFlow is absent (the Pi never installs it)."""
+
+import subprocess
+import sys
+
+BLOCK_TF = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'):
+            raise ImportError('TensorFlow is blocked in this test')
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_edge_cli_and_modules_import_without_tensorflow():
+    code = (
+        BLOCK_TF
+        + """
+import edge_client.cli, edge_client.pipeline, edge_client.transport, edge_client.window, edge_client.tflite_runner
+import shared.normalize, shared.protocol, shared.bundle, shared.predictor
+from shared.cli import main
+try:
+    main(['edge', '--help'])
+except SystemExit as e:
+    assert e.code == 0
+assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)
+print('ok')
+"""
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")

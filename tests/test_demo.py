@@ -1,0 +1,33 @@
+"""`signstream demo` end to end: train, gunicorn, edge replay, live labels, clean stop."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _server_processes() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "shared.cli serve" in line or "signstream-server" in line]
+
+
+def test_demo_shows_live_labels_matching_the_truth_and_stops_cleanly(tmp_path):
+    before = _server_processes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "demo", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "server ready" in out and "server stopped" in out
+    rows = [line for line in out.splitlines() if line.rstrip().endswith("%)")]
+    assert len(rows) >= 12, out
+    m = re.search(r"(\d+) of (\d+) live labels matched the replayed truth", out)
+    assert m, out
+    ok, n = int(m.group(1)), int(m.group(2))
+    assert n >= 12 and ok / n >= 0.6, out
+    assert _server_processes() == before
