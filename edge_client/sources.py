@@ -64,3 +64,33 @@ class ReplaySource:
                         time.sleep(delay)
                 yield Frame(i, ts, lm, truth if lm is not empty else None)
                 i += 1
+
+
+def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
+    """Every frame of a video file as (RGB uint8 (H, W, 3), timestamp in ms), in order.
+
+    Args:
+        path: the video file.
+        max_side: shrink frames so their longer side is at most this many pixels (None: as is).
+    Raises:
+        OSError if the file cannot be opened as a video.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise OSError(f"{path}: cannot open as a video")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    i = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if max_side and max(frame.shape[:2]) > max_side:
+                scale = max_side / max(frame.shape[:2])
+                frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), round(i * 1000.0 / fps)
+            i += 1
+    finally:
+        cap.release()

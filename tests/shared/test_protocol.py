@@ -97,7 +97,7 @@ def test_binary_rejects_nan_inf_and_out_of_bounds(dtype, bad):
     body = bytearray(encode_binary(WINDOW, dtype))
     size = np.dtype(dtype).itemsize
     body[20 : 20 + size] = np.array([bad], dtype).tobytes()
-    with pytest.raises(ProtocolError, match="finite|within"):
+    with pytest.raises(ProtocolError, match=r"finite|within"):
         decode_binary(bytes(body))
 
 
