@@ -81,6 +81,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     run_train(args)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from cloud_server.training.cli import run_evaluate
+
+    run_evaluate(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from cloud_server.serve import run_serve
 
@@ -153,8 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="model version (default: a UTC timestamp)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset (not built yet)")
-    p.set_defaults(func=_not_yet("issue 3"))
+    p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")
+    p.add_argument("--model", type=_existing_dir, required=True, help="bundle folder")
+    p.add_argument("--data", type=_existing_file, required=True, help="dataset .npz")
+    p.add_argument("--runtime", choices=("savedmodel", "tflite", "int8"), default="savedmodel")
+    p.add_argument("--report", type=Path, help="folder for the PNGs and metrics (default reports/<model>-<data>)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of metrics on stdout")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="serve a bundle over HTTP under gunicorn")
     p.add_argument("--model", type=_existing_dir, help="bundle folder to serve")

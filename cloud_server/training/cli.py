@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,3 +40,59 @@ def run_train(args: argparse.Namespace) -> None:
         f"validation accuracy {m.get('val_accuracy')}, threshold {manifest.threshold:.2f}, "
         f"temperature {manifest.temperature:.2f}"
     )
+
+
+def _report_dir(requested: Path | None, model: str, data: Path) -> Path:
+    if requested:
+        if requested.exists():
+            raise FileExistsError(f"{requested} already exists; choose a new --report")
+        return requested
+    base = Path("reports") / f"{model}-{data.stem}"
+    path, n = base, 1
+    while path.exists():  # never overwrite an earlier report
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    """Evaluate a bundle on a dataset; print a summary, or with --json a last line of JSON."""
+    import json
+    import sys
+
+    from shared.atomic import atomic_dir
+    from shared.bundle import load_manifest
+    from shared.dataset import load_dataset
+
+    manifest = load_manifest(args.model)  # bad input fails here, before TensorFlow loads
+    ds = load_dataset(args.data)
+    from cloud_server.training.evaluate import evaluate, plot_confusion, plot_coverage
+
+    metrics, matrix = evaluate(args.model, ds, args.runtime)
+    report = _report_dir(args.report, f"{manifest.name}-{manifest.version}", args.data)
+    with atomic_dir(report) as tmp:
+        plot_confusion(
+            matrix, manifest.labels, tmp / "confusion.png", f"{manifest.name} {manifest.version} on {args.data.name}"
+        )
+        plot_coverage(metrics["coverage_curve"], tmp / "coverage.png", manifest.threshold)
+        (tmp / "metrics.json").write_text(json.dumps({**metrics, "confusion": matrix.tolist()}, indent=1))
+    metrics["report"] = str(report)
+    metrics["confusion_png"] = str(report / "confusion.png")
+    lines = [
+        f"{manifest.name} {manifest.version} ({args.runtime}) on {args.data}: {metrics['n']} sequences, "
+        f"{metrics['n_excluded']} excluded (unknown classes: {', '.join(metrics['excluded_classes']) or '-'})",
+        f"accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f}  ECE {metrics['ece']:.3f}",
+        f"at the recommended threshold {metrics['threshold']:.2f}: {metrics['coverage_at_threshold']:.0%} answered, "
+        f"accuracy {metrics['accuracy_at_threshold'] or 0:.3f}",
+        f"confusion matrix: {metrics['confusion_png']}",
+    ]
+    if args.json:
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        sys.stderr.flush()
+        print(json.dumps(metrics), flush=True)
+    else:
+        for name, pc in metrics["per_class"].items():
+            lines.insert(
+                -1, f"  {name:<16} precision {pc['precision']:.3f}  recall {pc['recall']:.3f}  n {pc['support']}"
+            )
+        print("\n".join(lines))

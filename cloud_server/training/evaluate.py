@@ -1,0 +1,130 @@
+"""Evaluate a bundle on a dataset: accuracy, macro F1, per-class precision/recall, confusion matrix,
+calibration (ECE) and accuracy against coverage as the confidence threshold rises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
+from shared.calibration import coverage_curve, expected_calibration_error, softmax
+from shared.dataset import Dataset
+from shared.errors import DatasetError
+from shared.normalize import features_batch
+from shared.spec import check_supported
+
+RUNTIMES = ("savedmodel", "tflite", "int8")
+
+
+def runner_for(bundle: Path, runtime: str):
+    """A logits runner for ``runtime``: the SavedModel, the float32 TFLite or the int8 TFLite file."""
+    if runtime == "savedmodel":
+        from cloud_server.inference import SavedModelRunner
+
+        return SavedModelRunner(bundle)
+    from edge_client.tflite_runner import TFLiteRunner
+
+    return TFLiteRunner(bundle / (TFLITE_FLOAT if runtime == "tflite" else TFLITE_INT8))
+
+
+def match_classes(manifest: Manifest, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Map dataset labels onto the model's by name: (kept mask (N,), model label index per kept)."""
+    names = ds.labels
+    keep = np.isin(names, manifest.labels)
+    lookup = {n: i for i, n in enumerate(manifest.labels)}
+    return keep, np.array([lookup[n] for n in names[keep]], np.int64)
+
+
+def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tuple[dict[str, Any], np.ndarray]:
+    """Score ``bundle`` on ``ds``.
+
+    Returns:
+        (metrics, confusion matrix (C, C) over the model's labels, rows = truth).
+    """
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    bundle = Path(bundle)
+    manifest = load_manifest(bundle)
+    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+    keep, y = match_classes(manifest, ds)
+    if not keep.any():
+        raise DatasetError("no sequence in the dataset has a class the model knows")
+    windows = [ds.X[i, : ds.length[i]] for i in np.flatnonzero(keep)]
+    probs = softmax(runner_for(bundle, runtime).logits(features_batch(windows, manifest.spec)), manifest.temperature)
+    pred = probs.argmax(1)
+    labels = list(range(len(manifest.labels)))
+    present = sorted(set(y.tolist()))
+    precision, recall, _, support = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    per_class = {
+        manifest.labels[i]: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i])}
+        for i in labels
+    }
+    conf = probs.max(1)
+    accepted = conf >= manifest.threshold
+    metrics = {
+        "model": {"name": manifest.name, "version": manifest.version},
+        "runtime": runtime,
+        "n": len(y),
+        "n_excluded": int((~keep).sum()),
+        "excluded_classes": sorted(set(ds.labels[~keep].tolist())),
+        "accuracy": float((pred == y).mean()),
+        "macro_f1": float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
+        "per_class": per_class,
+        "ece": expected_calibration_error(probs, y),
+        "threshold": manifest.threshold,
+        "coverage_at_threshold": float(accepted.mean()),
+        "accuracy_at_threshold": float((pred == y)[accepted].mean()) if accepted.any() else None,
+        "coverage_curve": coverage_curve(probs, y, np.round(np.arange(0, 1.0, 0.05), 2)),
+    }
+    return metrics, confusion_matrix(y, pred, labels=labels)
+
+
+def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    """Write the confusion matrix (rows = truth, normalised per row) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = matrix.sum(1, keepdims=True)
+    norm = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    size = max(4.0, 0.55 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if matrix[i, j]:
+                ax.text(
+                    j, i, str(matrix[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black"
+                )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_coverage(curve: list[dict], path: Path, threshold: float) -> None:
+    """Accuracy and coverage against the confidence threshold, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [p["threshold"] for p in curve]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(t, [p["accuracy"] for p in curve], label="accuracy of answers kept")
+    ax.plot(t, [p["coverage"] for p in curve], label="share of answers kept")
+    ax.axvline(threshold, color="grey", ls="--", label=f"recommended {threshold:.2f}")
+    ax.set_xlabel("confidence threshold")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
