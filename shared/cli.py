@@ -87,6 +87,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     run_evaluate(args)
 
 
+def cmd_capture(args: argparse.Namespace) -> None:
+    from edge_client.capture import capture
+
+    capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown)
+
+
+def cmd_extract(args: argparse.Namespace) -> None:
+    from cloud_server.training.cli import run_extract
+
+    run_extract(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from cloud_server.serve import run_serve
 
@@ -144,16 +156,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", help="session name (default: the folder's name)")
     p.set_defaults(func=cmd_import_mpdata)
 
-    p = sub.add_parser("capture", help="record labelled clips from a camera or a file (not built yet)")
-    p.set_defaults(func=_not_yet("issue 3"))
-    p = sub.add_parser("extract", help="extract landmarks from videos into a dataset (not built yet)")
-    p.set_defaults(func=_not_yet("issue 3"))
+    p = sub.add_parser("capture", help="record labelled clips from a camera or a video file")
+    p.add_argument("--label", required=True, help="the sign being recorded (the clip's folder)")
+    p.add_argument("--source", default="0", help="camera index, /dev/videoN or a video file (default 0)")
+    p.add_argument("--root", type=Path, required=True, help="clips go to ROOT/LABEL/<timestamp>.mp4")
+    p.add_argument("--count", type=_positive, default=1, help="clips to record (default 1)")
+    p.add_argument("--seconds", type=float, default=2.0, help="length of each clip (default 2)")
+    p.add_argument("--countdown", type=float, default=3.0, help="seconds of countdown before each clip (camera)")
+    p.set_defaults(func=cmd_capture)
+
+    p = sub.add_parser("extract", help="extract hand landmarks from videos into a dataset")
+    p.add_argument("inputs", type=Path, nargs="+", help="video files, or folders of LABEL/*.mp4")
+    p.add_argument("--out", type=Path, required=True, help="dataset .npz to create")
+    p.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    p.add_argument("--hand-model", choices=("full", "lite"), default="full")
+    p.add_argument(
+        "--label-from",
+        choices=("folder", "stem"),
+        default="folder",
+        help="label = the clip's folder (default) or its file name without a trailing _NNN",
+    )
+    p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("train", help="train a model and write a bundle")
     p.add_argument("--data", type=_existing_file, action="append", required=True, help="dataset .npz (repeatable)")
     p.add_argument("--classes", type=_classes, help="comma-separated classes to train on (default: all)")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist)")
     p.add_argument("--epochs", type=_positive, help="training epochs (default: the measured default)")
+    p.add_argument("--fps", type=float, help="frame rate a window assumes (default: the data's, else 15)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="signs", help="model name in the manifest (default signs)")
     p.add_argument("--version", help="model version (default: a UTC timestamp)")

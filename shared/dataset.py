@@ -2,7 +2,7 @@
 
 Arrays: ``X`` (N, T, 126) float32, ``y`` (N,) int, ``classes`` (C,) str, optional ``seq_id`` and
 ``session`` (N,) str, ``length`` (N,) int (frames actually recorded, for clips shorter than T),
-and ``source``/``licence`` strings.
+``fps`` (a scalar: the recordings' frame rate, where known) and ``source``/``licence`` strings.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Dataset:
     length: np.ndarray
     sources: list[str] = field(default_factory=list)
     licences: list[str] = field(default_factory=list)
+    fps: float | None = None  # frame rate of the recordings, where known (extract sets it)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -53,6 +54,7 @@ class Dataset:
             self.length[mask],
             list(self.sources),
             list(self.licences),
+            self.fps,
         )
 
     def select_classes(self, names: list[str]) -> Dataset:
@@ -125,6 +127,12 @@ def load_dataset(path: str | Path) -> Dataset:
         length = length.astype(np.int64)
     else:
         length = np.full(n, t, np.int64)
+    fps = None
+    if "fps" in arrays:
+        fps = arrays["fps"]
+        if fps.shape != () or fps.dtype.kind not in "fiu" or not 0 < float(fps) <= 240:
+            raise _fail(path, "'fps' must be one number in (0, 240]")
+        fps = float(fps)
     return Dataset(
         X,
         y.astype(np.int64),
@@ -134,6 +142,7 @@ def load_dataset(path: str | Path) -> Dataset:
         length,
         [str(arrays["source"])] if "source" in arrays else [],
         [str(arrays["licence"])] if "licence" in arrays else [],
+        fps,
     )
 
 
@@ -150,6 +159,7 @@ def save_dataset(path: str | Path, ds: Dataset) -> None:
             length=ds.length.astype(np.int64),
             source=np.asarray("; ".join(ds.sources)),
             licence=np.asarray("; ".join(ds.licences)),
+            **({"fps": np.asarray(float(ds.fps))} if ds.fps else {}),
         )
 
 
@@ -179,9 +189,10 @@ def merge(datasets: list[tuple[str, Dataset]]) -> Dataset:
     """
     if not datasets:
         raise DatasetError("no datasets to merge")
-    frames = {ds.X.shape[1] for _, ds in datasets}
-    if len(frames) != 1:
-        raise DatasetError(f"datasets have different window lengths: {sorted(frames)}")
+    rates = {ds.fps for _, ds in datasets}
+    if len(rates) != 1:
+        raise DatasetError(f"datasets have different frame rates: {sorted(map(str, rates))}")
+    t = max(ds.X.shape[1] for _, ds in datasets)  # shorter files are zero-padded, their length kept
     classes: list[str] = []
     for _, ds in datasets:
         classes += [c for c in ds.classes if c not in classes]
@@ -194,8 +205,12 @@ def merge(datasets: list[tuple[str, Dataset]]) -> Dataset:
         else:
             session = np.array([f"{name}:{s}" for s in ds.session])
         parts.append((ds, remap[ds.y], session))
+
+    def padded(X: np.ndarray) -> np.ndarray:
+        return np.pad(X, ((0, 0), (0, t - X.shape[1]), (0, 0)))
+
     return Dataset(
-        np.concatenate([p[0].X for p in parts]),
+        np.concatenate([padded(p[0].X) for p in parts]),
         np.concatenate([p[1] for p in parts]),
         classes,
         np.concatenate(
@@ -205,6 +220,7 @@ def merge(datasets: list[tuple[str, Dataset]]) -> Dataset:
         np.concatenate([p[0].length for p in parts]),
         [s for _, ds in datasets for s in ds.sources],
         [lic for _, ds in datasets for lic in ds.licences],
+        datasets[0][1].fps,
     )
 
 

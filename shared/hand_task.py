@@ -42,10 +42,13 @@ MEMBERS = {
             "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
         ),
     },
+    # The wheel's palm_detection_lite.tflite lacks the normalisation metadata the Tasks API needs
+    # ("requires specifying NormalizationOptions metadata"), so 'lite' pairs the full detector with
+    # the lite landmark model, which is the costlier of the two per tracked frame.
     "lite": {
         DETECTOR: (
-            "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
-            "e9a4aaddf90dda56a87235303cf00e4c2d3fb28725f68fd88772997dac905c18",
+            "mediapipe/modules/palm_detection/palm_detection_full.tflite",
+            "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54",
         ),
         LANDMARKS: (
             "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",

@@ -25,14 +25,15 @@ def hands_present(frames: np.ndarray) -> np.ndarray:
     return np.any(hands != 0, axis=-1)
 
 
-def resample(frames: np.ndarray, length: int) -> np.ndarray:
+def resample(frames: np.ndarray, length: int, any_length: bool = False) -> np.ndarray:
     """Resample a window of any length to ``length`` frames, linearly in time.
 
     A hand is interpolated only between two frames that both hold it; otherwise the nearer
     frame's value is taken, so a missing hand (zeros) is never blended with a real one.
 
     Args:
-        frames: (T, 126) raw frames, 1 <= T <= MAX_INPUT_FRAMES.
+        frames: (T, 126) raw frames, 1 <= T <= MAX_INPUT_FRAMES (any T >= 1 with ``any_length``,
+            for whole recordings rather than windows).
         length: frames wanted.
     Returns:
         (length, 126) float32.
@@ -41,7 +42,7 @@ def resample(frames: np.ndarray, length: int) -> np.ndarray:
     if frames.ndim != 2 or frames.shape[1] != RAW_DIM:
         raise SpecMismatchError(f"a window must be (frames, {RAW_DIM}), got {frames.shape}")
     t = frames.shape[0]
-    if not 1 <= t <= MAX_INPUT_FRAMES:
+    if t < 1 or (t > MAX_INPUT_FRAMES and not any_length):
         raise SpecMismatchError(f"a window must have 1..{MAX_INPUT_FRAMES} frames, got {t}")
     if t == length:
         return frames.copy()
@@ -57,6 +58,38 @@ def resample(frames: np.ndarray, length: int) -> np.ndarray:
     blended = a + (b - a) * w[:, None, None]
     out = np.where(both, blended, nearest)
     return out.reshape(length, RAW_DIM).astype(np.float32)
+
+
+def to_rate(frames: np.ndarray, fps: float | None, spec: FeatureSpec) -> np.ndarray:
+    """Resample a recording made at ``fps`` to the spec's frame rate (unchanged if ``fps`` is None)."""
+    if fps is None or abs(fps - spec.fps) < 1e-6:
+        return frames
+    return resample(frames, max(1, round(len(frames) * spec.fps / fps)), any_length=True)
+
+
+def clip_windows(frames: np.ndarray, fps: float | None, spec: FeatureSpec, overlap: float = 2 / 3) -> list[np.ndarray]:
+    """Cut a recording into the windows a live client would send.
+
+    A recording of unknown rate, or no longer than 1.25 windows at the spec's rate, is one window.
+    A longer one is brought to the spec's rate and cut into ``spec.frames`` windows overlapping by
+    ``overlap``, the last one ending at the recording's end.
+
+    Args:
+        frames: (T, 126) raw frames recorded at ``fps``.
+    Returns:
+        windows, each (<= spec.frames, 126).
+    """
+    if fps is None:
+        return [frames]
+    frames = to_rate(frames, fps, spec)
+    n, w = len(frames), spec.frames
+    if n <= 1.25 * w:
+        return [frames]
+    stride = max(1, round(w * (1 - overlap)))
+    starts = list(range(0, n - w + 1, stride))
+    if starts[-1] != n - w:
+        starts.append(n - w)
+    return [frames[s : s + w] for s in starts]
 
 
 def _hand_frame_v1(frames: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ _FINGERS = [
 # name: (finger flexion thumb..pinky in 0..1, path, path amplitude, twist amplitude, two hands)
 _CLASSES: list[tuple[str, tuple[float, ...], str, float, float, bool]] = [
     ("wave", (0.0, 0.0, 0.0, 0.0, 0.0), "side", 0.08, 0.5, False),
-    ("circle", (0.8, 0.0, 0.9, 0.9, 0.9), "circle", 0.07, 0.0, False),
+    ("circle", (0.5, 0.5, 0.5, 0.5, 0.5), "circle", 0.07, 0.0, False),
     ("fist-nod", (0.7, 1.0, 1.0, 1.0, 1.0), "updown", 0.06, 0.0, False),
     ("push", (0.0, 0.0, 0.0, 0.0, 0.0), "push", 0.05, 0.0, True),
     ("point-up", (0.8, 0.0, 1.0, 1.0, 1.0), "rise", 0.10, 0.0, False),

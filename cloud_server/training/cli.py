@@ -26,6 +26,8 @@ def run_train(args: argparse.Namespace) -> None:
     config = TrainConfig(seed=args.seed)
     if args.epochs:
         config.epochs = args.epochs
+    if getattr(args, "fps", None):
+        config.fps = args.fps
     with tqdm(total=config.epochs, unit="epoch", desc="training", dynamic_ncols=True) as bar:
 
         def progress(epoch: int, total: int, logs: dict) -> None:
@@ -96,3 +98,35 @@ def run_evaluate(args: argparse.Namespace) -> None:
                 -1, f"  {name:<16} precision {pc['precision']:.3f}  recall {pc['recall']:.3f}  n {pc['support']}"
             )
         print("\n".join(lines))
+
+
+def run_extract(args: argparse.Namespace) -> None:
+    """Extract with a progress bar and a per-clip report."""
+    import sys
+
+    from tqdm import tqdm
+
+    from cloud_server.training.extract import extract, find_clips
+
+    if args.out.exists():
+        raise FileExistsError(f"{args.out} already exists; choose a new --out")
+    total = len(find_clips(args.inputs, args.label_from))
+    with tqdm(total=total, unit="clip", desc="extracting", dynamic_ncols=True) as bar:
+
+        def progress(res) -> None:
+            bar.update(1)
+            note = (
+                f"skipped: {res.skipped}" if res.skipped else f"{res.frames_with_hand}/{res.frames} frames with a hand"
+            )
+            bar.write(f"{res.path} [{res.label}]: {note}", file=sys.stdout)
+            sys.stdout.flush()
+
+        def started(clip) -> None:
+            bar.write(f"start {clip}", file=sys.stdout)
+            sys.stdout.flush()
+
+        ds, results = extract(args.inputs, args.out, args.workers, args.hand_model, args.label_from, progress, started)
+    skipped = [r for r in results if r.skipped]
+    print(f"wrote {args.out}: {len(ds)} clips, classes {', '.join(ds.classes)}; {len(skipped)} skipped")
+    for r in skipped:
+        print(f"  skipped {r.path}: {r.skipped}")

@@ -12,7 +12,7 @@ from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
 from shared.calibration import coverage_curve, expected_calibration_error, softmax
 from shared.dataset import Dataset
 from shared.errors import DatasetError
-from shared.normalize import features_batch
+from shared.normalize import clip_windows, features_batch
 from shared.spec import check_supported
 
 RUNTIMES = ("savedmodel", "tflite", "int8")
@@ -27,6 +27,19 @@ def runner_for(bundle: Path, runtime: str):
     from edge_client.tflite_runner import TFLiteRunner
 
     return TFLiteRunner(bundle / (TFLITE_FLOAT if runtime == "tflite" else TFLITE_INT8))
+
+
+def clip_probabilities(runner, manifest: Manifest, ds: Dataset, indices: np.ndarray) -> np.ndarray:
+    """(len(indices), C) calibrated probabilities per sequence.
+
+    A recording longer than the model's window (at the dataset's frame rate) is cut into the
+    windows a live client would send, and their probabilities are averaged.
+    """
+    groups = [clip_windows(ds.X[i, : ds.length[i]], ds.fps, manifest.spec) for i in indices]
+    flat = [w for g in groups for w in g]
+    owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    probs = softmax(runner.logits(features_batch(flat, manifest.spec)), manifest.temperature)
+    return np.stack([probs[owner == k].mean(axis=0) for k in range(len(groups))])
 
 
 def match_classes(manifest: Manifest, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -51,8 +64,7 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
     keep, y = match_classes(manifest, ds)
     if not keep.any():
         raise DatasetError("no sequence in the dataset has a class the model knows")
-    windows = [ds.X[i, : ds.length[i]] for i in np.flatnonzero(keep)]
-    probs = softmax(runner_for(bundle, runtime).logits(features_batch(windows, manifest.spec)), manifest.temperature)
+    probs = clip_probabilities(runner_for(bundle, runtime), manifest, ds, np.flatnonzero(keep))
     pred = probs.argmax(1)
     labels = list(range(len(manifest.labels)))
     present = sorted(set(y.tolist()))

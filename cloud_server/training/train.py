@@ -23,7 +23,7 @@ from shared.calibration import (
 )
 from shared.dataset import Dataset, load_many
 from shared.errors import DatasetError
-from shared.normalize import feature_dim, features_batch
+from shared.normalize import clip_windows, feature_dim, features_batch
 from shared.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     seed: int = 0
     frames: int = 30
-    fps: float = 15.0
+    fps: float | None = None  # None: the dataset's frame rate where known, else 15
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -66,7 +66,7 @@ def _make_sequence(ds: Dataset, spec: FeatureSpec, batch: int, seed: int):
 
         def __getitem__(self, i: int):
             idx = self.order[i * batch : (i + 1) * batch]
-            raws = [augment(ds.X[j, : ds.length[j]], self.rng) for j in idx]
+            raws = [augment(crop(ds, j, spec, self.rng), self.rng) for j in idx]
             return features_batch(raws, spec), ds.y[idx]
 
         def on_epoch_end(self) -> None:
@@ -75,9 +75,18 @@ def _make_sequence(ds: Dataset, spec: FeatureSpec, batch: int, seed: int):
     return Augmented()
 
 
+def crop(ds: Dataset, i: int, spec: FeatureSpec, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Sequence ``i`` at the spec's frame rate; a recording longer than a window is cut to one
+    window, at random with ``rng``, else its middle."""
+    windows = clip_windows(ds.X[i, : ds.length[i]], ds.fps, spec)
+    if len(windows) == 1:
+        return windows[0]
+    return windows[rng.integers(len(windows))] if rng is not None else windows[len(windows) // 2]
+
+
 def plain_features(ds: Dataset, spec: FeatureSpec) -> np.ndarray:
-    """Normalised features of every sequence, unaugmented: (N, frames, F)."""
-    return features_batch([ds.X[i, : ds.length[i]] for i in range(len(ds))], spec)
+    """Normalised features of every sequence (one window each), unaugmented: (N, frames, F)."""
+    return features_batch([crop(ds, i, spec) for i in range(len(ds))], spec)
 
 
 def train_bundle(
@@ -110,7 +119,7 @@ def train_bundle(
         ds = ds.select_classes(classes)
     if len(ds.classes) < 2:
         raise DatasetError("training needs at least two classes")
-    spec = FeatureSpec(frames=config.frames, fps=config.fps)
+    spec = FeatureSpec(frames=config.frames, fps=config.fps or ds.fps or 15.0)
     keras.utils.set_random_seed(config.seed)
     train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
     train, val = ds.subset(train_mask), ds.subset(val_mask)

@@ -1,0 +1,167 @@
+"""``signstream extract``: landmarks from video clips into a dataset, in several processes, resumable.
+
+One HandLandmarker (VIDEO mode) per clip, one clip per task, ``workers`` processes. Every finished
+clip is written at once to ``<out>.parts/`` (atomically), so a run killed at any point and started
+again repeats at most the clips that were in flight. Source videos are only read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from shared.atomic import atomic_file
+from shared.dataset import Dataset, save_dataset
+from shared.errors import DatasetError
+from shared.normalize import resample
+from shared.spec import RAW_DIM
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+
+
+@dataclass
+class ClipResult:
+    """What extraction made of one clip."""
+
+    path: str
+    label: str
+    frames: int = 0
+    frames_with_hand: int = 0
+    fps: float | None = None
+    skipped: str | None = None  # why the clip is not in the dataset
+
+
+def find_clips(inputs: list[Path], label_from: str = "folder") -> list[tuple[Path, str]]:
+    """(clip, label) pairs from video files and folders of ``<label>/*.mp4``.
+
+    Args:
+        label_from: 'folder' (the clip's parent folder names its label) or 'stem' (the file name
+            without a trailing ``_<number>``, e.g. ``doctor_001.mp4`` -> ``doctor``).
+    """
+    clips: list[tuple[Path, str]] = []
+    for item in inputs:
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        elif item.is_file():
+            files = [item]
+        else:
+            raise DatasetError(f"{item}: no such file or folder")
+        for f in files:
+            label = re.sub(r"[_-]\d+$", "", f.stem) if label_from == "stem" else f.parent.name
+            clips.append((f, label))
+    if not clips:
+        raise DatasetError("no video clips found (looked for " + ", ".join(sorted(VIDEO_SUFFIXES)) + ")")
+    return clips
+
+
+def _part_name(clip: Path) -> str:
+    st = clip.stat()
+    key = f"{clip.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24] + ".npz"
+
+
+def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dict:
+    """Worker: extract one clip and write its part file; returns the ClipResult as a dict."""
+    from edge_client.landmarks import HandLandmarks
+    from edge_client.sources import video_frames
+
+    result = ClipResult(clip, label)
+    frames: list[np.ndarray] = []
+    stamps: list[int] = []
+    with HandLandmarks(variant) as lm:  # a broken model is an error, not a skipped clip
+        try:
+            for rgb, ts in video_frames(clip):
+                frames.append(lm.detect(rgb, ts))
+                stamps.append(ts)
+        except OSError as err:
+            result.skipped = f"unreadable: {err}"
+    if len(stamps) > 1:
+        result.fps = round(1000.0 * (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1), 3)
+    result.frames = len(frames)
+    result.frames_with_hand = int(sum(bool(np.any(f)) for f in frames))
+    if result.skipped is None and not frames:
+        result.skipped = "no frames could be read"
+    elif result.skipped is None and result.frames_with_hand == 0:
+        result.skipped = "no hand found in any frame"
+    X = np.stack(frames) if frames else np.zeros((0, RAW_DIM), np.float32)
+    with atomic_file(part) as fh:
+        np.savez(fh, X=X.astype(np.float32), result=np.asarray(json.dumps(asdict(result))))
+    return asdict(result)
+
+
+def extract(
+    inputs: list[Path], out: Path, workers: int = 2, variant: str = "full", label_from: str = "folder",
+    progress=None, on_start=None,
+) -> tuple[Dataset, list[ClipResult]]:  # fmt: skip
+    """Extract every clip (resuming from ``<out>.parts``) and write the dataset to ``out``.
+
+    Args:
+        progress: called with each finished ClipResult.
+        on_start: called with each clip path as it is submitted (for counting repeats after a crash).
+    """
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; choose a new --out")
+    clips = find_clips(inputs, label_from)
+    parts = out.with_name(out.name + ".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    todo = [(c, lab) for c, lab in clips if not (parts / _part_name(c)).exists()]
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            pending = set()
+            queue = list(todo)
+            while queue or pending:
+                while queue and len(pending) < workers:  # submit only what can run: few in flight
+                    c, lab = queue.pop(0)
+                    if on_start:
+                        on_start(c)
+                    pending.add(pool.submit(extract_clip, str(c), lab, str(parts / _part_name(c)), variant))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    res = ClipResult(**fut.result())
+                    if progress:
+                        progress(res)
+    results, seqs, labels, sessions, rates = [], [], [], [], []
+    for c, _ in clips:
+        with np.load(parts / _part_name(c), allow_pickle=False) as part:
+            res = ClipResult(**json.loads(str(part["result"])))
+            results.append(res)
+            if res.skipped is None:
+                seqs.append(part["X"])
+                rates.append(res.fps or 30.0)
+                labels.append(res.label)
+                sessions.append(Path(res.path).parent.name)
+    if not seqs:
+        raise DatasetError("no clip gave any hand landmarks; nothing to write")
+    classes = sorted(set(labels))
+    fps = float(np.median(rates))
+    seqs = [
+        s if abs(r - fps) / fps < 0.02 else resample(s, max(1, round(len(s) * fps / r)), any_length=True)
+        for s, r in zip(seqs, rates, strict=True)
+    ]
+    t = max(len(s) for s in seqs)
+    X = np.zeros((len(seqs), t, RAW_DIM), np.float32)
+    for i, s in enumerate(seqs):
+        X[i, : len(s)] = s
+    kept = [r for r in results if r.skipped is None]
+    ds = Dataset(
+        X=X,
+        y=np.array([classes.index(lab) for lab in labels], np.int64),
+        classes=classes,
+        seq_id=np.array([f"{Path(r.path).parent.name}/{r.label}/{Path(r.path).stem}" for r in kept]),
+        session=np.array(sessions),
+        length=np.array([len(s) for s in seqs], np.int64),
+        sources=[f"signstream extract ({variant} HandLandmarker) from {len(clips)} clips"],
+        licences=[],
+        fps=fps,
+    )
+    save_dataset(out, ds)
+    shutil.rmtree(parts)  # our own intermediate files, now inside the dataset
+    return ds, results

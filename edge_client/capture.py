@@ -1,0 +1,112 @@
+"""``signstream capture``: record labelled clips from a camera (or a video file) for training.
+
+Clips go to ``<root>/<label>/<timestamp>.mp4``, written under a temporary name and renamed; an
+existing clip is never overwritten. A countdown precedes each clip and a counter tells how many
+clips the label has.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from shared.errors import SignstreamError
+
+LABEL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._'-"
+
+
+class CaptureError(SignstreamError):
+    """The source could not be opened or the label is not usable as a folder name."""
+
+
+def check_label(label: str) -> str:
+    """A label must be a safe folder name."""
+    if not label.strip() or any(c not in LABEL_CHARS for c in label) or label in (".", ".."):
+        raise CaptureError(f"label {label!r} must use letters, digits, space, '.', '_', \"'\" or '-'")
+    return label
+
+
+def open_source(source: str) -> tuple[Iterator[np.ndarray], float, Callable[[], None]]:
+    """Frames (BGR) from a camera index/device or a file; returns (frames, fps, release)."""
+    import cv2
+
+    is_camera = source.isdigit() or source.startswith("/dev/video")
+    if not is_camera and not Path(source).is_file():
+        raise CaptureError(f"{source}: no such file or camera")
+    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not cap.isOpened():
+        raise CaptureError(f"{source}: cannot open")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+
+    def frames() -> Iterator[np.ndarray]:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+
+    return frames(), fps, cap.release
+
+
+def next_clip_path(root: Path, label: str) -> Path:
+    """A new, unused ``<root>/<label>/<timestamp>.mp4`` path."""
+    folder = root / label
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = folder / f"{stamp}.mp4", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stamp}-{n}.mp4"
+    return path
+
+
+def write_clip(frames: list[np.ndarray], fps: float, path: Path) -> None:
+    """Write BGR frames as mp4 under a temporary name, then link it into place (never overwrites)."""
+    import os
+
+    import cv2
+
+    tmp = path.with_name(f".{path.stem}.tmp.mp4")
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    try:
+        for f in frames:
+            writer.write(f)
+    finally:
+        writer.release()
+    try:
+        os.link(tmp, path)  # fails if path appeared meanwhile: no clip is ever replaced
+    finally:
+        tmp.unlink()
+
+
+def capture(
+    label: str, source: str, root: Path, count: int = 1, seconds: float = 2.0, countdown: float = 3.0,
+    say: Callable[[str], None] = print,
+) -> list[Path]:  # fmt: skip
+    """Record ``count`` clips of ``seconds`` each; returns their paths."""
+    check_label(label)
+    frames_iter, fps, release = open_source(source)
+    live = source.isdigit() or source.startswith("/dev/video")
+    written: list[Path] = []
+    try:
+        for i in range(count):
+            if live and countdown > 0:
+                for s in range(int(countdown), 0, -1):
+                    say(f"clip {i + 1}/{count} of '{label}' in {s}...")
+                    time.sleep(1)
+            frames = [f for _, f in zip(range(max(1, round(seconds * fps))), frames_iter, strict=False)]
+            if not frames:
+                say("the source has no more frames")
+                break
+            path = next_clip_path(root, label)
+            write_clip(frames, fps, path)
+            written.append(path)
+            total = len(list((root / label).glob("*.mp4")))
+            say(f"saved {path} ({len(frames)} frames); '{label}' now has {total} clips")
+    finally:
+        release()
+    return written

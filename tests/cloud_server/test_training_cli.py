@@ -1,0 +1,66 @@
+"""train/evaluate through the CLI: the --json contract, refusals, and the real MSL clips."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "shared.cli", *map(str, args)], text=True, timeout=900, **kw)
+
+
+def test_evaluate_json_is_the_last_line_and_nothing_follows(tiny_bundle, synth_path, tmp_path):
+    proc = _run("evaluate", "--model", tiny_bundle, "--data", synth_path, "--report", tmp_path / "r", "--json",
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    last = proc.stdout.rstrip("\n").splitlines()[-1]
+    metrics = json.loads(last)
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+    assert metrics["n"] == 96 and metrics["n_excluded"] == 0
+    assert (tmp_path / "r" / "confusion.png").stat().st_size > 1000
+    assert 0 <= metrics["ece"] <= 1 and metrics["coverage_curve"][0]["coverage"] == 1.0
+
+
+def test_evaluate_leaves_out_and_counts_unknown_classes(tiny_bundle, tmp_path):
+    from shared.dataset import save_dataset
+    from shared.synth import generate
+
+    ds = generate(classes=6, per_class=5, signers=1, seed=9)  # 4 known classes + 2 the model lacks
+    save_dataset(tmp_path / "more.npz", ds)
+    proc = _run("evaluate", "--model", tiny_bundle, "--data", tmp_path / "more.npz", "--report", tmp_path / "r",
+                "--json", capture_output=True)  # fmt: skip
+    metrics = json.loads(proc.stdout.splitlines()[-1])
+    assert metrics["n"] == 20 and metrics["n_excluded"] == 10
+    assert metrics["excluded_classes"] == ["point-up", "pinch"] or set(metrics["excluded_classes"]) == {
+        "point-up",
+        "pinch",
+    }
+
+
+def test_train_refuses_a_dataset_with_another_layout(tmp_path):
+    np.savez(tmp_path / "pose.npz", X=np.zeros((4, 30, 258), np.float32), y=np.array([0, 1, 0, 1]),
+             classes=np.array(["a", "b"]))  # fmt: skip
+    proc = _run("train", "--data", tmp_path / "pose.npz", "--out", tmp_path / "b", capture_output=True)
+    assert proc.returncode == 2 and "(N, T, 126)" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.realdata
+def test_a_model_trained_on_msl_names_every_real_clip(sign_data, tmp_path):
+    """Holistic-made training data and our live HandLandmarker extraction agree (handedness, normalisation)."""
+    clips = tmp_path / "clips.npz"
+    videos = [sign_data / "videos" / f"{s}_001.mp4" for s in ("ambulancia", "doctor", "dolor", "hoy", "yo")]
+    assert _run("extract", *videos, "--label-from", "stem", "--out", clips, capture_output=True).returncode == 0
+    proc = _run("train", "--data", sign_data / "landmarks" / "msl_msl150.npz", "--fps", 30, "--out", tmp_path / "msl",
+                capture_output=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _run("evaluate", "--model", tmp_path / "msl", "--data", clips, "--report", tmp_path / "r", "--json",
+                capture_output=True)  # fmt: skip
+    metrics = json.loads(proc.stdout.splitlines()[-1])
+    assert metrics["n"] == 5
+    assert metrics["accuracy"] == 1.0, metrics["per_class"]

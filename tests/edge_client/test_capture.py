@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from edge_client.capture import CaptureError, capture, check_label
+
+
+def _video(path, frames=40, fps=20):
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (32, 32))
+    for i in range(frames):
+        w.write(np.full((32, 32, 3), i * 5 % 255, np.uint8))
+    w.release()
+    return path
+
+
+def test_capture_from_a_file_never_overwrites(tmp_path):
+    src = _video(tmp_path / "src.mp4")
+    said = []
+    first = capture("hello", str(src), tmp_path / "root", count=2, seconds=0.5, countdown=0, say=said.append)
+    second = capture("hello", str(src), tmp_path / "root", count=1, seconds=0.5, countdown=0, say=said.append)
+    clips = sorted((tmp_path / "root" / "hello").glob("*.mp4"))
+    assert len(clips) == 3 and set(first + second) == set(clips)
+    assert "'hello' now has 3 clips" in said[-1]
+    import cv2
+
+    cap = cv2.VideoCapture(str(first[0]))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    assert not list((tmp_path / "root").rglob(".*"))  # no temporary file left
+
+
+def test_capture_stops_when_the_file_ends(tmp_path):
+    src = _video(tmp_path / "src.mp4", frames=15)
+    paths = capture("yes", str(src), tmp_path / "r", count=5, seconds=0.5, countdown=0, say=lambda s: None)
+    assert len(paths) == 2
+
+
+@pytest.mark.parametrize("label", ["", "../up", "a/b", "."])
+def test_bad_labels(label):
+    with pytest.raises(CaptureError):
+        check_label(label)
+
+
+def test_missing_source(tmp_path):
+    with pytest.raises(CaptureError, match="no such file"):
+        capture("hi", str(tmp_path / "none.mp4"), tmp_path)
