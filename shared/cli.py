@@ -99,6 +99,18 @@ def cmd_extract(args: argparse.Namespace) -> None:
     run_extract(args)
 
 
+def cmd_bench_accuracy(args: argparse.Namespace) -> None:
+    from cloud_server.training.bench_accuracy import main as bench
+
+    bench(args)
+
+
+def cmd_bench_model(args: argparse.Namespace) -> None:
+    from cloud_server.training.bench_model import main as bench
+
+    bench(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from cloud_server.serve import run_serve
 
@@ -206,8 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-auth", action="store_true", help="no API keys (loopback addresses only)")
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("bench", help="benchmarks: accuracy, model (server and edge: later issues)")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
+    b = bench.add_parser("accuracy", help="our training vs the seed recipes on unseen signers and sessions")
+    b.add_argument("--data-dir", type=_existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[0, 1, 2])
+    b.add_argument("--splits", type=lambda v: v.split(","), default=["asl", "ksl"], help="asl,ksl")
+    b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"])
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.set_defaults(func=cmd_bench_accuracy)
+    b = bench.add_parser("model", help="a bundle's size and latency on one core, beside the seed LSTM")
+    b.add_argument("--model", type=_existing_dir, required=True)
+    b.add_argument("--repeats", type=_positive, default=200)
+    b.set_defaults(func=cmd_bench_model)
+
     for name, issue in (("keys", "issue 4"), ("push", "issue 5"), ("pull", "issue 5"), ("promote", "issue 5"),
-                        ("rollback", "issue 5"), ("models", "issue 5"), ("bench", "issues 3-6")):  # fmt: skip
+                        ("rollback", "issue 5"), ("models", "issue 5")):  # fmt: skip
         p = sub.add_parser(name, help=f"({issue}, not built yet)")
         p.set_defaults(func=_not_yet(issue))
 

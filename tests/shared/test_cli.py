@@ -55,5 +55,5 @@ def test_synth_writes_a_dataset_and_never_overwrites_half(tmp_path):
 
 
 def test_not_built_commands_say_so(capsys):
-    assert main(["push"]) == 2
+    assert main(["push"]) == 2  # issue 5
     assert "not built yet" in capsys.readouterr().err

@@ -1,0 +1,129 @@
+"""``signstream bench accuracy``: our training against the two seed recipes, on people and sessions
+the models never saw, each figure the mean over seeds.
+
+Splits: ASL signer -> other signer in both directions on their shared classes; KSL with each session
+held out in turn. For our model it also reports the int8 TFLite accuracy, bundle size and training
+time. Needs SIGN_DATA_DIR (../shared/data).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.dataset import Dataset, load_dataset
+
+ASL_SHARED = ["hello", "help", "iloveyou", "no", "please", "thanks", "yes"]
+
+
+@dataclass
+class Split:
+    name: str
+    train: Dataset
+    test: Dataset
+
+
+def splits(data_dir: Path, which: set[str]) -> list[Split]:
+    """The evaluation splits, by name: asl (two directions), ksl (one per session)."""
+    out: list[Split] = []
+    lm = data_dir / "landmarks"
+    if "asl" in which:
+        a = load_dataset(lm / "asl_laya303.npz").select_classes(ASL_SHARED)
+        b = load_dataset(lm / "asl_ayaanniaz.npz").select_classes(ASL_SHARED)
+        out += [Split("ASL laya303 -> ayaanniaz", a, b), Split("ASL ayaanniaz -> laya303", b, a)]
+    if "ksl" in which:
+        k = load_dataset(lm / "ksl_yunlisa96.npz")
+        for s in sorted(set(k.session)):
+            out.append(Split(f"KSL hold out {s}", k.subset(k.session != s), k.subset(k.session == s)))
+    return out
+
+
+def _ours(split: Split, seed: int, workdir: Path) -> dict:
+    from cloud_server.training.evaluate import evaluate
+    from cloud_server.training.train import TrainConfig, train_bundle
+
+    out = workdir / f"ours-{abs(hash(split.name))}-{seed}"
+    t0 = time.perf_counter()
+    manifest = train_bundle(split.train, out, config=TrainConfig(seed=seed), name="bench", version=str(seed))
+    seconds = time.perf_counter() - t0
+    m, _ = evaluate(out, split.test, "savedmodel")
+    m8, _ = evaluate(out, split.test, "int8")
+    size = sum(e.size for e in manifest.files.values())
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "int8_accuracy": m8["accuracy"],
+            "train_seconds": seconds, "bundle_bytes": size}  # fmt: skip
+
+
+def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
+    def run(split: Split, seed: int, workdir: Path) -> dict:
+        from sklearn.metrics import f1_score
+
+        pred = fn(split.train.X, split.train.y, split.test.X, seed=seed)
+        return {"accuracy": float((pred == split.test.y).mean()),
+                "macro_f1": float(f1_score(split.test.y, pred, average="macro"))}  # fmt: skip
+
+    return run
+
+
+def run_bench(data_dir: Path, seeds: list[int], which: set[str], methods: list[str], say=print) -> dict:
+    """Run every method on every split and seed; returns {split: {method: {metric: mean}}} plus runs."""
+    from cloud_server.training.baselines import helen_predict, signia_predict
+
+    runners = {"ours": _ours, "signia": _baseline(signia_predict), "helen": _baseline(helen_predict)}
+    results: dict = {"seeds": seeds, "splits": {}, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="signstream-bench-") as tmp:
+        for split in splits(data_dir, which):
+            per_method: dict = {}
+            for method in methods:
+                runs = []
+                for seed in seeds:
+                    r = runners[method](split, seed, Path(tmp))
+                    runs.append(r)
+                    results["runs"].append({"split": split.name, "method": method, "seed": seed, **r})
+                    say(f"{split.name:<28} {method:<7} seed {seed}: accuracy {r['accuracy']:.3f}")
+                per_method[method] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+            results["splits"][split.name] = per_method
+    return results
+
+
+def markdown(results: dict) -> str:
+    """The results as a markdown table (means over seeds)."""
+    methods = list(next(iter(results["splits"].values())).keys())
+    head = (
+        "| split | "
+        + " | ".join(f"{m} acc" for m in methods)
+        + " | ours - best seed recipe | ours int8 | ours train s |"
+    )
+    lines = [head, "|" + " --- |" * (len(methods) + 4)]
+    for name, per in results["splits"].items():
+        best_seed = max((per[m]["accuracy"] for m in methods if m != "ours"), default=float("nan"))
+        ours = per.get("ours", {})
+        nan = float("nan")
+        cells = [f"{per[m]['accuracy']:.3f}" for m in methods]
+        cells += [f"{ours.get('accuracy', nan) - best_seed:+.3f}", f"{ours.get('int8_accuracy', nan):.3f}"]
+        cells += [f"{ours.get('train_seconds', nan):.0f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(args) -> None:
+    """Entry point for ``signstream bench accuracy``."""
+    data = Path(args.data_dir or os.environ.get("SIGN_DATA_DIR", ""))
+    if not (data / "landmarks").is_dir():
+        from shared.errors import SignstreamError
+
+        raise SignstreamError("bench accuracy needs the real data: set SIGN_DATA_DIR or pass --data-dir")
+    results = run_bench(data, args.seeds, set(args.splits), args.methods)
+    table = markdown(results)
+    print(table)
+    if args.out:
+        from shared.atomic import atomic_file
+
+        with atomic_file(args.out, "w") as fh:
+            json.dump({**results, "markdown": table}, fh, indent=1)
