@@ -127,6 +127,37 @@ def _hand_frame_v1(frames: np.ndarray) -> np.ndarray:
     return np.clip(per_hand.reshape(t, -1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
 
 
+def _hand_frame_v1_mirror() -> np.ndarray:
+    """(136, 136) matrix M with features(mirror(w)) == features(w) @ M for 'hand-frame' v1."""
+    per_hand = LANDMARKS * COORDS + 5
+    sign = np.ones(per_hand, np.float32)
+    sign[0 : LANDMARKS * COORDS : COORDS] = -1  # shape x
+    sign[LANDMARKS * COORDS] = -1  # wrist x relative to the window centre
+    sign[LANDMARKS * COORDS + 2] = -1  # wrist x relative to the frame centre
+    m = np.zeros((HANDS * per_hand, HANDS * per_hand), np.float32)
+    for h in range(HANDS):
+        src, dst = h * per_hand, (HANDS - 1 - h) * per_hand
+        m[src : src + per_hand, dst : dst + per_hand] = np.diag(sign)
+    return m
+
+
+_MIRRORS = {("hand-frame", 1): _hand_frame_v1_mirror}
+
+
+def feature_mirror(spec: FeatureSpec) -> np.ndarray:
+    """(F, F) matrix that turns a window's features into those of its mirror image (flip x, swap hands).
+
+    Lets a model average its answer over a window and its mirror inside its own graph, so every
+    runtime answers the same for a left- and a right-handed signer.
+    """
+    try:
+        return _MIRRORS[(spec.normalization, spec.normalization_version)]()
+    except KeyError as err:
+        raise SpecMismatchError(
+            f"no mirror for normalisation {spec.normalization} v{spec.normalization_version}"
+        ) from err
+
+
 _NORMALIZERS: dict[tuple[str, int], tuple[Callable[[np.ndarray], np.ndarray], int]] = {
     ("hand-frame", 1): (_hand_frame_v1, HANDS * (LANDMARKS * COORDS + 5)),
 }

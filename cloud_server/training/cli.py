@@ -28,9 +28,10 @@ def run_train(args: argparse.Namespace) -> None:
         config.epochs = args.epochs
     if getattr(args, "fps", None):
         config.fps = args.fps
-    with tqdm(total=config.epochs, unit="epoch", desc="training", dynamic_ncols=True) as bar:
+    with tqdm(unit="epoch", desc="training", dynamic_ncols=True) as bar:
 
         def progress(epoch: int, total: int, logs: dict) -> None:
+            bar.total = total
             shown = {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")}
             bar.set_postfix(shown)
             bar.update(1)

@@ -23,7 +23,7 @@ from shared.calibration import (
 )
 from shared.dataset import Dataset, load_many
 from shared.errors import DatasetError
-from shared.normalize import clip_windows, feature_dim, features_batch
+from shared.normalize import clip_windows, feature_dim, feature_mirror, features_batch
 from shared.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Training hyper-parameters; the defaults are the ones measured in docs/training.md."""
 
-    epochs: int = 60
+    epochs: int | None = None  # None: about `steps` optimiser steps, 10..80 epochs
+    steps: int = 1000
     batch_size: int = 32
     learning_rate: float = 2e-3
     val_fraction: float = 0.2
@@ -124,9 +125,11 @@ def train_bundle(
     train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
     train, val = ds.subset(train_mask), ds.subset(val_mask)
     n = len(ds.classes)
+    steps_per_epoch = int(np.ceil(len(train) / config.batch_size))
+    epochs = config.epochs or int(np.clip(round(config.steps / steps_per_epoch), 10, 80))
     x_val = plain_features(val, spec)
-    model = build_model(spec.frames, feature_dim(spec), n, config.model)
-    steps = int(np.ceil(len(train) / config.batch_size)) * config.epochs
+    model = build_model(spec.frames, feature_dim(spec), n, config.model, feature_mirror(spec))
+    steps = steps_per_epoch * epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
@@ -137,12 +140,12 @@ def train_bundle(
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if progress:
-                progress(epoch + 1, config.epochs, dict(logs or {}))
+                progress(epoch + 1, epochs, dict(logs or {}))
 
     history = model.fit(
         _make_sequence(train, spec, config.batch_size, config.seed),
         validation_data=(x_val, val.y) if len(val) else None,
-        epochs=config.epochs,
+        epochs=epochs,
         class_weight=_class_weights(train.y, n),
         callbacks=[Progress()],
         verbose=0,
@@ -157,6 +160,7 @@ def train_bundle(
         "val_sequences": len(val),
         "train_sequences": len(train),
         "val_sessions": sorted(set(val.session.tolist())),
+        "epochs": epochs,
     }
     with atomic_dir(out) as tmp:
         export_saved_model(model, tmp, spec.frames, feature_dim(spec))

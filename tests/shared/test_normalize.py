@@ -96,3 +96,14 @@ def test_unknown_normalisation_is_named():
     spec = FeatureSpec(normalization="other", normalization_version=9)
     with pytest.raises(SpecMismatchError, match="other v9"):
         features(WINDOWS[0], spec)
+
+
+@settings(max_examples=30, deadline=None)
+@given(idx=st.integers(0, len(WINDOWS) - 1), drop=st.integers(0, 20))
+def test_feature_mirror_matrix_equals_mirroring_the_landmarks(idx, drop):
+    from shared.handedness import mirror
+    from shared.normalize import feature_mirror
+
+    w = WINDOWS[idx].copy()
+    w[:drop, 63:] = 0
+    np.testing.assert_allclose(features(mirror(w), SPEC), features(w, SPEC) @ feature_mirror(SPEC), atol=1e-3)
