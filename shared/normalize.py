@@ -92,20 +92,20 @@ def clip_windows(frames: np.ndarray, fps: float | None, spec: FeatureSpec, overl
     return [frames[s : s + w] for s in starts]
 
 
-def _hand_frame_v1(frames: np.ndarray) -> np.ndarray:
-    """Normalisation 'hand-frame' v1.
+def _hand_frame(frames: np.ndarray, shape_coords: int) -> np.ndarray:
+    """The 'hand-frame' normalisation; v1 keeps x, y, z in the hand shape, v2 only x, y.
 
-    Per hand and frame: the 21 landmarks relative to the wrist, divided by the hand's size
-    (mean wrist-to-knuckle distance) -> 63 values, independent of where the hand is and how far
-    from the camera. Then the wrist's x, y relative to the window's mean wrist position, divided by
-    the window's median hand size -> 2 values (where the hands are relative to each other and
-    over time). Then the wrist's x, y relative to the frame centre -> 2 values (where in the frame).
-    Then 1.0 for a present hand. A missing hand is all zeros. 68 per hand, 136 per frame.
+    Per hand and frame: the 21 landmarks relative to the wrist, divided by the hand's size (mean
+    wrist-to-knuckle distance) -> 21 x ``shape_coords`` values, independent of where the hand is and
+    how far from the camera. Then the wrist's x, y relative to the window's mean wrist position,
+    divided by the window's median hand size -> 2 values (where the hands are relative to each other
+    and over time). Then the wrist's x, y relative to the frame centre -> 2 values (where in the
+    frame). Then 1.0 for a present hand. A missing hand is all zeros.
 
     Args:
         frames: (T, 126) raw frames.
     Returns:
-        (T, 136) float32.
+        (T, 2 * (21 * shape_coords + 5)) float32.
     """
     t = frames.shape[0]
     lm = frames.reshape(t, HANDS, LANDMARKS, COORDS).astype(np.float32)
@@ -113,7 +113,7 @@ def _hand_frame_v1(frames: np.ndarray) -> np.ndarray:
     wrist = lm[:, :, WRIST, :]  # (T, H, 3)
     size = np.linalg.norm(lm[:, :, MCP, :2] - wrist[:, :, None, :2], axis=-1).mean(axis=-1)
     size = np.maximum(size, MIN_HAND_SIZE)  # (T, H)
-    shape = (lm - wrist[:, :, None, :]) / size[:, :, None, None]
+    shape = ((lm - wrist[:, :, None, :]) / size[:, :, None, None])[..., :shape_coords]
     if present.any():
         centre = wrist[present][:, :2].mean(axis=0)
         scale = max(float(np.median(size[present])), MIN_HAND_SIZE)
@@ -127,13 +127,54 @@ def _hand_frame_v1(frames: np.ndarray) -> np.ndarray:
     return np.clip(per_hand.reshape(t, -1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
 
 
-def _hand_frame_v1_mirror() -> np.ndarray:
-    """(136, 136) matrix M with features(mirror(w)) == features(w) @ M for 'hand-frame' v1."""
-    per_hand = LANDMARKS * COORDS + 5
+_FINGER_CHAINS = [[0, 1, 2, 3, 4], [0, 5, 6, 7, 8], [0, 9, 10, 11, 12], [0, 13, 14, 15, 16], [0, 17, 18, 19, 20]]
+_TIPS = [4, 8, 12, 16, 20]
+_TIP_PAIRS = [(a, b) for i, a in enumerate(_TIPS) for b in _TIPS[i + 1 :]]
+
+
+def _hand_frame_v3(frames: np.ndarray) -> np.ndarray:
+    """v2 plus, per hand, 15 joint bend cosines (2-D) and 10 fingertip distances in hand sizes."""
+    base = _hand_frame(frames, 2)
+    t = frames.shape[0]
+    lm = frames.reshape(t, HANDS, LANDMARKS, COORDS)[..., :2].astype(np.float32)
+    present = np.any(frames.reshape(t, HANDS, -1) != 0, axis=-1)
+    size = np.maximum(np.linalg.norm(lm[:, :, MCP] - lm[:, :, :1], axis=-1).mean(-1), MIN_HAND_SIZE)
+    cosines = []
+    for chain in _FINGER_CHAINS:
+        bones = np.diff(lm[:, :, chain], axis=2)  # (T, H, 4, 2)
+        a, b = bones[:, :, :-1], bones[:, :, 1:]
+        num = (a * b).sum(-1)
+        den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-6
+        cosines.append(num / den)  # (T, H, 3)
+    dists = [np.linalg.norm(lm[:, :, i] - lm[:, :, j], axis=-1) / size for i, j in _TIP_PAIRS]
+    extra = np.concatenate([np.concatenate(cosines, axis=-1), np.stack(dists, axis=-1)], axis=-1)
+    extra = np.where(present[:, :, None], extra, 0.0)
+    per_hand_base = base.reshape(t, HANDS, -1)
+    out = np.concatenate([per_hand_base, extra], axis=-1).reshape(t, -1)
+    return np.clip(out, -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
+
+
+def _hand_frame_v3_mirror() -> np.ndarray:
+    """Mirror for v3: v2's block, then 25 mirror-invariant values per hand that only swap hands."""
+    v2 = _hand_frame_mirror(2)
+    per2, extra = v2.shape[0] // HANDS, 25
+    per = per2 + extra
+    m = np.zeros((HANDS * per, HANDS * per), np.float32)
+    for h in range(HANDS):
+        d = HANDS - 1 - h
+        m[h * per : h * per + per2, d * per : d * per + per2] = v2[h * per2 : (h + 1) * per2, d * per2 : (d + 1) * per2]
+        m[h * per + per2 : (h + 1) * per, d * per + per2 : (d + 1) * per] = np.eye(extra)
+    return m
+
+
+def _hand_frame_mirror(shape_coords: int) -> np.ndarray:
+    """(F, F) matrix M with features(mirror(w)) == features(w) @ M for 'hand-frame'."""
+    n_shape = LANDMARKS * shape_coords
+    per_hand = n_shape + 5
     sign = np.ones(per_hand, np.float32)
-    sign[0 : LANDMARKS * COORDS : COORDS] = -1  # shape x
-    sign[LANDMARKS * COORDS] = -1  # wrist x relative to the window centre
-    sign[LANDMARKS * COORDS + 2] = -1  # wrist x relative to the frame centre
+    sign[0:n_shape:shape_coords] = -1  # shape x
+    sign[n_shape] = -1  # wrist x relative to the window centre
+    sign[n_shape + 2] = -1  # wrist x relative to the frame centre
     m = np.zeros((HANDS * per_hand, HANDS * per_hand), np.float32)
     for h in range(HANDS):
         src, dst = h * per_hand, (HANDS - 1 - h) * per_hand
@@ -141,7 +182,13 @@ def _hand_frame_v1_mirror() -> np.ndarray:
     return m
 
 
-_MIRRORS = {("hand-frame", 1): _hand_frame_v1_mirror}
+# v2 drops z from the hand shape: Holistic's and the HandLandmarker's z disagree on the same clips
+# (docs/training.md), so z tied a model to the extractor of its training data.
+_MIRRORS = {
+    ("hand-frame", 1): lambda: _hand_frame_mirror(3),
+    ("hand-frame", 2): lambda: _hand_frame_mirror(2),
+    ("hand-frame", 3): _hand_frame_v3_mirror,
+}
 
 
 def feature_mirror(spec: FeatureSpec) -> np.ndarray:
@@ -159,7 +206,9 @@ def feature_mirror(spec: FeatureSpec) -> np.ndarray:
 
 
 _NORMALIZERS: dict[tuple[str, int], tuple[Callable[[np.ndarray], np.ndarray], int]] = {
-    ("hand-frame", 1): (_hand_frame_v1, HANDS * (LANDMARKS * COORDS + 5)),
+    ("hand-frame", 1): (lambda f: _hand_frame(f, 3), HANDS * (LANDMARKS * 3 + 5)),
+    ("hand-frame", 2): (lambda f: _hand_frame(f, 2), HANDS * (LANDMARKS * 2 + 5)),
+    ("hand-frame", 3): (_hand_frame_v3, HANDS * (LANDMARKS * 2 + 5 + 25)),
 }
 
 

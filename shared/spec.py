@@ -27,7 +27,7 @@ class FeatureSpec(BaseModel):
     landmarks: int = Field(LANDMARKS, description="Landmarks per hand.")
     coords: int = Field(COORDS, description="Coordinates per landmark (x, y, z).")
     normalization: str = Field("hand-frame", description="Name of the feature normalisation.")
-    normalization_version: int = Field(1, ge=1, description="Version of that normalisation.")
+    normalization_version: int = Field(3, ge=1, description="Version of that normalisation.")
 
     @property
     def raw_dim(self) -> int:

@@ -40,8 +40,29 @@ class TrainConfig:
     val_fraction: float = 0.2
     seed: int = 0
     frames: int = 30
+    normalization_version: int = FeatureSpec.model_fields["normalization_version"].default
     fps: float | None = None  # None: the dataset's frame rate where known, else 15
     model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def plot_curves(history: dict[str, list[float]], path: Path) -> None:
+    """Loss and accuracy per epoch, training and validation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if prefix + key in history:
+                ax.plot(range(1, len(history[prefix + key]) + 1), history[prefix + key], style, label=prefix + key)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _class_weights(y: np.ndarray, n: int) -> dict[int, float]:
@@ -120,7 +141,9 @@ def train_bundle(
         ds = ds.select_classes(classes)
     if len(ds.classes) < 2:
         raise DatasetError("training needs at least two classes")
-    spec = FeatureSpec(frames=config.frames, fps=config.fps or ds.fps or 15.0)
+    spec = FeatureSpec(
+        frames=config.frames, fps=config.fps or ds.fps or 15.0, normalization_version=config.normalization_version
+    )
     keras.utils.set_random_seed(config.seed)
     train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
     train, val = ds.subset(train_mask), ds.subset(val_mask)
@@ -142,34 +165,36 @@ def train_bundle(
             if progress:
                 progress(epoch + 1, epochs, dict(logs or {}))
 
-    history = model.fit(
-        _make_sequence(train, spec, config.batch_size, config.seed),
-        validation_data=(x_val, val.y) if len(val) else None,
-        epochs=epochs,
-        class_weight=_class_weights(train.y, n),
-        callbacks=[Progress()],
-        verbose=0,
-    )
-    val_logits = model(x_val, training=False).numpy() if len(val) else np.zeros((0, n))
-    temperature = fit_temperature(val_logits, val.y)
-    val_probs = softmax(val_logits, temperature)
-    threshold = choose_threshold(val_probs, val.y)
-    metrics = {
-        "val_accuracy": float((val_probs.argmax(1) == val.y).mean()) if len(val) else None,
-        "val_ece": expected_calibration_error(val_probs, val.y) if len(val) else None,
-        "val_sequences": len(val),
-        "train_sequences": len(train),
-        "val_sessions": sorted(set(val.session.tolist())),
-        "epochs": epochs,
-    }
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp:  # everything, logs included, appears at once or not at all
+        report = tmp / "report"
+        report.mkdir()
+        tensorboard = keras.callbacks.TensorBoard(str(report / "tensorboard"), write_graph=False, profile_batch=0)
+        history = model.fit(
+            _make_sequence(train, spec, config.batch_size, config.seed),
+            validation_data=(x_val, val.y) if len(val) else None,
+            epochs=epochs,
+            class_weight=_class_weights(train.y, n),
+            callbacks=[Progress(), tensorboard],
+            verbose=0,
+        )
+        val_logits = model(x_val, training=False).numpy() if len(val) else np.zeros((0, n))
+        temperature = fit_temperature(val_logits, val.y)
+        val_probs = softmax(val_logits, temperature)
+        threshold = choose_threshold(val_probs, val.y)
+        metrics = {
+            "val_accuracy": float((val_probs.argmax(1) == val.y).mean()) if len(val) else None,
+            "val_ece": expected_calibration_error(val_probs, val.y) if len(val) else None,
+            "val_sequences": len(val),
+            "train_sequences": len(train),
+            "val_sessions": sorted(set(val.session.tolist())),
+            "epochs": epochs,
+        }
         export_saved_model(model, tmp, spec.frames, feature_dim(spec))
         export_tflite(tmp)
         sample = x_val[:64] if len(val) else plain_features(train.subset(np.arange(min(64, len(train)))), spec)
         metrics["export"] = agreement(tmp, sample)
-        report = tmp / "report"
-        report.mkdir()
         (report / "history.json").write_text(json.dumps(history.history, default=float, indent=1))
+        plot_curves(history.history, report / "curves.png")
         (report / "training.json").write_text(
             json.dumps({"config": asdict(config), "metrics": metrics, "tensorflow": tf.__version__}, indent=1)
         )

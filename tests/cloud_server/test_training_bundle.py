@@ -22,6 +22,8 @@ def test_bundle_is_complete_and_verified(tiny_bundle):
     assert m.temperature > 0 and 0 <= m.threshold <= 1
     assert m.metrics["export"]["model_top1_agreement"] == 1.0
     assert sum(e.size for e in m.files.values()) < 5_000_000
+    assert "report/curves.png" in m.files and "report/history.json" in m.files
+    assert any(f.startswith("report/tensorboard/") for f in m.files)
 
 
 def test_savedmodel_and_tflite_give_the_same_top1(tiny_bundle, synth_path):

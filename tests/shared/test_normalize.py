@@ -5,14 +5,18 @@ from hypothesis import strategies as st
 
 from shared.errors import SpecMismatchError
 from shared.normalize import feature_dim, features, hands_present, resample
-from shared.spec import MAX_INPUT_FRAMES, RAW_DIM, FeatureSpec
+from shared.spec import LANDMARKS, MAX_INPUT_FRAMES, RAW_DIM, FeatureSpec
 from shared.synth import generate
 
 SPEC = FeatureSpec()
+SPECS = [FeatureSpec(normalization_version=v) for v in (1, 2, 3)]
 WINDOWS = generate(classes=6, per_class=2, signers=2, seed=3).X
-SHAPE = slice(0, 63)  # per-hand shape block
-REL = slice(63, 65)  # wrist relative to the window's centre, in hand sizes
-FRAME = slice(65, 67)  # wrist relative to the frame centre
+
+
+def _blocks(spec):
+    """Per-hand slices: hand shape, wrist relative to the window's centre, wrist relative to the frame."""
+    n = LANDMARKS * (3 if spec.normalization_version == 1 else 2)
+    return slice(0, n), slice(n, n + 2), slice(n + 2, n + 4)
 
 
 def _transform(window, scale, dx, dy):
@@ -27,25 +31,38 @@ def _transform(window, scale, dx, dy):
 
 @settings(max_examples=40, deadline=None)
 @given(
+    spec=st.sampled_from(SPECS),
     idx=st.integers(0, len(WINDOWS) - 1),
     scale=st.floats(0.5, 1.6),
     dx=st.floats(-0.2, 0.2),
     dy=st.floats(-0.2, 0.2),
 )
-def test_hand_shape_and_relative_position_ignore_where_and_how_far(idx, scale, dx, dy):
-    base = features(WINDOWS[idx], SPEC).reshape(SPEC.frames, 2, -1)
-    moved = features(_transform(WINDOWS[idx], scale, dx, dy), SPEC).reshape(SPEC.frames, 2, -1)
-    np.testing.assert_allclose(moved[..., SHAPE], base[..., SHAPE], atol=2e-3)
-    np.testing.assert_allclose(moved[..., REL], base[..., REL], atol=2e-3)
+def test_hand_shape_and_relative_position_ignore_where_and_how_far(spec, idx, scale, dx, dy):
+    shape, rel, _ = _blocks(spec)
+    base = features(WINDOWS[idx], spec).reshape(spec.frames, 2, -1)
+    moved = features(_transform(WINDOWS[idx], scale, dx, dy), spec).reshape(spec.frames, 2, -1)
+    np.testing.assert_allclose(moved[..., shape], base[..., shape], atol=2e-3)
+    np.testing.assert_allclose(moved[..., rel], base[..., rel], atol=2e-3)
 
 
 @settings(max_examples=20, deadline=None)
-@given(idx=st.integers(0, len(WINDOWS) - 1), dx=st.floats(-0.2, 0.2))
-def test_position_in_frame_is_kept(idx, dx):
-    base = features(WINDOWS[idx], SPEC).reshape(SPEC.frames, 2, -1)
-    moved = features(_transform(WINDOWS[idx], 1.0, dx, 0.0), SPEC).reshape(SPEC.frames, 2, -1)
+@given(spec=st.sampled_from(SPECS), idx=st.integers(0, len(WINDOWS) - 1), dx=st.floats(-0.2, 0.2))
+def test_position_in_frame_is_kept(spec, idx, dx):
+    _, _, frame = _blocks(spec)
+    base = features(WINDOWS[idx], spec).reshape(spec.frames, 2, -1)
+    moved = features(_transform(WINDOWS[idx], 1.0, dx, 0.0), spec).reshape(spec.frames, 2, -1)
     present = base[..., -1] == 1
-    np.testing.assert_allclose(moved[..., FRAME][present][:, 0] - base[..., FRAME][present][:, 0], dx, atol=1e-4)
+    np.testing.assert_allclose(moved[..., frame][present][:, 0] - base[..., frame][present][:, 0], dx, atol=1e-4)
+
+
+def test_v2_ignores_depth_v1_keeps_it():
+    w = WINDOWS[0].copy()
+    deeper = w.copy().reshape(30, 2, 21, 3)
+    deeper[..., 2] += np.where(np.any(deeper != 0, axis=-1), 0.05 * np.arange(21)[None, None, :], 0)
+    deeper = deeper.reshape(w.shape)
+    v1, v2, _ = SPECS
+    assert not np.allclose(features(w, v1), features(deeper, v1))
+    np.testing.assert_allclose(features(w, v2), features(deeper, v2), atol=1e-6)
 
 
 def test_missing_hand_is_all_zero_and_flagged():
@@ -99,11 +116,11 @@ def test_unknown_normalisation_is_named():
 
 
 @settings(max_examples=30, deadline=None)
-@given(idx=st.integers(0, len(WINDOWS) - 1), drop=st.integers(0, 20))
-def test_feature_mirror_matrix_equals_mirroring_the_landmarks(idx, drop):
+@given(spec=st.sampled_from(SPECS), idx=st.integers(0, len(WINDOWS) - 1), drop=st.integers(0, 20))
+def test_feature_mirror_matrix_equals_mirroring_the_landmarks(spec, idx, drop):
     from shared.handedness import mirror
     from shared.normalize import feature_mirror
 
     w = WINDOWS[idx].copy()
     w[:drop, 63:] = 0
-    np.testing.assert_allclose(features(mirror(w), SPEC), features(w, SPEC) @ feature_mirror(SPEC), atol=1e-3)
+    np.testing.assert_allclose(features(mirror(w), spec), features(w, spec) @ feature_mirror(spec), atol=1e-3)
