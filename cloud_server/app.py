@@ -6,11 +6,12 @@ import logging
 import time
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from cloud_server.errors import ApiError, bad_request, not_ready
+from cloud_server.keys import KeyStore
 from cloud_server.model_holder import ModelHolder
 from cloud_server.settings import ServerSettings
 from shared.errors import ProtocolError, SpecMismatchError
@@ -26,6 +27,7 @@ from shared.protocol import (
 )
 
 log = logging.getLogger(__name__)
+PUBLIC_PATHS = {"/health", "/ready"}  # liveness and readiness probes need no key
 
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -57,14 +59,37 @@ def _parse_windows(body: bytes, content_type: str) -> Windows:
     return req.to_windows()
 
 
-def create_app(settings: ServerSettings, holder: ModelHolder | None = None) -> Flask:
+def presented_key() -> str | None:
+    """The API key of this request: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.headers.get("X-API-Key") or None
+
+
+def create_app(settings: ServerSettings, holder: ModelHolder | None = None, keys: KeyStore | None = None) -> Flask:
     """Build the app; with no ``holder`` one is made and the settings' model loaded before returning."""
     if holder is None:
         holder = ModelHolder()
         holder.load(settings.model_dir)
+    if keys is None and not settings.no_auth:
+        keys = KeyStore(settings.keys_file)
     app = Flask("signstream")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["signstream_holder"] = holder
+
+    @app.before_request
+    def _authenticate() -> None:
+        if settings.no_auth or request.path in PUBLIC_PATHS:
+            return
+        status, entry = keys.check(presented_key())
+        if status in ("missing", "invalid"):
+            raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)",
+                           {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        if status == "revoked":
+            raise ApiError(403, "key_revoked", f"the API key {entry.name!r} was revoked")
+        g.key_name = entry.name
+        g.admin = entry.admin
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError) -> Response:

@@ -66,5 +66,6 @@ def run_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         threads=args.threads,
         no_auth=args.no_auth or None,
+        keys_file=getattr(args, "keys_file", None),
     )
     gunicorn_app(settings).run()

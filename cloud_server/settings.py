@@ -32,6 +32,7 @@ class ServerSettings(BaseSettings):
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
     threads: int = Field(4, ge=1, le=64, description="Threads per worker.")
     no_auth: bool = Field(False, description="Serve without API keys (only on a loopback host).")
+    keys_file: Path | None = Field(None, description="API key file kept by `signstream keys`.")
     default_top_k: int = Field(3, ge=1, le=100, description="Labels per answer when a request names none.")
     max_body_bytes: int = Field(4_000_000, ge=1024, description="Largest request body accepted.")
     timeout: int = Field(30, ge=1, description="gunicorn worker timeout, seconds.")
@@ -43,5 +44,8 @@ class ServerSettings(BaseSettings):
         if self.model_dir is None:
             raise ValueError("a model is required (--model DIR or SIGNSTREAM_SERVER_MODEL_DIR)")
         if not self.no_auth:
-            raise ValueError("API keys are not built yet (issue 4): use --no-auth on a loopback address")
+            if self.keys_file is None:
+                raise ValueError("a key file is required (--keys-file or SIGNSTREAM_SERVER_KEYS_FILE), or --no-auth")
+            if not self.keys_file.is_file():
+                raise ValueError(f"key file {self.keys_file} does not exist (create keys with `signstream keys add`)")
         return self

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,24 @@ def cmd_bench_model(args: argparse.Namespace) -> None:
     from cloud_server.training.bench_model import main as bench
 
     bench(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> None:
+    from cloud_server.keys import add_key, read_keys, revoke_key
+
+    if not args.file:
+        raise CliError("give --file or set SIGNSTREAM_SERVER_KEYS_FILE")
+    if args.keys_command == "add":
+        key = add_key(args.file, args.name, args.admin)
+        print(f"created key {args.name!r}{' (admin)' if args.admin else ''}; it is shown only this once:")
+        print(key)
+    elif args.keys_command == "revoke":
+        revoke_key(args.file, args.name)
+        print(f"revoked key {args.name!r}; servers refuse it within a second")
+    else:
+        for k in read_keys(args.file).keys:
+            state = f"revoked {k.revoked}" if k.revoked else "active"
+            print(f"{k.name:<24} {'admin' if k.admin else 'client':<6} created {k.created}  {state}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -216,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, help="worker processes (default 2)")
     p.add_argument("--threads", type=_positive, help="threads per worker (default 4)")
     p.add_argument("--no-auth", action="store_true", help="no API keys (loopback addresses only)")
+    p.add_argument("--keys-file", type=Path, help="API key file (default $SIGNSTREAM_SERVER_KEYS_FILE)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="benchmarks: accuracy, model (server and edge: later issues)")
@@ -232,7 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=_positive, default=200)
     b.set_defaults(func=cmd_bench_model)
 
-    for name, issue in (("keys", "issue 4"), ("push", "issue 5"), ("pull", "issue 5"), ("promote", "issue 5"),
+    p = sub.add_parser("keys", help="maintain the server's API key file")
+    keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    for action, text in (("add", "create a key and print it once"), ("list", "list keys (never the keys themselves)"),
+                         ("revoke", "revoke a key (its requests get 403)")):  # fmt: skip
+        k = keys.add_parser(action, help=text)
+        if action != "list":
+            k.add_argument("name", help="who or what the key is for, e.g. kiosk-lobby")
+        if action == "add":
+            k.add_argument("--admin", action="store_true", help="may call the admin endpoints")
+        k.add_argument("--file", type=Path, default=os.environ.get("SIGNSTREAM_SERVER_KEYS_FILE"),
+                       help="key file (default $SIGNSTREAM_SERVER_KEYS_FILE)")  # fmt: skip
+    p.set_defaults(func=cmd_keys)
+
+    for name, issue in (("push", "issue 5"), ("pull", "issue 5"), ("promote", "issue 5"),
                         ("rollback", "issue 5"), ("models", "issue 5")):  # fmt: skip
         p = sub.add_parser(name, help=f"({issue}, not built yet)")
         p.set_defaults(func=_not_yet(issue))

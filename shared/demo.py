@@ -44,10 +44,13 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None
     raise SignstreamError(f"the server was not ready within {timeout:.0f} s")
 
 
-def start_server(bundle: Path, port: int, workers: int = 2, env: dict | None = None) -> subprocess.Popen:
-    """Start ``signstream serve`` (gunicorn) in its own process group on 127.0.0.1."""
+def start_server(
+    bundle: Path, port: int, workers: int = 2, env: dict | None = None, keys_file: Path | None = None
+) -> subprocess.Popen:
+    """Start ``signstream serve`` (gunicorn) in its own process group on 127.0.0.1 (no keys unless ``keys_file``)."""
+    auth = ["--keys-file", str(keys_file)] if keys_file else ["--no-auth"]
     cmd = [sys.executable, "-m", "shared.cli", "serve", "--model", str(bundle), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-auth"]  # fmt: skip
+           "--port", str(port), "--workers", str(workers), *auth]  # fmt: skip
     return subprocess.Popen(cmd, start_new_session=True, env=env or os.environ.copy())
 
 

@@ -20,8 +20,9 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def _post(url, body, content_type):
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+def _post(url, body, content_type, key=None):
+    headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {key}"} if key else {})}
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -64,3 +65,26 @@ def test_bad_settings_stop_the_start_with_one_line(tiny_bundle):
         proc.stderr.strip()
         == "signstream serve: error: bad setting: no_auth is allowed only on a loopback address, not 0.0.0.0"
     )
+
+
+def test_served_with_keys_added_and_revoked_while_running(tiny_bundle, tmp_path):
+    from cloud_server.keys import add_key, revoke_key
+
+    keys = tmp_path / "keys.json"
+    key = add_key(keys, "kiosk")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(tiny_bundle, port, workers=2, keys_file=keys)
+    body = json.dumps({"sequence": np.full((30, 126), 0.5).tolist()}).encode()
+    try:
+        wait_ready(base + "/ready", proc)
+        assert _post(base + "/predict", body, "application/json")[0] == 401
+        assert _post(base + "/predict", body, "application/json", key)[0] == 200
+        later = add_key(keys, "later")
+        revoke_key(keys, "kiosk")
+        time.sleep(1.2)  # workers re-check the file at most once a second
+        for _ in range(4):  # whichever worker answers
+            assert _post(base + "/predict", body, "application/json", later)[0] == 200
+            assert _post(base + "/predict", body, "application/json", key)[0] == 403
+    finally:
+        stop_server(proc)
