@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from cloud_server.errors import ApiError, bad_request, not_ready
 from cloud_server.keys import KeyStore
 from cloud_server.model_holder import ModelHolder
+from cloud_server.openapi import openapi_document
 from cloud_server.settings import ServerSettings
 from shared.errors import ProtocolError, SpecMismatchError
 from shared.protocol import (
@@ -27,7 +28,7 @@ from shared.protocol import (
 )
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = {"/health", "/ready"}  # liveness and readiness probes need no key
+PUBLIC_PATHS = {"/health", "/ready", "/openapi.json"}  # probes and the API description need no key
 
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -108,6 +109,12 @@ def create_app(settings: ServerSettings, holder: ModelHolder | None = None, keys
     @app.get("/health")
     def health() -> Response:
         return _json({"status": "ok"})
+
+    openapi = orjson.dumps(openapi_document())
+
+    @app.get("/openapi.json")
+    def openapi_json() -> Response:
+        return Response(openapi, mimetype=JSON_CONTENT_TYPE)
 
     @app.get("/ready")
     def ready() -> Response:

@@ -134,3 +134,13 @@ def test_an_answer_below_the_threshold_says_so(tmp_path):
 def test_settings_refuse_no_auth_off_loopback(tmp_path):
     with pytest.raises(ValueError, match="loopback"):
         ServerSettings(model_dir=tmp_path, no_auth=True, host="0.0.0.0")
+
+
+def test_openapi_document_is_served_and_valid(client):
+    from openapi_spec_validator import validate
+
+    doc = client.get("/openapi.json").json
+    validate(doc)
+    schema = doc["components"]["schemas"]["PredictRequest"]
+    assert set(schema["properties"]) == {"sequence", "sequences", "top_k"}
+    assert "/predict" in doc["paths"]
