@@ -7,6 +7,7 @@ TensorFlow is absent. Errors the user can fix end the command with one line and 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -76,40 +77,10 @@ def cmd_import_mpdata(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {len(ds)} sequences, classes: {', '.join(ds.classes)}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from cloud_server.training.cli import run_train
-
-    run_train(args)
-
-
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    from cloud_server.training.cli import run_evaluate
-
-    run_evaluate(args)
-
-
 def cmd_capture(args: argparse.Namespace) -> None:
     from edge_client.capture import capture
 
     capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown)
-
-
-def cmd_extract(args: argparse.Namespace) -> None:
-    from cloud_server.training.cli import run_extract
-
-    run_extract(args)
-
-
-def cmd_bench_accuracy(args: argparse.Namespace) -> None:
-    from cloud_server.training.bench_accuracy import main as bench
-
-    bench(args)
-
-
-def cmd_bench_model(args: argparse.Namespace) -> None:
-    from cloud_server.training.bench_model import main as bench
-
-    bench(args)
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
@@ -130,22 +101,13 @@ def cmd_keys(args: argparse.Namespace) -> None:
             print(f"{k.name:<24} {'admin' if k.admin else 'client':<6} created {k.created}  {state}")
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    from cloud_server.serve import run_serve
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], None]:
+    """A subcommand whose implementation (and its heavy imports) loads only when it runs."""
 
-    run_serve(args)
+    def run(args: argparse.Namespace) -> None:
+        getattr(importlib.import_module(module), function)(args)
 
-
-def cmd_edge(args: argparse.Namespace) -> None:
-    from edge_client.cli import run_edge
-
-    run_edge(args)
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    from shared.demo import run_demo
-
-    run_demo(args)
+    return run
 
 
 def _not_yet(issue: str) -> Callable[[argparse.Namespace], None]:
@@ -170,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive, default=25, help="training epochs (default 25)")
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_lazy("shared.demo", "run_demo"))
 
     p = sub.add_parser("synth", help="write a synthetic landmark dataset")
     p.add_argument("--out", type=Path, required=True, help="output .npz")
@@ -207,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="folder",
         help="label = the clip's folder (default) or its file name without a trailing _NNN",
     )
-    p.set_defaults(func=cmd_extract)
+    p.set_defaults(func=_lazy("cloud_server.training.cli", "run_extract"))
 
     p = sub.add_parser("train", help="train a model and write a bundle")
     p.add_argument("--data", type=_existing_file, action="append", required=True, help="dataset .npz (repeatable)")
@@ -218,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="signs", help="model name in the manifest (default signs)")
     p.add_argument("--version", help="model version (default: a UTC timestamp)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=_lazy("cloud_server.training.cli", "run_train"))
 
     p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")
     p.add_argument("--model", type=_existing_dir, required=True, help="bundle folder")
@@ -226,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=("savedmodel", "tflite", "int8"), default="savedmodel")
     p.add_argument("--report", type=Path, help="folder for the PNGs and metrics (default reports/<model>-<data>)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of metrics on stdout")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=_lazy("cloud_server.training.cli", "run_evaluate"))
 
     p = sub.add_parser("serve", help="serve a bundle over HTTP under gunicorn")
     p.add_argument("--model", type=_existing_dir, help="bundle folder to serve")
@@ -236,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, help="threads per worker (default 4)")
     p.add_argument("--no-auth", action="store_true", help="no API keys (loopback addresses only)")
     p.add_argument("--keys-file", type=Path, help="API key file (default $SIGNSTREAM_SERVER_KEYS_FILE)")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=_lazy("cloud_server.serve", "run_serve"))
 
     p = sub.add_parser("bench", help="benchmarks: accuracy, model (server and edge: later issues)")
     bench = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
@@ -246,11 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--splits", type=lambda v: v.split(","), default=["asl", "ksl"], help="asl,ksl")
     b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"])
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
-    b.set_defaults(func=cmd_bench_accuracy)
+    b.set_defaults(func=_lazy("cloud_server.training.bench_accuracy", "main"))
     b = bench.add_parser("model", help="a bundle's size and latency on one core, beside the seed LSTM")
     b.add_argument("--model", type=_existing_dir, required=True)
     b.add_argument("--repeats", type=_positive, default=200)
-    b.set_defaults(func=cmd_bench_model)
+    b.set_defaults(func=_lazy("cloud_server.training.bench_model", "main"))
 
     p = sub.add_parser("keys", help="maintain the server's API key file")
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -278,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=0.0, help="replay speed (1 = real time, 0 = as fast as possible)")
     p.add_argument("--json-events", action="store_true", help="one JSON line per event on stdout")
     p.add_argument("--headless", action="store_true", help="no display (the only mode built yet)")
-    p.set_defaults(func=cmd_edge)
+    p.set_defaults(func=_lazy("edge_client.cli", "run_edge"))
     return parser
 
 
