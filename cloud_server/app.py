@@ -1,24 +1,40 @@
-"""The Flask app factory: ``create_app(settings, holder=None)``; tests pass fakes."""
+"""The Flask app factory: ``create_app(settings, holder, keys, ...)``; tests pass fakes.
+
+Request path: size guard (413 even while the client still sends) -> key check (401/403) -> per-key
+rate limit (429) -> parse and validate (4xx) -> the model stage (micro-batched; a full queue sheds
+with 503 + Retry-After) -> one JSON answer naming the model version. Every request is counted in
+the metrics, the device table and one structured log line (never the key itself).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from dataclasses import dataclass
 
 import orjson
 from flask import Flask, Response, g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from cloud_server.batching import Batcher, DirectRunner, NotReady, Overloaded
+from cloud_server.devices import DeviceTracker, clean_device_id
 from cloud_server.errors import ApiError, bad_request, not_ready
 from cloud_server.keys import KeyStore
+from cloud_server.limits import RateLimiter, retry_after
+from cloud_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder
 from cloud_server.openapi import openapi_document
+from cloud_server.reloader import ModelWatcher
 from cloud_server.settings import ServerSettings
 from shared.errors import ProtocolError, SpecMismatchError
 from shared.protocol import (
     BINARY_CONTENT_TYPE,
+    DEVICE_HEADER,
     JSON_CONTENT_TYPE,
+    MODEL_VERSION_HEADER,
     BatchPredictResponse,
     ModelRef,
     PredictRequest,
@@ -28,7 +44,9 @@ from shared.protocol import (
 )
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("signstream.access")
 PUBLIC_PATHS = {"/health", "/ready", "/openapi.json"}  # probes and the API description need no key
+DRAIN_LIMIT = 64 * 1024 * 1024  # read and discard up to this much of a too-large body so the client sees the 413
 
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -68,22 +86,102 @@ def presented_key() -> str | None:
     return request.headers.get("X-API-Key") or None
 
 
-def create_app(settings: ServerSettings, holder: ModelHolder | None = None, keys: KeyStore | None = None) -> Flask:
-    """Build the app; with no ``holder`` one is made and the settings' model loaded before returning."""
+@dataclass
+class Collaborators:
+    """What the app needs besides settings; ``create_app`` makes any that are not given."""
+
+    holder: ModelHolder
+    keys: KeyStore | None
+    runner: Batcher | DirectRunner
+    metrics: Metrics
+    devices: DeviceTracker
+    limiter: RateLimiter
+    watcher: ModelWatcher | None = None
+
+
+def default_collaborators(settings: ServerSettings, holder: ModelHolder | None = None, **given) -> Collaborators:
+    """Real collaborators for ``settings``; ``holder`` (if not given) loads ``settings.model_dir``."""
+    metrics = given.get("metrics") or Metrics()
     if holder is None:
         holder = ModelHolder()
         holder.load(settings.model_dir)
+    if holder.on_loaded is None:
+        holder.on_loaded = lambda model, prev: _on_loaded(metrics, model, prev)
+    if holder.on_failed is None:
+        holder.on_failed = lambda path, err: metrics.model_load_failures.inc()
+    if holder.current is not None:
+        _on_loaded(metrics, holder.current, None)
+    keys = given.get("keys")
     if keys is None and not settings.no_auth:
         keys = KeyStore(settings.keys_file)
+    runner = given.get("runner")
+    if runner is None:
+        observe = metrics.batch_size.observe
+        runner = (
+            Batcher(holder, settings.max_batch, settings.batch_window_ms / 1000, settings.max_queue,
+                    settings.timeout / 2, observe)
+            if settings.batching
+            else DirectRunner(holder, settings.max_queue, observe)
+        )  # fmt: skip
+    devices = given.get("devices") or DeviceTracker(settings.runtime_dir)
+    limiter = given.get("limiter") or RateLimiter(settings.rate_limit / settings.workers, settings.rate_burst)
+    return Collaborators(holder, keys, runner, metrics, devices, limiter, given.get("watcher"))
+
+
+def _on_loaded(metrics: Metrics, model, previous) -> None:
+    metrics.model_loads.inc()
+    prev = (previous.manifest.name, previous.manifest.version) if previous is not None else None
+    metrics.serving(model.manifest.name, model.manifest.version, prev)
+
+
+def _drain(limit: int) -> None:
+    """Read and discard the rest of the request body (up to ``limit``), so an early 413 reaches the client."""
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return
+    left = limit
+    try:
+        while left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (OSError, ValueError):
+        return
+
+
+def create_app(
+    settings: ServerSettings,
+    holder: ModelHolder | None = None,
+    keys: KeyStore | None = None,
+    **collaborators,
+) -> Flask:
+    """Build the app. Pass fakes as keyword collaborators (runner, metrics, devices, limiter, watcher)."""
+    c = default_collaborators(settings, holder, keys=keys, **collaborators)
+    holder = c.holder
     app = Flask("signstream")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["signstream"] = c
     app.extensions["signstream_holder"] = holder
 
+    def require_admin() -> None:
+        if not settings.no_auth and not g.get("admin"):
+            raise ApiError(403, "admin_required", "this call needs an admin key")
+
     @app.before_request
-    def _authenticate() -> None:
+    def _guard() -> None:
+        g.t0 = time.perf_counter()
+        length = request.content_length
+        if length is not None and length > settings.max_body_bytes:
+            _drain(min(length, DRAIN_LIMIT))
+            limit = settings.max_body_bytes
+            message = f"the body is {length} bytes; the limit is {limit}"
+            raise ApiError(413, "request_entity_too_large", message, {"Connection": "close"})
         if settings.no_auth or request.path in PUBLIC_PATHS:
             return
-        status, entry = keys.check(presented_key())
+        if request.path == "/metrics" and settings.metrics_public:
+            return
+        status, entry = c.keys.check(presented_key())
         if status in ("missing", "invalid"):
             raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
@@ -91,19 +189,52 @@ def create_app(settings: ServerSettings, holder: ModelHolder | None = None, keys
             raise ApiError(403, "key_revoked", f"the API key {entry.name!r} was revoked")
         g.key_name = entry.name
         g.admin = entry.admin
+        wait = c.limiter.check(entry.name)
+        if wait is not None:
+            c.metrics.rate_limited.labels(entry.name).inc()
+            raise ApiError(429, "rate_limited", f"too many requests for key {entry.name!r}",
+                           {"Retry-After": retry_after(wait)})  # fmt: skip
+
+    @app.after_request
+    def _account(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        status = response.status_code
+        elapsed = time.perf_counter() - g.get("t0", time.perf_counter())
+        c.metrics.requests.labels(endpoint, str(status)).inc()
+        if status >= 400:
+            c.metrics.errors.labels(g.get("reason", "http_error")).inc()
+        if endpoint == "/predict":
+            c.metrics.latency.observe(elapsed)
+            device = clean_device_id(request.headers.get(DEVICE_HEADER))
+            c.devices.record(device, status, request.headers.get(MODEL_VERSION_HEADER), g.get("key_name"))
+        if settings.log_requests and endpoint not in ("/health", "/ready", "/metrics"):
+            access_log.info(json.dumps({
+                "method": request.method, "path": request.path[:200], "status": status,
+                "ms": round(elapsed * 1000, 2), "device": clean_device_id(request.headers.get(DEVICE_HEADER)),
+                "key": g.get("key_name"), "label": g.get("label"), "model_version": g.get("model_version"),
+                "windows": g.get("n_windows"), "reason": g.get("reason"),
+            }))  # fmt: skip
+        return response
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError) -> Response:
+        g.reason = err.reason
         return _json({"error": err.message, "reason": err.reason}, err.status, err.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
         reason = (err.name or "error").lower().replace(" ", "_")
-        return _json({"error": err.description or err.name, "reason": reason}, err.code or 500)
+        g.reason = reason
+        headers = None
+        if err.code == 413:  # a body without Content-Length that grew past the limit
+            _drain(DRAIN_LIMIT)
+            headers = {"Connection": "close"}
+        return _json({"error": err.description or err.name, "reason": reason}, err.code or 500, headers)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
         log.exception("unexpected error")
+        g.reason = "internal"
         return _json({"error": "internal error", "reason": "internal"}, 500)
 
     @app.get("/health")
@@ -141,20 +272,46 @@ def create_app(settings: ServerSettings, holder: ModelHolder | None = None, keys
             }
         )
 
+    @app.get("/metrics")
+    def metrics() -> Response:
+        if not settings.metrics_public:
+            require_admin()
+        return Response(c.metrics.render(), mimetype=None, content_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/devices")
+    def devices() -> Response:
+        require_admin()
+        return _json({"devices": c.devices.all_devices()})
+
+    @app.post("/admin/reload")
+    def admin_reload() -> Response:
+        require_admin()
+        if c.watcher is None:
+            raise ApiError(409, "no_reload_source", "this server has no model source to reload from")
+        outcome = c.watcher.request_reload()
+        model = holder.current
+        return _json({"outcome": outcome, "version": model.manifest.version if model else None})
+
     @app.post("/predict")
     def predict() -> Response:
-        model = holder.current  # one read: the whole answer comes from this version
-        if model is None:
-            raise not_ready()
         try:
             windows = _parse_windows(request.get_data(cache=False), request.content_type or "")
-            k = windows.top_k or settings.default_top_k
-            n_labels = len(model.manifest.labels)
+            current = holder.current
+            if current is None:
+                raise not_ready()
+            n_labels = len(current.manifest.labels)
             if windows.top_k is not None and windows.top_k > n_labels:
                 raise bad_request(f"top_k must be 1..{n_labels}", "invalid_request")
-            preds = model.predict(windows.windows, min(k, n_labels))
+            model, preds = c.runner.submit(windows.windows, windows.top_k or settings.default_top_k)
         except (ProtocolError, SpecMismatchError) as err:
             raise bad_request(str(err), "invalid_request") from err
+        except Overloaded as err:
+            c.metrics.shed.inc()
+            raise ApiError(503, "overloaded", str(err), {"Retry-After": "1"}) from err
+        except NotReady as err:
+            raise not_ready() from err
+        g.model_version, g.label, g.n_windows = model.manifest.version, preds[0].label, len(preds)
+        c.metrics.windows.inc(len(preds))
         ref = ModelRef(name=model.manifest.name, version=model.manifest.version)
         now = time.time()
         if windows.batch:

@@ -37,10 +37,18 @@ class LoadedModel:
         self.predict([np.full((spec.frames, spec.raw_dim), 0.5, np.float32)] * 2, 1)
 
 
-def load_model(path: str | Path, runner_factory: Callable[[Path], LogitsRunner] | None = None) -> LoadedModel:
-    """Verify the bundle at ``path`` (checksums, spec), load its SavedModel and warm it up."""
+def load_model(
+    path: str | Path,
+    runner_factory: Callable[[Path], LogitsRunner] | None = None,
+    public_key: Path | None = None,
+) -> LoadedModel:
+    """Verify the bundle at ``path`` (checksums, spec, signature when ``public_key``), load and warm it up."""
     path = Path(path)
     manifest = load_manifest(path)
+    if public_key is not None:
+        from shared.registry.signing import verify_bundle
+
+        verify_bundle(path, public_key)
     check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
     if runner_factory is None:
         from cloud_server.inference import SavedModelRunner
@@ -52,12 +60,22 @@ def load_model(path: str | Path, runner_factory: Callable[[Path], LogitsRunner] 
 
 
 class ModelHolder:
-    """Holds the current model; ``swap`` replaces it only after the new one loaded and warmed up."""
+    """Holds the current model; ``load`` replaces it only after the new one loaded and warmed up.
 
-    def __init__(self, loader: Callable[[Path], LoadedModel] = load_model) -> None:
+    ``on_loaded(model, previous)`` and ``on_failed(path, error)`` are told about every attempt (metrics).
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[Path], LoadedModel] = load_model,
+        on_loaded: Callable[[LoadedModel, LoadedModel | None], None] | None = None,
+        on_failed: Callable[[Path, Exception], None] | None = None,
+    ) -> None:
         self._loader = loader
         self._current: LoadedModel | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one load at a time; readers never wait
+        self.on_loaded = on_loaded
+        self.on_failed = on_failed
 
     @property
     def current(self) -> LoadedModel | None:
@@ -65,9 +83,17 @@ class ModelHolder:
         return self._current
 
     def load(self, path: str | Path) -> LoadedModel:
-        """Load, verify and warm up ``path``, then make it current; on failure the old one stays."""
-        candidate = self._loader(Path(path))
+        """Load, verify and warm up ``path``, then make it current; on failure the old one stays and it raises."""
         with self._lock:
-            self._current = candidate
-        log.info("serving model %s %s", candidate.manifest.name, candidate.manifest.version)
+            try:
+                candidate = self._loader(Path(path))
+            except Exception as err:
+                log.error("model load from %s failed, the current model keeps serving: %s", path, err)
+                if self.on_failed is not None:
+                    self.on_failed(Path(path), err)
+                raise
+            previous, self._current = self._current, candidate
+        log.info("serving model %s %s from %s", candidate.manifest.name, candidate.manifest.version, path)
+        if self.on_loaded is not None:
+            self.on_loaded(candidate, previous)
         return candidate

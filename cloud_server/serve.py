@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
+import shutil
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from cloud_server.metrics import MULTIPROC_ENV, worker_exited
 from cloud_server.settings import ServerSettings
 from shared.errors import SignstreamError
 
@@ -47,20 +50,53 @@ def gunicorn_app(settings: ServerSettings):
             self.cfg.set("threads", settings.threads)
             self.cfg.set("timeout", settings.timeout)
             self.cfg.set("proc_name", "signstream-server")
+            self.cfg.set("child_exit", lambda arbiter, worker: worker_exited(worker.pid))
 
         def load(self):
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            from cloud_server.app import create_app
+            from cloud_server.wsgi import build_app
 
-            return create_app(settings)
+            return build_app(settings)
 
     return SignstreamServer()
+
+
+def preflight(settings: ServerSettings) -> None:
+    """Check the model folder in the arbiter, so a bad bundle stops the start with one line."""
+    if settings.model_dir is None:
+        return
+    from shared.bundle import load_manifest
+    from shared.spec import check_supported
+
+    manifest = load_manifest(settings.model_dir)
+    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+    if settings.public_key is not None:
+        from shared.registry.signing import verify_bundle
+
+        verify_bundle(settings.model_dir, settings.public_key)
+
+
+def prepare_runtime_dir(settings: ServerSettings) -> tuple[ServerSettings, bool]:
+    """The folder the workers share (metrics files, device tables, reload requests), emptied of old metrics.
+
+    Returns the settings naming it and whether it is a temporary folder this run must remove.
+    """
+    created = settings.runtime_dir is None
+    runtime = Path(tempfile.mkdtemp(prefix="signstream-server-")) if created else settings.runtime_dir
+    metrics_dir = runtime / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):  # counters of a previous run must not be added to this one's
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)  # read by prometheus_client in every worker
+    return settings.model_copy(update={"runtime_dir": runtime}), created
 
 
 def run_serve(args: argparse.Namespace) -> None:
     """Validate settings, then run gunicorn in this process until a signal stops it."""
     settings = load_settings(
         model_dir=args.model,
+        store=getattr(args, "store", None),
+        model_name=getattr(args, "model_name", None),
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -68,4 +104,10 @@ def run_serve(args: argparse.Namespace) -> None:
         no_auth=args.no_auth or None,
         keys_file=getattr(args, "keys_file", None),
     )
-    gunicorn_app(settings).run()
+    preflight(settings)
+    settings, temporary = prepare_runtime_dir(settings)
+    try:
+        gunicorn_app(settings).run()
+    finally:
+        if temporary:
+            shutil.rmtree(settings.runtime_dir, ignore_errors=True)

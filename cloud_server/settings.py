@@ -26,7 +26,18 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
-    model_dir: Path | None = Field(None, description="Bundle folder to serve.")
+    model_dir: Path | None = Field(None, description="Bundle folder to serve (a symlink an operator repoints works).")
+    store: str | None = Field(None, description="Registry URL (s3://bucket/prefix or file:///path) to follow.")
+    model_name: str | None = Field(None, description="Model name whose `current` pointer the server follows.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "signstream" / "server-models",
+        description="Where versions pulled from the registry are kept (the last good one survives restarts).",
+    )
+    public_key: Path | None = Field(None, description="ed25519 public key: refuse bundles not signed with it.")
+    poll_interval: float = Field(30.0, gt=0, description="Seconds between checks for a new model.")
+    runtime_dir: Path | None = Field(
+        None, description="Folder the workers share (metrics, devices, reload requests); default: a fresh temp folder."
+    )
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8000, ge=0, le=65535, description="Port to bind (0: any free port).")
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
@@ -36,13 +47,27 @@ class ServerSettings(BaseSettings):
     default_top_k: int = Field(3, ge=1, le=100, description="Labels per answer when a request names none.")
     max_body_bytes: int = Field(4_000_000, ge=1024, description="Largest request body accepted.")
     timeout: int = Field(30, ge=1, description="gunicorn worker timeout, seconds.")
+    batching: bool = Field(True, description="Run concurrent requests through the model as one batch.")
+    batch_window_ms: float = Field(0.0, ge=0, le=100, description="Extra wait for more requests to batch (ms).")
+    max_batch: int = Field(32, ge=1, le=1024, description="Most windows in one model call.")
+    max_queue: int = Field(64, ge=1, description="Requests waiting for the model per worker before 503s.")
+    rate_limit: float = Field(200.0, ge=0, description="Requests per second per API key (0: no limit).")
+    rate_burst: float = Field(400.0, ge=1, description="Burst size of the per-key rate limit.")
+    log_requests: bool = Field(True, description="One structured (JSON) log line per request.")
+    metrics_public: bool = Field(False, description="Serve /metrics without the admin key (private networks).")
 
     @model_validator(mode="after")
     def _check(self) -> ServerSettings:
         if self.no_auth and not is_loopback(self.host):
             raise ValueError(f"no_auth is allowed only on a loopback address, not {self.host}")
-        if self.model_dir is None:
-            raise ValueError("a model is required (--model DIR or SIGNSTREAM_SERVER_MODEL_DIR)")
+        if self.model_dir is None and self.store is None:
+            raise ValueError("a model is required (--model DIR, or --store URL with --model-name NAME)")
+        if self.model_dir is not None and self.store is not None:
+            raise ValueError("give either a model folder or a store, not both")
+        if self.store is not None and not self.model_name:
+            raise ValueError("--store needs --model-name (SIGNSTREAM_SERVER_MODEL_NAME)")
+        if self.public_key is not None and not self.public_key.is_file():
+            raise ValueError(f"public key {self.public_key} does not exist")
         if not self.no_auth:
             if self.keys_file is None:
                 raise ValueError("a key file is required (--keys-file or SIGNSTREAM_SERVER_KEYS_FILE), or --no-auth")

@@ -191,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("cloud_server.training.cli", "run_evaluate"))
 
     p = sub.add_parser("serve", help="serve a bundle over HTTP under gunicorn")
-    p.add_argument("--model", type=_existing_dir, help="bundle folder to serve")
+    p.add_argument("--model", type=_existing_dir, help="bundle folder to serve (or a symlink to one)")
+    p.add_argument("--store", help="registry URL to follow instead (s3://bucket/prefix or file:///path)")
+    p.add_argument("--model-name", help="with --store: the model whose promoted version is served")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--workers", type=_positive, help="worker processes (default 2)")

@@ -1,0 +1,142 @@
+"""Keeps a worker's model current: a model folder an operator repoints, or the registry's pointer.
+
+Sources of a reload: the poll interval, an admin call (``POST /admin/reload``, which also touches a
+request file every worker of the server watches), and ``SIGHUP`` (gunicorn replaces its workers
+gracefully and each new worker loads the current model before it accepts a request). A load that
+fails leaves the old model serving; the same failing version is not retried until it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+from cloud_server.model_holder import ModelHolder
+from shared.bundle import MANIFEST
+
+log = logging.getLogger(__name__)
+RELOAD_FILE = "reload-request"
+
+
+class ModelSource(Protocol):
+    """Where the model comes from; ``check`` loads a new one into the holder when there is one."""
+
+    def check(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+
+class FolderSource:
+    """A bundle folder, usually a symlink (``current -> v7``) that an operator repoints atomically."""
+
+    def __init__(self, folder: Path, holder: ModelHolder) -> None:
+        self._folder = folder
+        self._holder = holder
+        self._seen: tuple[str, str] | None = None  # (resolved path, manifest sha256) last tried
+
+    def _identity(self) -> tuple[str, str]:
+        resolved = os.path.realpath(self._folder)
+        digest = hashlib.sha256((Path(resolved) / MANIFEST).read_bytes()).hexdigest()
+        return resolved, digest
+
+    def prime(self) -> None:
+        """Load the folder's model now; raise if it cannot be loaded (a worker must not start without one)."""
+        ident = self._identity()
+        self._holder.load(ident[0])
+        self._seen = ident
+
+    def check(self) -> str:
+        try:
+            ident = self._identity()
+        except OSError as err:
+            log.warning("model folder %s unreadable, keeping the current model: %s", self._folder, err)
+            return "unreadable"
+        if ident == self._seen:
+            return "unchanged"
+        self._seen = ident
+        try:
+            self._holder.load(ident[0])
+        except Exception:
+            return "rejected"
+        return "updated"
+
+    def describe(self) -> str:
+        return str(self._folder)
+
+
+class StoreSource:
+    """The registry's ``current`` pointer for one model name, through the shared sync loop."""
+
+    def __init__(self, sync) -> None:  # shared.registry.sync.ModelSync
+        self._sync = sync
+
+    def check(self) -> str:
+        return self._sync.check_once()
+
+    def describe(self) -> str:
+        return f"registry model {self._sync.name!r}" if hasattr(self._sync, "name") else "registry"
+
+
+class ModelWatcher:
+    """Polls ``source`` every ``interval`` seconds and on reload requests, in a daemon thread."""
+
+    def __init__(self, source: ModelSource, interval: float, state_dir: Path | None = None, tick: float = 0.5) -> None:
+        self.source = source
+        self._interval = interval
+        self._request_file = state_dir / RELOAD_FILE if state_dir is not None else None
+        self._tick = tick
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._request_seen = self._request_stamp()
+
+    def _request_stamp(self) -> int | None:
+        if self._request_file is None:
+            return None
+        try:
+            return self._request_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def check_now(self) -> str:
+        """Check the source once (serialised with the poll loop)."""
+        with self._lock:
+            outcome = self.source.check()
+        log.info("model check (%s): %s", self.source.describe(), outcome)
+        return outcome
+
+    def request_reload(self) -> str:
+        """Reload here now, and ask the other workers to (they see the request within a tick)."""
+        if self._request_file is not None:
+            self._request_file.parent.mkdir(parents=True, exist_ok=True)
+            self._request_file.write_text(f"{time.time()}\n")
+            self._request_seen = self._request_stamp()
+        return self.check_now()
+
+    def start(self) -> None:
+        """Start polling (in the worker, after gunicorn's fork)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        next_poll = time.monotonic() + self._interval
+        while not self._stop.wait(self._tick):
+            stamp = self._request_stamp()
+            due = time.monotonic() >= next_poll
+            if stamp != self._request_seen or due:
+                self._request_seen = stamp
+                next_poll = time.monotonic() + self._interval
+                try:
+                    self.check_now()
+                except Exception:  # the loop must outlive any one failure
+                    log.exception("model check failed")
