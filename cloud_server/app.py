@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -150,6 +151,21 @@ def _drain(limit: int) -> None:
         return
 
 
+def _read_body(limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes; 413 beyond (werkzeug would silently cut a chunked body)."""
+    if request.content_length is not None:  # already checked against the limit in _guard
+        return request.get_data(cache=False)
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        _drain(DRAIN_LIMIT)
+        raise ApiError(413, "request_entity_too_large", f"the body is over the limit of {limit} bytes",
+                       {"Connection": "close"})  # fmt: skip
+    return data
+
+
 def create_app(
     settings: ServerSettings,
     holder: ModelHolder | None = None,
@@ -252,7 +268,9 @@ def create_app(
         model = holder.current
         if model is None:
             raise not_ready()
-        return _json({"status": "ready", "model": model.manifest.name, "version": model.manifest.version})
+        return _json(
+            {"status": "ready", "model": model.manifest.name, "version": model.manifest.version, "worker": os.getpid()}
+        )
 
     @app.get("/models")
     def models() -> Response:
@@ -295,7 +313,7 @@ def create_app(
     @app.post("/predict")
     def predict() -> Response:
         try:
-            windows = _parse_windows(request.get_data(cache=False), request.content_type or "")
+            windows = _parse_windows(_read_body(settings.max_body_bytes), request.content_type or "")
             current = holder.current
             if current is None:
                 raise not_ready()

@@ -14,3 +14,6 @@ errorlog = "-"
 loglevel = "warning"
 limit_request_line = 8190
 limit_request_fields = 100
+# gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): two servers on a
+# host would fight over it and a hardened unit cannot write there. signstream does not use it.
+control_socket_disable = True

@@ -1,7 +1,8 @@
 """Prometheus metrics, summed correctly over gunicorn workers.
 
 Under ``signstream serve`` every worker writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``
-(set by the arbiter before it forks; see serve.py) and ``/metrics`` adds them up with
+(set by the arbiter before it forks and before anything imports prometheus_client, which picks
+its storage at import; see serve.py) and ``/metrics`` adds them up with
 prometheus_client's ``MultiProcessCollector``. In one process (tests, the Flask test client) the
 metrics live in the registry given to ``Metrics``.
 """
@@ -74,9 +75,3 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=path)
         return generate_latest(registry)
-
-
-def worker_exited(pid: int) -> None:
-    """gunicorn ``child_exit`` hook: drop a dead worker's live gauges (its counters stay summed)."""
-    if multiprocess_dir() is not None:
-        multiprocess.mark_process_dead(pid)

@@ -14,11 +14,21 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cloud_server.metrics import MULTIPROC_ENV, worker_exited
 from cloud_server.settings import ServerSettings
 from shared.errors import SignstreamError
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
+# prometheus_client chooses file-backed values at import when this is set: the arbiter sets it and
+# must not import prometheus_client before (cloud_server.metrics is imported only in the workers).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def worker_exited(pid: int) -> None:
+    """gunicorn ``child_exit`` hook: drop a dead worker's live gauges (its counters stay summed)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 class SettingsError(SignstreamError):

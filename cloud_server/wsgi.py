@@ -47,10 +47,9 @@ def build_app(settings: ServerSettings) -> Flask:
     holder = ModelHolder(loader=functools.partial(load_model, public_key=settings.public_key))
     holder.on_failed = lambda path, err: metrics.model_load_failures.inc()
     if settings.store is not None:
-        from shared.registry.sync import ModelSync
-
         from shared.registry.registry import Registry
         from shared.registry.store import open_store
+        from shared.registry.sync import ModelSync
 
         sync = ModelSync(
             Registry(open_store(settings.store)),

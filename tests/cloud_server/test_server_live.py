@@ -1,0 +1,197 @@
+"""The real server under gunicorn (2 workers) on 127.0.0.1: metrics over workers, hot swap under load,
+a tampered bundle refused while the old model serves, 413 while the client sends, SIGHUP."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
+from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def versions(tiny_bundle, tmp_path_factory):
+    """v1 (the tiny bundle), v2 (same network, other labels), and a tampered v3, plus a symlink to v1."""
+    root = tmp_path_factory.mktemp("models")
+    v1 = root / "v1"
+    shutil.copytree(tiny_bundle, v1)
+    v2 = root / "v2"
+    shutil.copytree(tiny_bundle, v2)
+    m = read_manifest(v2)
+    write_manifest(v2, m.model_copy(update={"version": "2", "labels": [f"v2-{x}" for x in m.labels]}))
+    v3 = root / "v3"
+    shutil.copytree(tiny_bundle, v3)
+    write_manifest(v3, m.model_copy(update={"version": "3"}))
+    victim = next(p for p in sorted((v3 / SAVED_MODEL_DIR).rglob("*")) if p.is_file() and p.stat().st_size > 100)
+    data = bytearray(victim.read_bytes())
+    data[50] ^= 0xFF
+    victim.write_bytes(data)
+    link = root / "current"
+    link.symlink_to(v1)
+    return {"root": root, "v1": v1, "v2": v2, "v3": v3, "link": link, "labels1": m.labels}
+
+
+def repoint(link, target):
+    tmp = link.with_name(".current.tmp")
+    if tmp.is_symlink():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
+@pytest.fixture
+def server(versions, tmp_path):
+    repoint(versions["link"], versions["v1"])
+    port = free_port()
+    env = {**os.environ, "SIGNSTREAM_SERVER_POLL_INTERVAL": "1", "SIGNSTREAM_SERVER_RUNTIME_DIR": str(tmp_path)}
+    proc = start_server(versions["link"], port, workers=2, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/ready", proc)
+        yield base, proc
+    finally:
+        stop_server(proc)
+
+
+def window(seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.2, 0.8, (30, 126)).astype(np.float32)
+    return w
+
+
+def metric_sum(text, name, **labels):
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_totals_equal_the_requests_sent_over_two_workers(server):
+    base, _ = server
+    pids = set()
+    sent = 0
+    for i in range(60):  # a new connection each time: gunicorn spreads them over both workers
+        r = requests.post(base + "/predict", data=encode_binary(window(i)),
+                          headers={"Content-Type": BINARY_CONTENT_TYPE, "Connection": "close"}, timeout=10)  # fmt: skip
+        assert r.status_code == 200
+        sent += 1
+        pids.add(requests.get(base + "/ready", headers={"Connection": "close"}, timeout=5).json()["worker"])
+    bad = requests.post(base + "/predict", data=b"[1,", headers={"Content-Type": "application/json"}, timeout=5)
+    assert bad.status_code == 400
+    assert len(pids) == 2, "both workers must have answered for this test to mean anything"
+    text = requests.get(base + "/metrics", timeout=5).text
+    assert metric_sum(text, "signstream_requests_total", endpoint="/predict", status="200") == sent
+    assert metric_sum(text, "signstream_requests_total", endpoint="/predict", status="400") == 1
+    assert metric_sum(text, "signstream_windows_total") == sent
+    assert metric_sum(text, "signstream_request_seconds_count") == sent + 1
+    assert metric_sum(text, "signstream_ready") == 2
+    assert metric_sum(text, "signstream_model_info", version="1") == 1
+
+
+def test_hot_swap_under_load_to_other_labels_and_tampered_refused(server, versions):
+    base, _ = server
+    labels = {"1": set(versions["labels1"]), "2": {f"v2-{x}" for x in versions["labels1"]}}
+    stop = threading.Event()
+    answers, failures = [], []
+
+    def client(seed):
+        session = requests.Session()
+        body = json.dumps({"sequences": [window(seed).tolist()] * 3}).encode()
+        while not stop.is_set():
+            try:
+                r = session.post(base + "/predict", data=body, headers={"Content-Type": "application/json"}, timeout=10)
+            except requests.RequestException as err:
+                failures.append(repr(err))
+                continue
+            if r.status_code != 200:
+                failures.append(r.status_code)
+                continue
+            a = r.json()
+            answers.append((a["model"]["version"], [p["label"] for p in a["results"]]))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.5)
+        repoint(versions["link"], versions["v2"])  # the workers notice within the 1 s poll
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (answers and answers[-1][0] == "2"):
+            time.sleep(0.2)
+        time.sleep(1.5)  # let both workers swap while the load goes on
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    assert not failures, failures[:5]
+    seen = {v for v, _ in answers}
+    assert seen == {"1", "2"}, seen
+    for version, labs in answers:  # every answer wholly from the version it names
+        assert set(labs) <= labels[version], (version, labs)
+    assert answers[-1][0] == "2"
+
+    repoint(versions["link"], versions["v3"])  # tampered: checksums do not match
+    r = requests.post(base + "/admin/reload", timeout=60)
+    assert r.status_code == 200 and r.json() == {"outcome": "rejected", "version": "2"}
+    time.sleep(2.5)  # the other worker sees the request (and its poll) and refuses it too
+    for i in range(6):
+        a = requests.post(base + "/predict", json={"sequence": window(i).tolist()},
+                          headers={"Connection": "close"}, timeout=10).json()  # fmt: skip
+        assert a["model"]["version"] == "2"
+    text = requests.get(base + "/metrics", timeout=5).text
+    assert metric_sum(text, "signstream_model_load_failures_total") >= 2  # both workers refused it
+
+
+def test_413_reaches_a_client_still_sending_a_large_body(server):
+    base, _ = server
+    big = b"[" + b"0.5," * 2_500_000 + b"0.5]"  # 10 MB, over the 4 MB limit
+    r = requests.post(base + "/predict", data=big, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and r.json()["reason"] == "request_entity_too_large"
+
+    def chunks():  # no Content-Length: the limit trips while reading
+        for _ in range(100):
+            yield b"0" * 100_000
+
+    r = requests.post(base + "/predict", data=chunks(), headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and r.json()["error"]
+    assert requests.get(base + "/health", timeout=5).status_code == 200
+
+
+def test_sighup_replaces_workers_with_the_current_model(server, versions):
+    base, proc = server
+    before = set(_worker_pids(proc.pid))
+    repoint(versions["link"], versions["v2"])
+    os.kill(proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = set(_worker_pids(proc.pid))
+        if now and not now & before and len(now) == 2:
+            break
+        time.sleep(0.3)
+    wait_ready(base + "/ready", proc)
+    assert not set(_worker_pids(proc.pid)) & before, "gunicorn should have replaced every worker"
+    a = requests.post(base + "/predict", json={"sequence": window().tolist()}, timeout=10).json()
+    assert a["model"]["version"] == "2"
+
+
+def _worker_pids(pid):
+    path = f"/proc/{pid}/task/{pid}/children"
+    try:
+        with open(path) as fh:
+            return [int(p) for p in re.findall(r"\d+", fh.read())]
+    except OSError:
+        return []
