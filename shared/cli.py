@@ -120,6 +120,56 @@ def _not_yet(issue: str) -> Callable[[argparse.Namespace], None]:
 # --- parser ----------------------------------------------------------------------------------------
 
 
+def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
+    """push, pull, models, promote, rollback, signing-key (shared/registry/cli.py, docs/registry.md)."""
+
+    def store_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", help="s3://bucket/prefix or file:///abs/path (default $SIGNSTREAM_STORE)")
+        p.add_argument("--region", help="AWS region (default: the AWS chain's)")
+        p.add_argument("--profile", help="AWS profile (default: the AWS chain's)")
+
+    p = sub.add_parser("push", help="push a model bundle or a dataset to the registry")
+    p.add_argument("path", type=Path, help="bundle folder (has manifest.json) or dataset file/folder")
+    store_options(p)
+    p.add_argument("--name", help="bundles: must match the manifest; datasets: default the file's name")
+    p.add_argument("--version", help="bundles: must match the manifest; datasets: default a UTC timestamp")
+    p.add_argument("--signing-key", type=Path, help="ed25519 private key (default $SIGNSTREAM_SIGNING_KEY)")
+    p.set_defaults(func=_lazy("shared.registry.cli", "run_push"))
+
+    p = sub.add_parser("pull", help="pull a model version (default: current) into a new folder")
+    p.add_argument("name", help="model (or dataset) name")
+    p.add_argument("version", nargs="?", help="version (default: the current one)")
+    store_options(p)
+    p.add_argument("--out", type=Path, required=True, help="folder to create (an identical verified copy is reused)")
+    p.add_argument("--public-key", type=Path, help="refuse bundles not signed by this key ($SIGNSTREAM_PUBLIC_KEY)")
+    p.add_argument("--dataset", action="store_true", help="pull a dataset instead of a model")
+    p.set_defaults(func=_lazy("shared.registry.cli", "run_pull"))
+
+    p = sub.add_parser("models", help="list models (versions, current, metrics) and datasets")
+    store_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=_lazy("shared.registry.cli", "run_models"))
+
+    p = sub.add_parser("promote", help="verify a version and make it current")
+    p.add_argument("name")
+    p.add_argument("version")
+    store_options(p)
+    p.add_argument("--by", help="who promotes (default user@host)")
+    p.add_argument("--public-key", type=Path, help="also require a valid signature ($SIGNSTREAM_PUBLIC_KEY)")
+    p.set_defaults(func=_lazy("shared.registry.cli", "run_promote"))
+
+    p = sub.add_parser("rollback", help="point current back at the previous version")
+    p.add_argument("name")
+    store_options(p)
+    p.add_argument("--by", help="who rolls back (default user@host)")
+    p.set_defaults(func=_lazy("shared.registry.cli", "run_rollback"))
+
+    p = sub.add_parser("signing-key", help="create an ed25519 key pair for signing bundles")
+    p.add_argument("--private", type=Path, required=True, help="private key file to create (mode 0600)")
+    p.add_argument("--public", type=Path, help="public key file to create (default: PRIVATE with .pub)")
+    p.set_defaults(func=_lazy("shared.registry.cli", "run_signing_key"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every subcommand."""
     parser = argparse.ArgumentParser(prog="signstream", description=__doc__.splitlines()[0])
@@ -215,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", type=_existing_dir, required=True)
     b.add_argument("--repeats", type=_positive, default=200)
     b.set_defaults(func=_lazy("cloud_server.training.bench_model", "main"))
+    b = bench.add_parser("edge", help="edge pipeline rate vs the landmark extractor's, server up/down/slow; latency")
+    b.add_argument("--model", type=_existing_dir, required=True, help="bundle to serve and to run locally")
+    b.add_argument("--data-dir", type=_existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--repeats", type=_positive, default=3, help="runs per clip and scenario (default 3)")
+    b.add_argument("--delay", type=float, default=0.5, help="added server latency, seconds (default 0.5)")
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.set_defaults(func=_lazy("edge_client.bench", "main"))
 
     p = sub.add_parser("keys", help="maintain the server's API key file")
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -229,19 +286,37 @@ def build_parser() -> argparse.ArgumentParser:
                        help="key file (default $SIGNSTREAM_SERVER_KEYS_FILE)")  # fmt: skip
     p.set_defaults(func=cmd_keys)
 
-    for name, issue in (("push", "issue 5"), ("pull", "issue 5"), ("promote", "issue 5"),
-                        ("rollback", "issue 5"), ("models", "issue 5")):  # fmt: skip
-        p = sub.add_parser(name, help=f"({issue}, not built yet)")
-        p.set_defaults(func=_not_yet(issue))
+    _add_registry_commands(sub)
 
-    p = sub.add_parser("edge", help="run the edge client")
-    p.add_argument("--replay", type=_existing_file, help="replay a landmark dataset as a live stream")
-    p.add_argument("--server", required=True, help="server base URL, e.g. http://127.0.0.1:8000")
+    p = sub.add_parser("edge", help="run the edge client (kiosk page, local API, offline fallback)",
+                       description="Every flag is also a SIGNSTREAM_EDGE_* setting (docs/edge.md).")  # fmt: skip
+    p.add_argument("--source", help="camera index, /dev/videoN, picamera, a video file or a dataset .npz (default 0)")
+    p.add_argument("--replay", type=_existing_file, help="replay a landmark dataset as a live stream (= --source)")
+    p.add_argument("--server", help="server base URL, e.g. http://127.0.0.1:8000 (/predict is appended)")
     p.add_argument("--api-key", help="API key for the server")
+    p.add_argument("--ca-bundle", type=Path, help="CA bundle to verify the server's TLS certificate")
+    p.add_argument("--local-model", type=Path, help="bundle folder: its TFLite model answers when the server cannot")
+    p.add_argument("--local-only", action="store_true", default=None, help="never call the server")
+    p.add_argument("--store", help="registry store URL to keep the local model current from")
+    p.add_argument("--model-name", help="model name in the registry")
+    p.add_argument("--public-key", type=Path, help="load only bundles signed by this ed25519 public key")
+    p.add_argument("--tflite", choices=("float", "int8"), help="which TFLite file runs locally (default float)")
     p.add_argument("--limit", type=_positive, help="replay at most this many sequences")
-    p.add_argument("--speed", type=float, default=0.0, help="replay speed (1 = real time, 0 = as fast as possible)")
-    p.add_argument("--json-events", action="store_true", help="one JSON line per event on stdout")
-    p.add_argument("--headless", action="store_true", help="no display (the only mode built yet)")
+    p.add_argument("--speed", type=float, help="replay speed (1 = real time, the default; 0 = as fast as possible)")
+    p.add_argument("--realtime", action="store_true", default=None, help="pace a video file like a camera")
+    p.add_argument("--mirror", action="store_true", default=None, help="selfie view: flip frames left-right")
+    p.add_argument("--hand-model", choices=("full", "lite"), help="HandLandmarker model (default full)")
+    p.add_argument("--stride", type=_positive, help="frames between windows of a sign (default 5)")
+    p.add_argument("--threshold", type=float, help="confidence needed to show a label (default: the model's)")
+    p.add_argument("--display", choices=("web", "opencv", "none"), help="kiosk page (default), OpenCV window or none")
+    p.add_argument("--headless", action="store_true", help="no display (= --display none)")
+    p.add_argument("--json-events", action="store_true", default=None, help="one JSON line per event on stdout")
+    p.add_argument("--web-host", help="address of the kiosk page and local API (default 127.0.0.1)")
+    p.add_argument("--web-port", type=int, help="port of the kiosk page and local API (default 8080)")
+    p.add_argument("--display-names", type=_existing_file, help="JSON {label: name shown}")
+    p.add_argument("--record-dir", type=Path, help="store sent windows' landmarks here (default: nothing stored)")
+    p.add_argument("--device-id", help="sent as X-Device-Id (default: the host name)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for the server's answer (default 2)")
     p.set_defaults(func=_lazy("edge_client.cli", "run_edge"))
     return parser
 

@@ -1,0 +1,154 @@
+"""``signstream push|pull|models|promote|rollback|signing-key``: thin wrappers that parse, call, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from shared.bundle import MANIFEST
+from shared.errors import SignstreamError
+from shared.registry.registry import Registry, whoami
+from shared.registry.settings import RegistrySettings
+from shared.registry.store import open_store
+
+
+class RegistryCliError(SignstreamError):
+    """A registry command cannot run as given."""
+
+
+def _settings(args: argparse.Namespace) -> RegistrySettings:
+    given = {
+        field: getattr(args, field, None)
+        for field in ("store", "signing_key", "public_key", "region", "profile")
+        if getattr(args, field, None) is not None
+    }
+    settings = RegistrySettings(**given)
+    if not settings.store:
+        raise RegistryCliError("give --store URL or set SIGNSTREAM_STORE (s3://bucket/prefix or file:///path)")
+    return settings
+
+
+def _progress(description: str, total: int):
+    from tqdm import tqdm
+
+    # disable=None: no bar when stderr is not a terminal (logs, CI).
+    return tqdm(desc=description, total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=None)
+
+
+def _registry(settings: RegistrySettings) -> Registry:
+    store = open_store(settings.store, region=settings.region, profile=settings.profile)
+    return Registry(store, progress=_progress)
+
+
+def run_push(args: argparse.Namespace) -> None:
+    """Push a bundle folder (has manifest.json) or a dataset (a file, or a folder without one)."""
+    settings = _settings(args)
+    path: Path = args.path
+    if not path.exists():
+        raise RegistryCliError(f"{path}: no such file or folder")
+    registry = _registry(settings)
+    if path.is_dir() and (path / MANIFEST).is_file():
+        manifest = registry.push_bundle(path, args.name, args.version, settings.signing_key)
+        signed = "signed" if settings.signing_key else "unsigned"
+        print(f"pushed model {manifest.name} {manifest.version} ({signed}) to {registry.store.url}")
+    else:
+        if args.signing_key is not None:
+            raise RegistryCliError("--signing-key signs model bundles; datasets are not signed")
+        dataset = registry.push_dataset(path, args.name, args.version)
+        print(f"pushed dataset {dataset.name} {dataset.version} ({len(dataset.files)} files) to {registry.store.url}")
+
+
+def run_pull(args: argparse.Namespace) -> None:
+    """Pull a model version (default: current) or, with --dataset, a dataset version."""
+    settings = _settings(args)
+    registry = _registry(settings)
+    if args.dataset:
+        if not args.version:
+            raise RegistryCliError("pull --dataset needs a VERSION")
+        out = registry.pull_dataset(args.name, args.version, args.out)
+        print(f"pulled dataset {args.name} {args.version} into {out}")
+        return
+    out = registry.pull(args.name, args.version, args.out, settings.public_key)
+    checked = "sha256 and signature verified" if settings.public_key else "sha256 verified"
+    print(f"pulled {args.name} {args.version or '(current)'} into {out} ({checked})")
+
+
+def _metric_text(metrics: dict) -> str:
+    parts = []
+    for key in ("val_accuracy", "accuracy", "macro_f1", "val_ece"):
+        value = metrics.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{key}={value:.3f}")
+    return " ".join(parts)
+
+
+def run_models(args: argparse.Namespace) -> None:
+    """List models (versions, current, metrics) and datasets."""
+    settings = _settings(args)
+    registry = _registry(settings)
+    rows = registry.list_models()
+    datasets = registry.list_datasets()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "name": r.name,
+                            "current": r.current.model_dump() if r.current else None,
+                            "versions": [vars(v) for v in r.versions],
+                        }
+                        for r in rows
+                    ],
+                    "datasets": [d.model_dump(exclude={"files"}) for d in datasets],
+                }
+            )
+        )
+        return
+    if not rows and not datasets:
+        print(f"{registry.store.url}: empty")
+    for row in rows:
+        if row.current:
+            c = row.current
+            head = f"current {c.version} ({c.action} by {c.promoted_by} at {c.promoted_at})"
+        else:
+            head = "nothing promoted"
+        print(f"{row.name}: {len(row.versions)} versions, {head}")
+        for v in row.versions:
+            mark = "*" if row.current and row.current.version == v.version else " "
+            signed = "signed" if v.signed else "unsigned"
+            print(
+                f"  {mark} {v.version:<24} {v.created}  {v.size / 1e6:7.2f} MB  {signed:<8} {_metric_text(v.metrics)}"
+            )
+    for d in datasets:
+        print(f"dataset {d.name} {d.version} ({d.created}, {len(d.files)} files)")
+
+
+def run_promote(args: argparse.Namespace) -> None:
+    """Verify a version completely, then make it current with a conditional write."""
+    settings = _settings(args)
+    registry = _registry(settings)
+    pointer = registry.promote(args.name, args.version, args.by or whoami(), settings.public_key)
+    print(f"{args.name}: current is now {pointer.version} (was {pointer.replaced or 'nothing'})")
+
+
+def run_rollback(args: argparse.Namespace) -> None:
+    """Point current back at the previous version."""
+    settings = _settings(args)
+    registry = _registry(settings)
+    pointer = registry.rollback(args.name, args.by or whoami())
+    print(f"{args.name}: rolled back from {pointer.replaced} to {pointer.version}")
+
+
+def run_signing_key(args: argparse.Namespace) -> None:
+    """Create an ed25519 key pair for signing bundles."""
+    from shared.registry.signing import generate_keypair
+
+    public = args.public or args.private.with_suffix(".pub")
+    generate_keypair(args.private, public)
+    print(f"wrote {args.private} (private, mode 0600: keep it off servers and kiosks) and {public} (public)")
+    print(
+        "push with --signing-key (or SIGNSTREAM_SIGNING_KEY); give servers and kiosks the public key", file=sys.stderr
+    )

@@ -1,0 +1,553 @@
+"""The registry's layout and operations: push, pull, list, promote and roll back models and datasets.
+
+Layout inside a store (every file its own object, never an archive)::
+
+    models/<name>/<version>/manifest.json      written last: a version exists once this does
+    models/<name>/<version>/manifest.sig       ed25519 signature of manifest.json (optional)
+    models/<name>/<version>/push.json          claim: who pushed, the digest of the file list
+    models/<name>/<version>/<path>             every file the manifest lists
+    models/<name>/current                      Pointer JSON, replaced only by conditional writes
+    datasets/<name>/<version>/manifest.json    DatasetManifest (files with sha256 and size)
+    datasets/<name>/<version>/<file>
+
+Versions are immutable: a push of an existing version is refused, and the claim object (created
+with a conditional write) stops two pushes of different content to one version from mixing files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.bundle import MANIFEST, NAME_PATTERN, SIGNATURE, FileEntry, Manifest, load_manifest, now_iso, sha256_file
+from shared.errors import BundleError, DatasetError, SignstreamError
+from shared.registry.signing import sign_bytes, verify_bundle, verify_bytes
+from shared.registry.store import ObjectNotFound, PreconditionFailed, Store
+
+log = logging.getLogger(__name__)
+
+MODELS = "models"
+DATASETS = "datasets"
+CURRENT = "current"
+CLAIM = "push.json"
+HISTORY_LIMIT = 20
+
+
+class RegistryError(SignstreamError):
+    """A registry operation cannot be done as asked."""
+
+
+class VersionExistsError(RegistryError):
+    """The version was already pushed (versions are immutable)."""
+
+
+class NotInRegistryError(RegistryError):
+    """No such model, dataset, version or current pointer."""
+
+
+class PromoteConflictError(RegistryError):
+    """Someone else changed the current pointer between our read and our write."""
+
+
+class Pointer(BaseModel):
+    """``models/<name>/current``: which version serves, since when, who said so, and what came before."""
+
+    model_config = ConfigDict(extra="ignore")  # older readers keep working if fields are added
+
+    version: str = Field(pattern=NAME_PATTERN, description="The version that serves.")
+    promoted_at: str = Field(description="ISO 8601 UTC time of the promotion or rollback.")
+    promoted_by: str = Field(description="Who promoted (or rolled back).")
+    previous: str | None = Field(None, description="The version a rollback returns to (history[0]).")
+    history: list[str] = Field(default_factory=list, description="Earlier versions, newest first.")
+    action: Literal["promote", "rollback"] = "promote"
+    replaced: str | None = Field(None, description="The version this pointer replaced.")
+
+
+class DatasetManifest(BaseModel):
+    """``datasets/<name>/<version>/manifest.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["dataset"] = "dataset"
+    name: str = Field(pattern=NAME_PATTERN, max_length=128)
+    version: str = Field(pattern=NAME_PATTERN, max_length=128)
+    created: str
+    files: dict[str, FileEntry]
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class VersionInfo:
+    """One pushed version as ``list_models`` reports it."""
+
+    version: str
+    created: str
+    metrics: dict[str, Any]
+    signed: bool
+    size: int
+
+
+@dataclass
+class ModelRow:
+    """A model name, its complete versions (oldest first) and its current pointer."""
+
+    name: str
+    versions: list[VersionInfo] = field(default_factory=list)
+    current: Pointer | None = None
+
+
+class ProgressBar(Protocol):
+    """What the registry needs of a progress bar (tqdm fits)."""
+
+    def update(self, n: int) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+ProgressFactory = Callable[[str, int], ProgressBar]
+"""Called with a description and a total byte count; returns a bar."""
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _no_progress(description: str, total: int) -> ProgressBar:
+    return _NoProgress()
+
+
+def check_name(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid model/dataset name or version, else raise RegistryError."""
+    if not isinstance(value, str) or not re.fullmatch(NAME_PATTERN, value) or value.startswith(".") or len(value) > 128:
+        raise RegistryError(f"invalid {what} {value!r}: use letters, digits, '.', '_' or '-', not starting with '.'")
+    return value
+
+
+def _files_digest(files: dict[str, FileEntry]) -> str:
+    canonical = json.dumps({k: v.model_dump() for k, v in sorted(files.items())}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _safe_relative(rel: str) -> bool:
+    p = Path(rel)
+    return bool(rel) and not p.is_absolute() and ".." not in p.parts and rel == p.as_posix()
+
+
+@contextlib.contextmanager
+def _folder_lock(out: Path) -> Iterator[None]:
+    """Serialise pulls into ``out`` across threads and processes (flock, released if the holder dies)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _timestamp_version() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+class Registry:
+    """Models and datasets in one store. Collaborators: the store and a progress-bar factory."""
+
+    def __init__(self, store: Store, *, progress: ProgressFactory | None = None):
+        self.store = store
+        self.progress = progress or _no_progress
+
+    # --- push ------------------------------------------------------------------------------------
+
+    def push_bundle(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        version: str | None = None,
+        private_key: str | Path | None = None,
+    ) -> Manifest:
+        """Upload a verified bundle as ``models/<name>/<version>/``; sign it when a private key is given.
+
+        The bundle names itself (manifest name and version); ``name``/``version`` must agree with it
+        because the manifest is what gets signed. The local folder is never modified.
+        """
+        path = Path(path)
+        manifest = load_manifest(path)
+        for given, own, what in ((name, manifest.name, "name"), (version, manifest.version, "version")):
+            if given is not None and given != own:
+                raise RegistryError(f"{path}: the manifest's {what} is {own!r}, not {given!r} (retrain or omit it)")
+        manifest_bytes = (path / MANIFEST).read_bytes()
+        if private_key is not None:
+            signature = sign_bytes(manifest_bytes, private_key)
+        elif (path / SIGNATURE).is_file():
+            signature = (path / SIGNATURE).read_bytes()
+        else:
+            signature = None
+        prefix = f"{MODELS}/{check_name(manifest.name, 'name')}/{check_name(manifest.version, 'version')}"
+        self._upload(prefix, path, manifest.files, manifest_bytes, signature)
+        log.info("pushed %s to %s/%s (%s)", path, self.store.url, prefix, "signed" if signature else "unsigned")
+        return manifest
+
+    def push_dataset(self, path: str | Path, name: str | None = None, version: str | None = None) -> DatasetManifest:
+        """Upload a dataset file (a checked .npz, or any file) or folder as ``datasets/<name>/<version>/``.
+
+        The name defaults to the file's stem, the version to a UTC timestamp.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise RegistryError(f"{path}: no such file or folder")
+        name = check_name(name or re.sub(r"[^A-Za-z0-9._-]", "_", path.stem).lstrip("."), "dataset name")
+        version = check_name(version or _timestamp_version(), "version")
+        root = path if path.is_dir() else path.parent
+        members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files, summary = {}, {}
+        for p in members:
+            rel = p.relative_to(root).as_posix()
+            files[rel] = FileEntry(sha256=sha256_file(p), size=p.stat().st_size)
+            if p.suffix == ".npz":
+                summary[rel] = _dataset_summary(p)
+        if not files:
+            raise RegistryError(f"{path}: no files to push")
+        manifest = DatasetManifest(name=name, version=version, created=now_iso(), files=files, summary=summary)
+        prefix = f"{DATASETS}/{name}/{version}"
+        self._upload(prefix, root, files, manifest.model_dump_json(indent=2).encode(), None)
+        log.info("pushed dataset %s to %s/%s", path, self.store.url, prefix)
+        return manifest
+
+    def _upload(
+        self, prefix: str, root: Path, files: dict[str, FileEntry], manifest_bytes: bytes, signature: bytes | None
+    ) -> None:
+        if self.store.exists(f"{prefix}/{MANIFEST}"):
+            raise VersionExistsError(f"{self.store.url}/{prefix} already exists; versions are immutable")
+        self._claim(prefix, files)
+        bar = self.progress(f"push {prefix}", sum(e.size for e in files.values()))
+        try:
+            for rel in files:
+                self.store.put_file(f"{prefix}/{rel}", root / rel, bar.update)
+        finally:
+            bar.close()
+        for rel, entry in files.items():  # checksums verified after upload
+            info = self.store.stat(f"{prefix}/{rel}")
+            if info.size != entry.size or (info.sha256 is not None and info.sha256 != entry.sha256):
+                raise RegistryError(f"{self.store.url}/{prefix}/{rel}: the uploaded object does not match {root / rel}")
+        if signature is not None:
+            self.store.put_bytes(f"{prefix}/{SIGNATURE}", signature)
+        try:
+            self.store.put_if(f"{prefix}/{MANIFEST}", manifest_bytes, etag=None)
+        except PreconditionFailed as err:
+            raise VersionExistsError(f"{self.store.url}/{prefix} was pushed by someone else meanwhile") from err
+
+    def _claim(self, prefix: str, files: dict[str, FileEntry]) -> None:
+        """Create ``push.json`` once; a re-run of the same content resumes, other content is refused."""
+        digest = _files_digest(files)
+        claim = json.dumps({"digest": digest, "claimed_at": now_iso(), "by": whoami()}).encode()
+        try:
+            self.store.put_if(f"{prefix}/{CLAIM}", claim, etag=None)
+            return
+        except PreconditionFailed:
+            pass
+        try:
+            theirs = json.loads(self.store.get_bytes(f"{prefix}/{CLAIM}"))
+        except (ValueError, ObjectNotFound):
+            theirs = {}
+        if theirs.get("digest") != digest:
+            raise VersionExistsError(
+                f"{self.store.url}/{prefix} is being pushed with other content (claimed by "
+                f"{theirs.get('by', '?')} at {theirs.get('claimed_at', '?')}); push as another version"
+            )
+        log.info("resuming an earlier push of the same content to %s", prefix)
+
+    # --- read ------------------------------------------------------------------------------------
+
+    def current(self, name: str) -> Pointer | None:
+        """The current pointer of a model, or None if none was promoted."""
+        return self._read_pointer(name)[0]
+
+    def _read_pointer(self, name: str) -> tuple[Pointer | None, str | None]:
+        key = f"{MODELS}/{check_name(name, 'name')}/{CURRENT}"
+        try:
+            data, etag = self.store.get_with_etag(key)
+        except ObjectNotFound:
+            return None, None
+        try:
+            return Pointer.model_validate_json(data), etag
+        except ValidationError as err:
+            raise RegistryError(f"{self.store.url}/{key}: malformed pointer") from err
+
+    def manifest(self, name: str, version: str) -> Manifest:
+        """A pushed version's manifest (parsed, files not checked)."""
+        return self._manifest(name, version)[0]
+
+    def _manifest(self, name: str, version: str) -> tuple[Manifest, bytes]:
+        key = f"{MODELS}/{check_name(name, 'name')}/{check_name(version, 'version')}/{MANIFEST}"
+        try:
+            data = self.store.get_bytes(key)
+        except ObjectNotFound as err:
+            raise NotInRegistryError(f"{self.store.url}: no model {name} version {version}") from err
+        try:
+            manifest = Manifest.model_validate_json(data)
+        except ValidationError as err:
+            raise BundleError(f"{self.store.url}/{key}: malformed manifest") from err
+        if (manifest.name, manifest.version) != (name, version):
+            raise BundleError(f"{self.store.url}/{key}: the manifest says {manifest.name} {manifest.version}")
+        return manifest, data
+
+    def list_models(self) -> list[ModelRow]:
+        """Every model with its complete versions (oldest first), metrics and current pointer."""
+        rows = []
+        for name in self.store.children(MODELS):
+            row = ModelRow(name=name, current=self.current(name))
+            for version in self.store.children(f"{MODELS}/{name}"):
+                try:
+                    manifest = self.manifest(name, version)
+                except NotInRegistryError:
+                    continue  # an unfinished push: not a version yet
+                signed = self.store.exists(f"{MODELS}/{name}/{version}/{SIGNATURE}")
+                size = sum(e.size for e in manifest.files.values())
+                row.versions.append(VersionInfo(version, manifest.created, manifest.metrics, signed, size))
+            row.versions.sort(key=lambda v: (v.created, v.version))
+            rows.append(row)
+        return rows
+
+    def list_datasets(self) -> list[DatasetManifest]:
+        """Every complete dataset version."""
+        out = []
+        for name in self.store.children(DATASETS):
+            for version in self.store.children(f"{DATASETS}/{name}"):
+                try:
+                    out.append(self._dataset_manifest(name, version))
+                except NotInRegistryError:
+                    continue
+        return out
+
+    def _dataset_manifest(self, name: str, version: str) -> DatasetManifest:
+        key = f"{DATASETS}/{check_name(name, 'name')}/{check_name(version, 'version')}/{MANIFEST}"
+        try:
+            return DatasetManifest.model_validate_json(self.store.get_bytes(key))
+        except ObjectNotFound as err:
+            raise NotInRegistryError(f"{self.store.url}: no dataset {name} version {version}") from err
+        except ValidationError as err:
+            raise DatasetError(f"{self.store.url}/{key}: malformed dataset manifest") from err
+
+    # --- pull ------------------------------------------------------------------------------------
+
+    def pull(
+        self,
+        name: str,
+        version: str | None = None,
+        out: str | Path | None = None,
+        public_key: str | Path | None = None,
+    ) -> Path:
+        """Download a model version (default: current) to the folder ``out`` and return it.
+
+        Files go to a hidden ``.<out>.partial`` folder beside ``out``; a file already there with the
+        right sha256 is not fetched again (an interrupted pull resumes). Only after every sha256 (and
+        the signature, when ``public_key`` is given) checks out is the folder renamed to ``out``. If
+        ``out`` already holds this verified version it is returned as is; anything else there is an error.
+        """
+        if out is None:
+            raise RegistryError("pull needs an output folder")
+        out = Path(out)
+        version = version or self._current_version(name)
+        with _folder_lock(out):
+            if out.exists():
+                return self._reuse(out, name, version, public_key)
+            manifest, manifest_bytes = self._manifest(name, version)
+            prefix = f"{MODELS}/{name}/{version}"
+            signature = self._optional(f"{prefix}/{SIGNATURE}")
+            if public_key is not None:  # before downloading anything
+                verify_bytes(manifest_bytes, signature, public_key, f"{self.store.url}/{prefix}")
+            partial = out.parent / f".{out.name}.partial"
+            try:
+                self._fetch(prefix, manifest.files, partial, f"pull {name} {version}")
+                with open(partial / MANIFEST, "wb") as fh:
+                    fh.write(manifest_bytes)
+                if signature is not None:
+                    (partial / SIGNATURE).write_bytes(signature)
+                load_manifest(partial)
+                if public_key is not None:
+                    verify_bundle(partial, public_key)
+            except BundleError:
+                shutil.rmtree(partial, ignore_errors=True)  # nothing tampered stays behind
+                raise
+            partial.chmod(0o755)
+            os.rename(partial, out)
+        log.info("pulled %s %s from %s into %s", name, version, self.store.url, out)
+        return out
+
+    def pull_dataset(self, name: str, version: str, out: str | Path) -> Path:
+        """Download a dataset version into the folder ``out`` (same temp-and-rename rules as ``pull``)."""
+        out = Path(out)
+        with _folder_lock(out):
+            if out.exists():
+                raise RegistryError(f"{out} already exists; not overwriting it")
+            manifest = self._dataset_manifest(name, version)
+            partial = out.parent / f".{out.name}.partial"
+            try:
+                self._fetch(f"{DATASETS}/{name}/{version}", manifest.files, partial, f"pull {name} {version}")
+            except BundleError:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+            partial.chmod(0o755)
+            os.rename(partial, out)
+        return out
+
+    def _current_version(self, name: str) -> str:
+        pointer = self.current(name)
+        if pointer is None:
+            raise NotInRegistryError(f"{self.store.url}: model {name} has no current version (promote one first)")
+        return pointer.version
+
+    def _optional(self, key: str) -> bytes | None:
+        try:
+            return self.store.get_bytes(key)
+        except ObjectNotFound:
+            return None
+
+    def _reuse(self, out: Path, name: str, version: str, public_key: str | Path | None) -> Path:
+        try:
+            manifest = load_manifest(out)
+            if public_key is not None:
+                verify_bundle(out, public_key)
+        except BundleError as err:
+            raise RegistryError(
+                f"{out} already exists and is not a verified bundle ({err}); not overwriting it"
+            ) from err
+        if (manifest.name, manifest.version) != (name, version):
+            raise RegistryError(
+                f"{out} already exists and holds {manifest.name} {manifest.version}; not overwriting it"
+            )
+        log.info("%s already holds %s %s, verified", out, name, version)
+        return out
+
+    def _fetch(self, prefix: str, files: dict[str, FileEntry], partial: Path, description: str) -> int:
+        """Download every listed file into ``partial`` unless already there and correct; return the count fetched."""
+        for rel in files:
+            if not _safe_relative(rel):
+                raise BundleError(f"{self.store.url}/{prefix}: manifest lists an unsafe path {rel!r}")
+        partial.mkdir(parents=True, exist_ok=True)
+        for p in sorted(partial.rglob("*"), reverse=True):  # leftovers of an interrupted download
+            rel = p.relative_to(partial).as_posix()
+            if p.is_file() and rel not in files:
+                p.unlink()
+        todo = []
+        for rel, entry in files.items():
+            p = partial / rel
+            if not (p.is_file() and p.stat().st_size == entry.size and sha256_file(p) == entry.sha256):
+                todo.append(rel)
+        log.info("%s: %d of %d files to fetch", description, len(todo), len(files))
+        bar = self.progress(description, sum(files[rel].size for rel in todo))
+        try:
+            for rel in todo:
+                dest = partial / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(f".{dest.name}.download")
+                self.store.get_file(f"{prefix}/{rel}", tmp, bar.update)
+                if tmp.stat().st_size != files[rel].size or sha256_file(tmp) != files[rel].sha256:
+                    tmp.unlink()
+                    raise BundleError(
+                        f"{self.store.url}/{prefix}/{rel} does not match its sha256 in the manifest "
+                        "(tampered or corrupt)"
+                    )
+                os.replace(tmp, dest)
+        finally:
+            bar.close()
+        return len(todo)
+
+    # --- promote and roll back -------------------------------------------------------------------
+
+    def verify_version(self, name: str, version: str, public_key: str | Path | None = None) -> Manifest:
+        """Download a version to a temporary folder and verify every file (and the signature if a key is given)."""
+        with tempfile.TemporaryDirectory(prefix="signstream-verify-") as tmp:
+            folder = self.pull(name, version, Path(tmp) / "bundle", public_key)
+            return load_manifest(folder)
+
+    def promote(self, name: str, version: str, by: str, public_key: str | Path | None = None) -> Pointer:
+        """Make ``version`` current after verifying it completely; refuse if the pointer changed meanwhile."""
+        self.verify_version(name, version, public_key)
+        old, etag = self._read_pointer(name)
+        if old is not None and old.version == version:
+            raise RegistryError(
+                f"{name} {version} is already current (promoted by {old.promoted_by} at {old.promoted_at})"
+            )
+        history = ([old.version, *old.history] if old else [])[:HISTORY_LIMIT]
+        pointer = Pointer(
+            version=version,
+            promoted_at=now_iso(),
+            promoted_by=by,
+            previous=history[0] if history else None,
+            history=history,
+            replaced=old.version if old else None,
+        )
+        self._write_pointer(name, pointer, etag)
+        log.info("promoted %s %s (by %s, was %s)", name, version, by, pointer.replaced)
+        return pointer
+
+    def rollback(self, name: str, by: str) -> Pointer:
+        """Point ``current`` back at the previous version; a second rollback goes one further back."""
+        old, etag = self._read_pointer(name)
+        if old is None:
+            raise NotInRegistryError(f"{self.store.url}: model {name} has no current version to roll back")
+        if not old.history:
+            raise RegistryError(f"{name} {old.version} has no previous version to roll back to")
+        target = old.history[0]
+        self.manifest(name, target)  # verified when it was promoted; versions are immutable
+        pointer = Pointer(
+            version=target,
+            promoted_at=now_iso(),
+            promoted_by=by,
+            previous=old.history[1] if len(old.history) > 1 else None,
+            history=old.history[1:],
+            action="rollback",
+            replaced=old.version,
+        )
+        self._write_pointer(name, pointer, etag)
+        log.info("rolled %s back from %s to %s (by %s)", name, old.version, target, by)
+        return pointer
+
+    def _write_pointer(self, name: str, pointer: Pointer, etag: str | None) -> None:
+        key = f"{MODELS}/{name}/{CURRENT}"
+        try:
+            self.store.put_if(key, pointer.model_dump_json(indent=2).encode(), etag=etag)
+        except PreconditionFailed as err:
+            now = self.current(name)
+            detail = f"now {now.version} by {now.promoted_by} at {now.promoted_at}" if now else "now removed"
+            raise PromoteConflictError(
+                f"{name}: someone else changed the current pointer meanwhile ({detail}); check and run again"
+            ) from err
+
+
+def _dataset_summary(path: Path) -> dict[str, Any]:
+    from shared.dataset import load_dataset
+
+    ds = load_dataset(path)  # raises DatasetError on a malformed file: never push a broken dataset
+    return {"sequences": len(ds), "classes": list(ds.classes), "frames": int(ds.X.shape[1])}
+
+
+def whoami() -> str:
+    """user@host, the default name for who pushed or promoted."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"

@@ -1,0 +1,240 @@
+"""Follow a model's ``current`` pointer: poll, pull into a local cache, hand the new bundle over.
+
+The server runs one ModelSync per gunicorn worker (``on_update`` = ModelHolder.load) and the kiosk
+one for its TFLite fallback. A store that cannot be reached, a version that fails verification and
+a bundle that ``on_update`` refuses all leave the last good model in use; every check ends in one
+outcome that is logged and counted. Errors back off exponentially (with jitter, so a fleet does not
+poll in step); the last applied version is remembered in the cache so a restart with the store down
+still finds a verified model (``latest_cached``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared.atomic import atomic_file
+from shared.bundle import load_manifest
+from shared.errors import BundleError, SignstreamError
+from shared.registry.registry import Registry, RegistryError, check_name
+from shared.registry.signing import load_public_key, verify_bundle
+from shared.registry.store import StoreError
+
+log = logging.getLogger(__name__)
+
+UNCHANGED = "unchanged"
+UPDATED = "updated"
+STORE_ERROR = "store_error"
+BAD_VERSION = "bad_version"
+REJECTED = "rejected"
+ERROR = "error"  # a bug or an unexpected exception: logged with its traceback, the loop goes on
+OUTCOMES = (UNCHANGED, UPDATED, STORE_ERROR, BAD_VERSION, REJECTED, ERROR)
+FAILURES = (STORE_ERROR, BAD_VERSION, ERROR)
+MARKER = ".last_good.json"
+
+
+class ModelSync:
+    """Keep ``cache_dir/<name>/<version>`` in step with the registry's current pointer.
+
+    Args:
+        registry: where the pointer and the bundles are.
+        name: the model to follow.
+        cache_dir: local cache; several processes may share it (pulls lock and rename atomically).
+        on_update: called with the verified bundle folder; raising refuses that version until the
+            pointer changes.
+        interval: seconds between polls while all is well.
+        max_backoff: longest wait between polls after repeated errors.
+        public_key: refuse bundles not signed by this ed25519 key (PEM file).
+        rng: random.Random for the jitter (tests pass a seeded one).
+        clock: monotonic seconds (time.monotonic); sleep: wait between polls (default: interruptible by stop()).
+        jitter: each delay is multiplied by a uniform factor in [1 - jitter, 1 + jitter].
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        name: str,
+        cache_dir: str | Path,
+        on_update: Callable[[Path], Any],
+        *,
+        interval: float = 30.0,
+        max_backoff: float = 300.0,
+        public_key: str | Path | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
+        jitter: float = 0.2,
+    ):
+        if interval <= 0 or max_backoff < interval:
+            raise ValueError("need 0 < interval <= max_backoff")
+        if not 0 <= jitter < 1:
+            raise ValueError("jitter must be in [0, 1)")
+        self.registry = registry
+        self.name = check_name(name, "model name")
+        self.folder = Path(cache_dir) / name
+        self.on_update = on_update
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.public_key = public_key
+        if public_key is not None:
+            load_public_key(public_key)  # a wrong key path is a start-up error, not a bad version later
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.jitter = jitter
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._thread: threading.Thread | None = None
+        self._check_lock = threading.Lock()
+        self._rejected: set[tuple[str, str]] = set()
+        self.counters: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.failures = 0
+        self.applied_version: str | None = None
+        self.last_outcome: str | None = None
+        self.last_check_at: float | None = None
+        self.last_good: Path | None = self.latest_cached()
+
+    # --- the cache -------------------------------------------------------------------------------
+
+    def _verified(self, folder: Path) -> bool:
+        try:
+            manifest = load_manifest(folder)
+            if self.public_key is not None:
+                verify_bundle(folder, self.public_key)
+        except BundleError as err:
+            log.warning("cached %s is not usable: %s", folder, err)
+            return False
+        return manifest.name == self.name and manifest.version == folder.name
+
+    def latest_cached(self) -> Path | None:
+        """The last version applied (by any process sharing the cache), if it is still there and verifies."""
+        try:
+            version = json.loads((self.folder / MARKER).read_text())["version"]
+            folder = self.folder / check_name(version, "version")
+        except (OSError, ValueError, KeyError, TypeError, RegistryError):
+            return None
+        return folder if folder.is_dir() and self._verified(folder) else None
+
+    def _remember(self, folder: Path) -> None:
+        with atomic_file(self.folder / MARKER, "w") as fh:
+            json.dump({"version": folder.name}, fh)
+
+    def _pull(self, version: str) -> Path:
+        target = self.folder / version
+        if target.exists() and not self._verified(target):
+            aside = self.folder / f".{version}.broken-{time.time_ns()}"
+            os.replace(target, aside)  # keep it for inspection, never delete
+            log.warning("moved the unverifiable cached copy %s to %s", target, aside)
+        return self.registry.pull(self.name, version, target, self.public_key)
+
+    # --- one check -------------------------------------------------------------------------------
+
+    def apply_cached(self) -> bool:
+        """Hand the cached last good model to ``on_update`` if nothing was applied yet; True if it was."""
+        path = self.last_good
+        if path is None or self.applied_version is not None:
+            return False
+        try:
+            self.on_update(path)
+        except Exception as err:
+            log.warning("%s: the cached model %s was refused: %s", self.name, path, err)
+            return False
+        self.applied_version = path.name
+        log.info("%s: serving the cached model %s until the store answers", self.name, path)
+        return True
+
+    def check_once(self) -> str:
+        """Poll the pointer once and act on it; return the outcome (never raises)."""
+        with self._check_lock:
+            self.last_check_at = self.clock()
+            try:
+                outcome, message, args = self._check()
+            except Exception as err:
+                log.exception("%s: sync check failed unexpectedly", self.name)
+                outcome, message, args = ERROR, "unexpected %s: %s", (type(err).__name__, err)
+            self.counters[outcome] += 1
+            self.last_outcome = outcome
+            self.failures = self.failures + 1 if outcome in FAILURES else 0
+            level = logging.DEBUG if outcome == UNCHANGED else logging.INFO if outcome == UPDATED else logging.WARNING
+            log.log(level, "%s sync %s: " + message, self.name, outcome, *args)
+            return outcome
+
+    def _check(self) -> tuple[str, str, tuple]:
+        try:
+            pointer = self.registry.current(self.name)
+        except StoreError as err:
+            return STORE_ERROR, "cannot read the pointer (%s); keeping %s", (err, self.last_good)
+        except SignstreamError as err:
+            return BAD_VERSION, "%s; keeping %s", (err, self.last_good)
+        if pointer is None:
+            return UNCHANGED, "nothing promoted yet", ()
+        if pointer.version == self.applied_version:
+            return UNCHANGED, "%s is current", (pointer.version,)
+        if (pointer.version, pointer.promoted_at) in self._rejected:
+            return UNCHANGED, "%s was refused before; waiting for the pointer to change", (pointer.version,)
+        try:
+            path = self._pull(pointer.version)
+        except StoreError as err:
+            return STORE_ERROR, "cannot pull %s (%s); keeping %s", (pointer.version, err, self.last_good)
+        except SignstreamError as err:  # BundleError, SignatureError, RegistryError: the version is bad
+            return BAD_VERSION, "refusing %s: %s; keeping %s", (pointer.version, err, self.last_good)
+        try:
+            self.on_update(path)
+        except Exception as err:
+            self._rejected.add((pointer.version, pointer.promoted_at))
+            return REJECTED, "on_update refused %s (%s); keeping %s", (path, err, self.last_good)
+        self.applied_version = pointer.version
+        self.last_good = path
+        self._remember(path)
+        return UPDATED, "now %s (promoted by %s at %s)", (path, pointer.promoted_by, pointer.promoted_at)
+
+    def next_delay(self) -> float:
+        """Seconds to the next poll: ``interval``, doubled per consecutive failure up to ``max_backoff``, jittered."""
+        base = self.interval * 2 ** max(0, self.failures - 1) if self.failures else self.interval
+        base = min(base, self.max_backoff)
+        return min(self.max_backoff, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
+
+    # --- the thread ------------------------------------------------------------------------------
+
+    def start(self, *, load_cached: bool = True) -> None:
+        """Apply the cached last good model (if asked and present), then poll in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        if load_cached:
+            self.apply_cached()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"model-sync-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.check_once()
+            if self._stop.is_set():
+                break
+            self._sleep(self.next_delay())
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Ask the thread to stop and wait for it up to ``timeout`` seconds."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s: sync thread still busy after %s s", self.name, timeout)
+            self._thread = None
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for health endpoints: applied version, last good folder, last outcome, counters."""
+        return {
+            "name": self.name,
+            "applied_version": self.applied_version,
+            "last_good": str(self.last_good) if self.last_good else None,
+            "last_outcome": self.last_outcome,
+            "failures": self.failures,
+            "counters": dict(self.counters),
+        }
