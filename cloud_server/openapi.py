@@ -65,7 +65,7 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **errors(400, 401, 403, 413, 415, 503),
+                        **errors(400, 401, 403, 413, 415, 429, 503),
                     },
                 }
             },
@@ -76,6 +76,24 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "name, version, labels, spec, threshold, loaded_at"},
                         **errors(401, 403, 503),
                     },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics summed over the server's workers (admin key)",
+                    "responses": {"200": {"description": "Prometheus text format"}, **errors(401, 403)},
+                }
+            },
+            "/devices": {
+                "get": {
+                    "summary": "Devices seen: last request, local model version, counts (admin key)",
+                    "responses": {"200": {"description": "{'devices': [...]}"}, **errors(401, 403)},
+                }
+            },
+            "/admin/reload": {
+                "post": {
+                    "summary": "Check for a new model now, in every worker (admin key)",
+                    "responses": {"200": {"description": "{'outcome': ..., 'version': ...}"}, **errors(401, 403, 409)},
                 }
             },
             "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},

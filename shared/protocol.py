@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
@@ -87,15 +87,21 @@ def _as_window(value: Any, where: str) -> np.ndarray:
     return check_window_values(arr, where)
 
 
+# The documented shape (OpenAPI); values are checked by numpy in to_windows, not by pydantic (speed).
+_Value = Annotated[float, Field(ge=-VALUE_BOUND, le=VALUE_BOUND)]
+_Frame = Annotated[list[_Value], Field(min_length=RAW_DIM, max_length=RAW_DIM)]
+_Window = Annotated[list[_Frame], Field(min_length=1, max_length=MAX_INPUT_FRAMES)]
+
+
 class PredictRequest(BaseModel):
     """JSON body of POST /predict: exactly one of ``sequence`` or ``sequences``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    sequence: SkipValidation[list[list[float]]] | None = Field(
+    sequence: SkipValidation[_Window] | None = Field(
         None, description=f"One window: 1..{MAX_INPUT_FRAMES} frames of {RAW_DIM} landmark values."
     )
-    sequences: SkipValidation[list[list[list[float]]]] | None = Field(
+    sequences: SkipValidation[Annotated[list[_Window], Field(min_length=1, max_length=MAX_BATCH)]] | None = Field(
         None, description=f"A batch of 1..{MAX_BATCH} windows, each like 'sequence'."
     )
     top_k: int | None = Field(None, ge=1, description="How many labels to return, 1..number of labels.")
