@@ -163,6 +163,11 @@ def _folder_lock(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _pointer_time() -> str:
+    """UTC time with microseconds: two pointer writes in one second must still differ (sync keys on it)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _timestamp_version() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -490,7 +495,7 @@ class Registry:
         history = ([old.version, *old.history] if old else [])[:HISTORY_LIMIT]
         pointer = Pointer(
             version=version,
-            promoted_at=now_iso(),
+            promoted_at=_pointer_time(),
             promoted_by=by,
             previous=history[0] if history else None,
             history=history,
@@ -511,7 +516,7 @@ class Registry:
         self.manifest(name, target)  # verified when it was promoted; versions are immutable
         pointer = Pointer(
             version=target,
-            promoted_at=now_iso(),
+            promoted_at=_pointer_time(),
             promoted_by=by,
             previous=old.history[1] if len(old.history) > 1 else None,
             history=old.history[1:],

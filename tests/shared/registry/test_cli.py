@@ -1,0 +1,74 @@
+"""The registry commands through shared.cli.main, as an operator types them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from shared.bundle import load_manifest
+from shared.cli import main
+
+
+def test_operator_workflow(store_url, make_bundle, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SIGNSTREAM_STORE", store_url)
+    private, public = tmp_path / "keys" / "op.pem", tmp_path / "keys" / "op.pub"
+    assert main(["signing-key", "--private", str(private), "--public", str(public)]) == 0
+    assert main(["signing-key", "--private", str(private)]) == 2  # never overwrites a key
+    assert "already exists" in capsys.readouterr().err
+    monkeypatch.setenv("SIGNSTREAM_SIGNING_KEY", str(private))
+
+    for version in ("1", "2"):
+        assert main(["push", str(make_bundle("tiny", version))]) == 0
+    assert "pushed model tiny 2 (signed)" in capsys.readouterr().out
+    assert main(["push", str(make_bundle("tiny", "2"))]) == 2
+    assert "immutable" in capsys.readouterr().err
+
+    assert main(["promote", "tiny", "1", "--by", "ann", "--public-key", str(public)]) == 0
+    assert main(["promote", "tiny", "2", "--by", "bob"]) == 0
+    capsys.readouterr()
+    assert main(["models", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    (model,) = listing["models"]
+    assert model["current"]["version"] == "2" and model["current"]["previous"] == "1"
+    assert [v["version"] for v in model["versions"]] == ["1", "2"] and all(v["signed"] for v in model["versions"])
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "* 2" in text and "val_accuracy=0.900" in text
+
+    out = tmp_path / "pulled"
+    assert main(["pull", "tiny", "--out", str(out), "--public-key", str(public)]) == 0
+    assert load_manifest(out).version == "2"
+    assert main(["rollback", "tiny", "--by", "cat"]) == 0
+    assert "rolled back from 2 to 1" in capsys.readouterr().out
+    assert main(["pull", "tiny", "--out", str(out)]) == 2  # holds 2 now; never overwritten
+    assert "not overwriting" in capsys.readouterr().err
+
+
+def test_datasets_through_the_cli(tmp_path, synth_path, capsys):
+    store = (tmp_path / "store").as_uri()
+    assert main(["push", str(synth_path), "--store", store, "--version", "v1"]) == 0
+    assert main(["pull", "synth", "v1", "--dataset", "--store", store, "--out", str(tmp_path / "ds")]) == 0
+    assert (tmp_path / "ds" / "synth.npz").read_bytes() == synth_path.read_bytes()
+    assert main(["models", "--store", store]) == 0
+    assert "dataset synth v1" in capsys.readouterr().out
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_errors_are_one_line(tmp_path):
+    store = (tmp_path / "store").as_uri()
+    cases = [
+        (["push", str(tmp_path / "nothing"), "--store", store], "no such file or folder"),
+        (["pull", "tiny", "--store", store, "--out", str(tmp_path / "o")], "no current version"),
+        (["pull", "../etc", "1", "--store", store, "--out", str(tmp_path / "o")], "invalid name"),
+        (["promote", "tiny", "1", "--store", "ftp://x"], "must be s3://bucket/prefix or file:///"),
+        (["rollback", "tiny", "--store", store], "no current version"),
+    ]
+    for args, message in cases:
+        proc = _run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().count("\n") == 0, proc.stderr

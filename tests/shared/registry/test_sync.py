@@ -1,0 +1,198 @@
+"""The sync loop: updates, unchanged polls, outages with backoff, bad and refused versions, restarts."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from shared.bundle import load_manifest
+from shared.registry.registry import Registry
+from shared.registry.store import StoreError
+from shared.registry.sync import ModelSync
+from tests.shared.registry.conftest import CountingStore
+
+
+class OutageStore(CountingStore):
+    """A real store that can be switched off, as when the network or S3 is down."""
+
+    down = False
+
+    def _check(self):
+        if self.down:
+            raise StoreError(f"{self.url}: simulated outage")
+
+    def get_bytes(self, key):
+        self._check()
+        return super().get_bytes(key)
+
+    def get_with_etag(self, key):
+        self._check()
+        return super().get_with_etag(key)
+
+    def get_file(self, key, path, progress=None):
+        self._check()
+        return super().get_file(key, path, progress)
+
+    def stat(self, key):
+        self._check()
+        return super().stat(key)
+
+
+class Loader:
+    """Stands in for ModelHolder.load: records what it was given, refuses versions it is told to."""
+
+    def __init__(self, refuse=()):
+        self.loaded = []
+        self.refuse = set(refuse)
+
+    def __call__(self, path):
+        if path.name in self.refuse:
+            raise ValueError(f"cannot load {path.name}")
+        load_manifest(path)
+        self.loaded.append(path.name)
+
+
+@pytest.fixture
+def published(registry, make_bundle):
+    """A registry with tiny 1 and 2 pushed and 1 promoted."""
+    for version in ("1", "2"):
+        registry.push_bundle(make_bundle("tiny", version))
+    registry.promote("tiny", "1", by="ann")
+    return registry
+
+
+def _sync(registry, cache, loader, **kwargs):
+    kwargs.setdefault("rng", random.Random(0))
+    return ModelSync(registry, "tiny", cache, loader, interval=10, max_backoff=60, **kwargs)
+
+
+def test_update_then_unchanged_then_the_next_promotion(published, tmp_path):
+    loader = Loader()
+    sync = _sync(published, tmp_path / "cache", loader)
+    assert sync.last_good is None
+    assert sync.check_once() == "updated"
+    assert sync.last_good == tmp_path / "cache" / "tiny" / "1" and loader.loaded == ["1"]
+    assert sync.check_once() == "unchanged"
+    published.promote("tiny", "2", by="bob")
+    assert sync.check_once() == "updated"
+    assert loader.loaded == ["1", "2"]
+    assert sync.counters["updated"] == 2 and sync.counters["unchanged"] == 1
+    assert sync.status()["applied_version"] == "2"
+
+
+def test_processes_sharing_a_cache_reuse_a_verified_pull(published, tmp_path):
+    first = _sync(published, tmp_path / "cache", Loader())
+    assert first.check_once() == "updated"
+    counting = CountingStore(published.store)
+    second_loader = Loader()
+    second = _sync(Registry(counting), tmp_path / "cache", second_loader)
+    assert second.check_once() == "updated"
+    assert counting.fetched == [] and second_loader.loaded == ["1"]
+
+
+def test_concurrent_pulls_of_one_version_into_one_cache(published, tmp_path):
+    loaders = [Loader() for _ in range(3)]
+    syncs = [_sync(Registry(published.store), tmp_path / "cache", loader) for loader in loaders]
+    outcomes = []
+    threads = [threading.Thread(target=lambda s=s: outcomes.append(s.check_once())) for s in syncs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes == ["updated"] * 3
+    assert sorted(p.name for p in (tmp_path / "cache" / "tiny").iterdir() if not p.name.startswith(".")) == ["1"]
+    load_manifest(tmp_path / "cache" / "tiny" / "1")
+
+
+def test_an_outage_keeps_the_last_good_model_and_backs_off(published, tmp_path):
+    store = OutageStore(published.store)
+    loader = Loader()
+    sync = _sync(Registry(store), tmp_path / "cache", loader, jitter=0.0)
+    assert sync.check_once() == "updated"
+    assert sync.next_delay() == 10
+    store.down = True
+    published.promote("tiny", "2", by="bob")  # promoted, but this host cannot see it
+    delays = []
+    for _ in range(5):
+        assert sync.check_once() == "store_error"
+        delays.append(sync.next_delay())
+    assert delays == [10, 20, 40, 60, 60]  # doubling, capped at max_backoff
+    assert sync.last_good.name == "1" and loader.loaded == ["1"]
+    assert sync.counters["store_error"] == 5
+
+    # A restart while the store is still down finds the last good model in the cache.
+    restarted_loader = Loader()
+    restarted = _sync(Registry(store), tmp_path / "cache", restarted_loader)
+    assert restarted.latest_cached() == tmp_path / "cache" / "tiny" / "1"
+    assert restarted.apply_cached() and restarted_loader.loaded == ["1"]
+    assert restarted.check_once() == "store_error"
+
+    store.down = False
+    assert sync.check_once() == "updated" and sync.last_good.name == "2"
+    assert sync.failures == 0 and sync.next_delay() == 10
+
+
+def test_jitter_spreads_polls_within_bounds(published, tmp_path):
+    sync = _sync(published, tmp_path / "cache", Loader(), rng=random.Random(1), jitter=0.2)
+    delays = {round(sync.next_delay(), 6) for _ in range(20)}
+    assert len(delays) > 10 and all(8 <= d <= 12 for d in delays)
+
+
+def test_a_bad_version_is_refused_and_the_last_good_kept(published, make_bundle, tmp_path):
+    loader = Loader()
+    sync = _sync(published, tmp_path / "cache", loader)
+    assert sync.check_once() == "updated"
+    published.push_bundle(make_bundle("tiny", "3"))
+    published.promote("tiny", "3", by="bob")
+    published.store.put_bytes("models/tiny/3/model.tflite", b"corrupted after promotion")
+    assert sync.check_once() == "bad_version"
+    assert sync.last_good.name == "1" and loader.loaded == ["1"]
+    assert not (tmp_path / "cache" / "tiny" / "3").exists()
+    assert sync.failures == 1 and sync.counters["bad_version"] == 1
+
+
+def test_a_version_on_update_refuses_is_not_retried_until_the_pointer_changes(published, tmp_path):
+    loader = Loader(refuse={"2"})
+    sync = _sync(published, tmp_path / "cache", loader)
+    assert sync.check_once() == "updated"
+    published.promote("tiny", "2", by="bob")
+    assert sync.check_once() == "rejected"
+    assert sync.check_once() == "unchanged" and loader.loaded == ["1"]
+    assert sync.last_good.name == "1" and sync.latest_cached().name == "1"
+    published.rollback("tiny", by="bob")
+    published.promote("tiny", "2", by="cat")  # a new promotion of the same version: try again
+    loader.refuse.clear()
+    assert sync.check_once() == "updated" and loader.loaded == ["1", "2"]
+
+
+def test_unsigned_versions_are_refused_when_a_key_is_configured(published, make_bundle, keypair, tmp_path):
+    loader = Loader()
+    sync = _sync(published, tmp_path / "cache", loader, public_key=keypair[1])
+    assert sync.check_once() == "bad_version"  # tiny 1 is unsigned
+    published.push_bundle(make_bundle("tiny", "3"), private_key=keypair[0])
+    published.promote("tiny", "3", by="ann")
+    assert sync.check_once() == "updated" and loader.loaded == ["3"]
+
+
+def test_the_thread_polls_backs_off_and_stops(published, tmp_path):
+    store = OutageStore(published.store)
+    store.down = True
+    delays, enough, release = [], threading.Event(), threading.Event()
+
+    def fake_sleep(seconds):
+        delays.append(seconds)
+        if len(delays) >= 3:
+            enough.set()
+            release.wait(30)
+
+    loader = Loader()
+    sync = _sync(Registry(store), tmp_path / "cache", loader, sleep=fake_sleep, jitter=0.0)
+    sync.start()
+    assert enough.wait(60)
+    sync.stop(timeout=0)
+    release.set()
+    sync.stop(timeout=30)
+    assert delays[:3] == [10, 20, 40]
+    assert sync.counters["store_error"] == 3 and loader.loaded == []
