@@ -1,34 +1,38 @@
-"""``signstream edge``: run the pipeline and print answers (headless; the kiosk page is issue 6)."""
+"""``signstream edge``: command-line flags on top of the SIGNSTREAM_EDGE_* settings, then run the client."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from edge_client.pipeline import LabelEvent, Pipeline
-from edge_client.sources import ReplaySource
-from edge_client.transport import CloudClient
-from edge_client.window import Windower
-from shared.dataset import load_dataset
-from shared.errors import SignstreamError
+from edge_client.settings import load_settings
+
+# flag dest -> EdgeSettings field, for flags whose names differ from the field
+_RENAMED = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit"}
+_FIELDS = (
+    "source", "server", "api_key", "ca_bundle", "local_model", "local_only", "store", "model_name", "public_key",
+    "json_events", "display", "web_host", "web_port", "realtime", "mirror", "hand_model", "stride",
+    "display_names", "record_dir", "device_id", "timeout", "tflite", "threshold",
+)  # fmt: skip
+
+
+def settings_from_args(args: argparse.Namespace):
+    """EdgeSettings from the environment with the given flags on top."""
+    overrides = {f: getattr(args, f, None) for f in _FIELDS}
+    for flag, name in _RENAMED.items():
+        if getattr(args, flag, None) is not None:
+            overrides[name] = str(getattr(args, flag)) if name == "source" else getattr(args, flag)
+    if overrides["source"] is not None:
+        overrides["source"] = str(overrides["source"])
+    if getattr(args, "headless", False):
+        overrides["display"] = "none"
+    return load_settings(**overrides)
 
 
 def run_edge(args: argparse.Namespace) -> None:
-    """Replay a dataset through the pipeline against ``--server``."""
-    if not args.replay:
-        raise SignstreamError("only --replay FILE.npz is built yet (camera and video sources: issue 6)")
-    ds = load_dataset(args.replay)
-    source = ReplaySource(ds, speed=args.speed, limit=args.limit)
-    client = CloudClient(args.server, api_key=args.api_key)
+    """Run the edge client until its source ends or SIGTERM/SIGINT."""
+    import logging
 
-    def on_event(ev: LabelEvent) -> None:
-        if args.json_events:
-            print(json.dumps(ev.as_dict()), flush=True)
-        else:
-            print(f"{ev.label or '(no sign)':>16}  conf {ev.confidence:.2f}  truth {ev.truth}", flush=True)
+    from edge_client.runner import run_edge_settings
 
-    counters = Pipeline(source, Windower(), client, on_event, lossless=True).run()
-    client.close()
-    print(json.dumps({"event": "summary", **counters.__dict__}) if args.json_events else f"done: {counters}",
-          file=sys.stdout if args.json_events else sys.stderr)  # fmt: skip
+    logging.getLogger("edge_client").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    run_edge_settings(settings_from_args(args))

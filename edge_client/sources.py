@@ -1,29 +1,59 @@
-"""Frame sources. The replay source plays a landmark dataset as if it came from a camera."""
+"""Frame sources: a USB camera (OpenCV), the Camera Module (picamera2), a video file, a replayed dataset.
+
+Every source has ``frames(stop)``, an iterator that ends when the source does or ``stop`` is set,
+and ``live``: True when frames arrive in real time (a full queue then drops the oldest frame),
+False for files played as fast as they can be processed (nothing is dropped).
+Picture sources yield ``Image``; the replay source yields landmark ``Frame`` directly.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from shared.dataset import Dataset
+from shared.errors import SignstreamError
 from shared.spec import RAW_DIM
+
+log = logging.getLogger(__name__)
+
+
+class SourceError(SignstreamError):
+    """A frame source could not be opened."""
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame of landmarks. ``landmarks`` is (126,) float32, zeros for a missing hand."""
+    """One frame of landmarks. ``landmarks`` is (126,) float32, zeros for a missing hand.
+
+    ``timestamp`` is the media time in seconds; ``captured`` the monotonic time it was captured.
+    """
 
     index: int
     timestamp: float
     landmarks: np.ndarray
     truth: str | None = None
+    captured: float = field(default_factory=time.monotonic)
 
     @property
     def has_hand(self) -> bool:
         return bool(np.any(self.landmarks != 0))
+
+
+@dataclass(frozen=True)
+class Image:
+    """One camera or video picture: ``rgb`` (H, W, 3) uint8, already flipped when mirroring."""
+
+    index: int
+    timestamp: float
+    rgb: np.ndarray
+    captured: float = field(default_factory=time.monotonic)
 
 
 class ReplaySource:
@@ -44,12 +74,15 @@ class ReplaySource:
         self.fps = fps
         self.speed = speed
         self.gap = gap
+        self.live = speed > 0
         order = np.arange(len(dataset))
         if seed is not None:
             order = np.random.default_rng(seed).permutation(order)
         self.order = order[:limit] if limit else order
 
-    def __iter__(self) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
+        """The replayed frames; pacing waits end early when ``stop`` is set."""
+        stop = stop or threading.Event()
         empty = np.zeros(RAW_DIM, np.float32)
         i = 0
         start = time.monotonic()
@@ -60,10 +93,177 @@ class ReplaySource:
                 ts = i / self.fps
                 if self.speed > 0:
                     delay = start + ts / self.speed - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
+                    if delay > 0 and stop.wait(delay):
+                        return
+                if stop.is_set():
+                    return
                 yield Frame(i, ts, lm, truth if lm is not empty else None)
                 i += 1
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def close(self) -> None:
+        pass
+
+
+def _shrink(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
+    import cv2
+
+    if max_side and max(bgr.shape[:2]) > max_side:
+        scale = max_side / max(bgr.shape[:2])
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return bgr
+
+
+def _to_rgb(bgr: np.ndarray, mirror: bool) -> np.ndarray:
+    import cv2
+
+    if mirror:
+        bgr = cv2.flip(bgr, 1)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class VideoFileSource:
+    """Every frame of a video file, in order; with ``realtime`` paced at the file's frame rate."""
+
+    def __init__(self, path: str | Path, realtime: bool = False, max_side: int | None = None, mirror: bool = False):
+        import cv2
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"{path}: no such video file")
+        cap = cv2.VideoCapture(str(self.path))
+        ok = cap.isOpened()
+        self.fps = (cap.get(cv2.CAP_PROP_FPS) or 30.0) if ok else 30.0
+        cap.release()
+        if not ok:
+            raise SourceError(f"{path}: cannot open as a video")
+        self.realtime, self.max_side, self.mirror = realtime, max_side, mirror
+        self.live = realtime
+
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Image]:
+        import cv2
+
+        stop = stop or threading.Event()
+        cap = cv2.VideoCapture(str(self.path))
+        start = time.monotonic()
+        i = 0
+        try:
+            while not stop.is_set():
+                ok, bgr = cap.read()
+                if not ok:
+                    return
+                ts = i / self.fps
+                if self.realtime:
+                    delay = start + ts - time.monotonic()
+                    if delay > 0 and stop.wait(delay):
+                        return
+                yield Image(i, ts, _to_rgb(_shrink(bgr, self.max_side), self.mirror))
+                i += 1
+        finally:
+            cap.release()
+
+    def close(self) -> None:
+        pass
+
+
+class CameraSource:
+    """A USB camera through OpenCV (index or /dev/videoN), reopened whenever it stops giving frames.
+
+    Args:
+        device: "0", "1", ... or a device path.
+        opener: makes a cv2.VideoCapture-like object (tests pass a fake camera).
+    """
+
+    live = True
+
+    def __init__(
+        self, device: str, width: int = 640, height: int = 480, fps: float = 30.0, max_side: int | None = None,
+        mirror: bool = False, reopen_delay: float = 1.0, opener: Callable | None = None,
+    ) -> None:  # fmt: skip
+        self.device = int(device) if device.isdigit() else device
+        self.width, self.height, self.fps = width, height, fps
+        self.max_side, self.mirror, self.reopen_delay = max_side, mirror, reopen_delay
+        self._opener = opener
+        self.reopens = 0
+        self.failures = 0
+
+    def _open(self):
+        import cv2
+
+        cap = (self._opener or cv2.VideoCapture)(self.device)
+        if cap.isOpened():
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            cap.set(cv2.CAP_PROP_FPS, self.fps)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale one
+        return cap
+
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Image]:
+        stop = stop or threading.Event()
+        start = time.monotonic()
+        i = 0
+        cap = self._open()
+        try:
+            while not stop.is_set():
+                ok, bgr = cap.read() if cap.isOpened() else (False, None)
+                if not ok:
+                    self.failures += 1
+                    log.warning("camera %s gave no frame; reopening in %.1f s", self.device, self.reopen_delay)
+                    cap.release()
+                    if stop.wait(self.reopen_delay):
+                        return
+                    cap = self._open()
+                    self.reopens += 1
+                    continue
+                now = time.monotonic()
+                yield Image(i, now - start, _to_rgb(_shrink(bgr, self.max_side), self.mirror), now)
+                i += 1
+        finally:
+            cap.release()
+
+    def close(self) -> None:
+        pass
+
+
+class PiCameraSource:
+    """The Raspberry Pi Camera Module through picamera2 (from apt: python3-picamera2), imported only here."""
+
+    live = True
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0, max_side: int | None = None,
+                 mirror: bool = False) -> None:  # fmt: skip
+        try:
+            from picamera2 import Picamera2
+        except ImportError as err:
+            raise SourceError(
+                "picamera2 is not installed: apt install python3-picamera2 and make the venv with "
+                "--system-site-packages (docs/edge.md)"
+            ) from err
+        self._cam = Picamera2()
+        config = self._cam.create_video_configuration(
+            main={"size": (width, height), "format": "RGB888"}, controls={"FrameRate": float(fps)}
+        )
+        self._cam.configure(config)
+        self.max_side, self.mirror = max_side, mirror
+
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Image]:
+        stop = stop or threading.Event()
+        self._cam.start()
+        start = time.monotonic()
+        i = 0
+        try:
+            while not stop.is_set():
+                bgr = self._cam.capture_array("main")  # libcamera's RGB888 is B, G, R in memory
+                now = time.monotonic()
+                yield Image(i, now - start, _to_rgb(_shrink(bgr[..., :3], self.max_side), self.mirror), now)
+                i += 1
+        finally:
+            self._cam.stop()
+
+    def close(self) -> None:
+        self._cam.close()
 
 
 def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
@@ -87,10 +287,7 @@ def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.nd
             ok, frame = cap.read()
             if not ok:
                 break
-            if max_side and max(frame.shape[:2]) > max_side:
-                scale = max_side / max(frame.shape[:2])
-                frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), round(i * 1000.0 / fps)
+            yield _to_rgb(_shrink(frame, max_side), False), round(i * 1000.0 / fps)
             i += 1
     finally:
         cap.release()

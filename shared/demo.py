@@ -91,7 +91,8 @@ def run_demo(args: argparse.Namespace) -> None:
     """Run the demo end to end; always stops the server it started."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from cloud_server.training.cli import run_train
-    from edge_client.pipeline import LabelEvent, Pipeline
+    from edge_client.fallback import Answerer
+    from edge_client.pipeline import AnswerEvent, Pipeline
     from edge_client.sources import ReplaySource
     from edge_client.transport import CloudClient
     from edge_client.window import Windower
@@ -113,23 +114,29 @@ def run_demo(args: argparse.Namespace) -> None:
         print(f"{'shown label':>14} {'confidence':>10}  {'truth':<10} {'latency':>8}  matched")
         tally = {"n": 0, "ok": 0}
 
-        def on_event(ev: LabelEvent) -> None:
+        def on_event(ev: AnswerEvent) -> None:
+            label = ev.label if ev.confident else None
             tally["n"] += 1
-            tally["ok"] += ev.label == ev.truth
-            mark = "yes" if ev.label == ev.truth else "no"
-            print(f"{ev.label or '(no sign)':>14} {ev.confidence:>10.2f}  {ev.truth or '-':<10} "
+            tally["ok"] += label == ev.truth
+            mark = "yes" if label == ev.truth else "no"
+            print(f"{label or '(no sign)':>14} {ev.confidence:>10.2f}  {ev.truth or '-':<10} "
                   f"{ev.latency_ms:>6.1f}ms  {mark}  ({tally['ok']}/{tally['n']} = {tally['ok'] / tally['n']:.0%})",
                   flush=True)  # fmt: skip
 
         ds = load_dataset(replay_path)
         client = CloudClient(base)
         counters = Pipeline(
-            ReplaySource(ds, speed=4.0, seed=args.seed), Windower(), client, on_event, lossless=True
+            ReplaySource(ds, speed=4.0, seed=args.seed),
+            Windower(),
+            Answerer(client, None),
+            on_answer=on_event,
+            live=False,
         ).run()
         client.close()
         share = tally["ok"] / tally["n"] if tally["n"] else 0.0
         print(f"\n[demo] {tally['ok']} of {tally['n']} live labels matched the replayed truth ({share:.0%}); "
-              f"frames {counters.frames}, windows {counters.windows}, errors {counters.errors}")  # fmt: skip
+              f"frames {counters.frames_captured}, windows {counters.windows_sent}, "
+              f"errors {counters.unanswered}")  # fmt: skip
     finally:
         stop_server(proc)
         print("[demo] server stopped; no process left behind")

@@ -1,0 +1,161 @@
+"""The display hub: the pipeline publishes events and frames without waiting; one thread fans them out.
+
+Consumers are subscribers (a bounded queue each: the web page's server-sent events; a slow one loses
+its oldest events, counted) and sinks (callables: Socket.IO, JSON lines on stdout). The hub keeps
+the latest frame for the preview, the latest label and the last few labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from edge_client.sources import Frame, Image
+
+log = logging.getLogger(__name__)
+
+
+class Subscription:
+    """One consumer's bounded event queue."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.queue: queue.Queue[dict] = queue.Queue(maxsize=size)
+        self.dropped = 0
+
+    def offer(self, event: dict) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(event)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def get(self, timeout: float) -> dict | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class DisplayHub:
+    """Fan-out of events to subscribers and sinks; holds the latest frame, label and history.
+
+    Args:
+        status: returns the status dict published as a "status" event every ``status_interval`` s.
+        history: how many past labels to keep.
+    """
+
+    def __init__(
+        self, status: Callable[[], dict] | None = None, history: int = 5, status_interval: float = 1.0,
+        queue_size: int = 256,
+    ) -> None:  # fmt: skip
+        self.status_fn, self.status_interval = status, status_interval
+        self._events: queue.Queue[dict] = queue.Queue(maxsize=queue_size)
+        self._subs: set[Subscription] = set()
+        self._sinks: list[Callable[[dict], None]] = []
+        self._lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.history: deque[dict] = deque(maxlen=history)
+        self.latest_label: dict | None = None
+        self.frame: tuple[Image | None, Frame] | None = None
+        self.frame_seq = 0
+        self.dropped = 0
+        self._thread: threading.Thread | None = None
+
+    # --- producers (never block) ---------------------------------------------------------------------
+
+    def publish(self, event: dict) -> None:
+        """Queue an event for every consumer; if the hub is behind, the oldest queued event is dropped."""
+        while True:
+            try:
+                self._events.put_nowait(event)
+                return
+            except queue.Full:
+                try:
+                    self._events.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def set_frame(self, image: Image | None, frame: Frame) -> None:
+        """The newest picture (None for a replay) and its landmarks; only a reference is kept."""
+        self.frame = (image, frame)
+        self.frame_seq += 1
+
+    # --- consumers -----------------------------------------------------------------------------------
+
+    def subscribe(self, size: int = 64) -> Subscription:
+        sub = Subscription(size)
+        with self._lock:
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+
+    def add_sink(self, sink: Callable[[dict], None]) -> None:
+        """A callable run on the hub's thread for every event (keep it quick)."""
+        self._sinks.append(sink)
+
+    def status(self) -> dict[str, Any]:
+        return self.status_fn() if self.status_fn else {}
+
+    def _deliver(self, event: dict) -> None:
+        if event.get("event") == "label":
+            self.latest_label = event
+            if event.get("label") is not None:
+                self.history.appendleft(event)
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.offer(event)
+        for sink in self._sinks:
+            try:
+                sink(event)
+            except Exception:
+                log.exception("display sink %s failed", getattr(sink, "__name__", sink))
+
+    def _run(self) -> None:
+        next_status = time.monotonic()
+        while not self.stopped.is_set():
+            if self.status_fn and time.monotonic() >= next_status:
+                next_status = time.monotonic() + self.status_interval
+                try:
+                    status = {"event": "status", **self.status_fn()}
+                except Exception:
+                    log.exception("status failed")
+                else:
+                    with self._lock:
+                        subs = list(self._subs)
+                    for sub in subs:
+                        sub.offer(status)
+            try:
+                event = self._events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self._deliver(event)
+        while True:  # deliver what is left (the last labels and the summary)
+            try:
+                self._deliver(self._events.get_nowait())
+            except queue.Empty:
+                break
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="display-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Deliver queued events, then stop the hub thread."""
+        self.stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,144 @@
+"""Who answers a window: the cloud server, or the bundle's TFLite model on this device.
+
+The local model sits in a ``ModelSlot``: a new bundle is loaded, verified and warmed first, then
+swapped in under a lock, so a bad bundle leaves the old model answering. ``Answerer`` asks the
+cloud while its circuit breaker lets it and falls back to the local model otherwise (or always,
+with ``local_only``); every answer says who gave it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_client.tflite_runner import TFLiteRunner
+from edge_client.transport import CircuitOpenError, CloudClient, TransportError
+from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
+from shared.errors import SignstreamError
+from shared.predictor import predict_windows
+from shared.spec import check_supported
+
+log = logging.getLogger(__name__)
+
+CLOUD, LOCAL = "cloud", "local"
+
+
+class NoAnswerError(SignstreamError):
+    """Neither the server nor a local model could answer a window."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One window's answer, whoever gave it."""
+
+    label: str
+    confidence: float
+    below_threshold: bool
+    threshold: float
+    model_name: str
+    model_version: str
+    answered_by: str  # CLOUD or LOCAL
+
+
+class LocalModel:
+    """A verified bundle and its TFLite interpreter; ``predict`` is serialised (interpreters are not thread-safe)."""
+
+    def __init__(self, folder: Path, manifest: Manifest, runner: TFLiteRunner) -> None:
+        self.folder, self.manifest, self.runner = folder, manifest, runner
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, folder: str | Path, tflite: str = "float", public_key: Path | None = None) -> LocalModel:
+        """Verify the bundle (checksums; the signature too with ``public_key``), load and warm its TFLite model."""
+        folder = Path(folder)
+        if public_key is not None:
+            from shared.registry.signing import verify_bundle
+
+            verify_bundle(folder, public_key)
+        manifest = load_manifest(folder)
+        check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+        name = TFLITE_INT8 if tflite == "int8" else TFLITE_FLOAT
+        if name not in manifest.files:
+            raise SignstreamError(f"{folder}: the bundle has no {name}")
+        model = cls(folder, manifest, TFLiteRunner(folder / name))
+        model.predict(np.zeros((manifest.spec.frames, manifest.spec.raw_dim), np.float32))  # warm up
+        return model
+
+    def predict(self, window: np.ndarray) -> Answer:
+        """Answer one (T, 126) raw window through the shared normalisation and calibration."""
+        with self._lock:
+            pred = predict_windows(self.runner, self.manifest, [np.asarray(window, np.float32)], k=1)[0]
+        m = self.manifest
+        return Answer(pred.label, pred.confidence, pred.below_threshold, m.threshold, m.name, m.version, LOCAL)
+
+
+class ModelSlot:
+    """Holds the current local model; ``swap`` replaces it only once the new one is loaded and warm."""
+
+    def __init__(self, tflite: str = "float", public_key: Path | None = None) -> None:
+        self.tflite, self.public_key = tflite, public_key
+        self._lock = threading.Lock()
+        self._model: LocalModel | None = None
+        self.swaps = 0
+        self.listeners: list = []  # called with the new LocalModel after each swap
+
+    @property
+    def current(self) -> LocalModel | None:
+        return self._model
+
+    def swap(self, folder: str | Path) -> LocalModel:
+        """Load ``folder`` and make it current; raise (keeping the old model) if it cannot be used."""
+        model = LocalModel.load(folder, self.tflite, self.public_key)
+        with self._lock:
+            old, self._model = self._model, model
+            self.swaps += 1
+        log.info(
+            "local model %s %s in use (was %s)", model.manifest.name, model.manifest.version,
+            f"{old.manifest.name} {old.manifest.version}" if old else "none",
+        )  # fmt: skip
+        for listener in self.listeners:
+            listener(model)
+        return model
+
+
+class Answerer:
+    """Cloud first while the breaker allows it, else the local model; counts fallbacks.
+
+    Args:
+        cloud: the server client, or None (local only).
+        slot: the local model slot, or None (no offline answers).
+        local_only: never call the cloud.
+    """
+
+    def __init__(self, cloud: CloudClient | None, slot: ModelSlot | None, local_only: bool = False) -> None:
+        self.cloud, self.slot, self.local_only = cloud, slot, local_only
+        self.fallbacks = 0
+        self.cloud_errors = 0
+        self._lock = threading.Lock()
+
+    def answer(self, window: np.ndarray) -> Answer:
+        """Answer one (T, 126) window; raise NoAnswerError if nobody can."""
+        problem = "no server and no local model"
+        if self.cloud is not None and not self.local_only:
+            try:
+                r = self.cloud.predict(window)
+                return Answer(r.label, r.confidence, r.below_threshold, r.threshold, r.model.name, r.model.version,
+                              CLOUD)  # fmt: skip
+            except CircuitOpenError as err:
+                problem = str(err)
+            except TransportError as err:
+                with self._lock:
+                    self.cloud_errors += 1
+                problem = str(err)
+                log.warning("server did not answer: %s", err)
+        local = self.slot.current if self.slot is not None else None
+        if local is None:
+            raise NoAnswerError(problem)
+        if self.cloud is not None and not self.local_only:
+            with self._lock:
+                self.fallbacks += 1
+        return local.predict(window)

@@ -1,0 +1,128 @@
+"""Edge settings: one typed object from SIGNSTREAM_EDGE_* variables (or an env file), checked at start."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import SignstreamError
+
+ENV_PREFIX = "SIGNSTREAM_EDGE_"
+
+
+class EdgeSettingsError(SignstreamError):
+    """A bad edge setting: the client does not start."""
+
+
+class EdgeSettings(BaseSettings):
+    """Everything ``signstream edge`` needs; every field is also SIGNSTREAM_EDGE_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    # Where frames come from.
+    source: str = Field(
+        "0",
+        description="Camera index or /dev/videoN (OpenCV), 'picamera' (Camera Module), a video file, "
+        "or a landmark dataset .npz to replay.",
+    )
+    width: int = Field(640, ge=32, le=4096, description="Camera frame width asked for.")
+    height: int = Field(480, ge=32, le=4096, description="Camera frame height asked for.")
+    camera_fps: float = Field(30.0, gt=0, le=240, description="Camera frame rate asked for.")
+    realtime: bool = Field(False, description="Pace a video file like a camera (frames may then be dropped).")
+    replay_speed: float = Field(1.0, ge=0, description="Replay pace: 1 = real time, 0 = as fast as possible.")
+    replay_limit: int | None = Field(None, ge=1, description="Replay at most this many sequences.")
+    mirror: bool = Field(False, description="Flip frames left-right for a selfie view (landmarks are mirrored back).")
+    reopen_delay: float = Field(1.0, gt=0, description="Seconds between attempts to reopen a lost camera.")
+    # Landmarks and windows.
+    hand_model: Literal["full", "lite"] = Field("full", description="HandLandmarker model variant.")
+    frame_max_side: int | None = Field(
+        640, ge=64, description="Shrink frames to this longer side before detection (None: as captured)."
+    )
+    stride: int = Field(5, ge=1, description="Frames (at the model's frame rate) between two windows of a sign.")
+    min_hand_frames: int = Field(6, ge=1, description="Windows with fewer frames holding a hand are not sent.")
+    end_after: int = Field(4, ge=1, description="Frames without a hand that end a sign.")
+    frame_queue: int = Field(2, ge=1, description="Frames waiting for the landmarker (a camera drops the oldest).")
+    window_queue: int = Field(16, ge=1, description="Windows waiting for an answer (the oldest is dropped).")
+    max_in_flight: int = Field(2, ge=1, le=16, description="Windows being answered at once.")
+    flush_timeout: float = Field(5.0, ge=0, description="At the end of a file, seconds to wait for answers.")
+    # The server.
+    server: str | None = Field(None, description="Server base URL; the client appends /predict.")
+    api_key: SecretStr | None = Field(None, description="API key sent as a Bearer token.")
+    ca_bundle: Path | None = Field(None, description="CA bundle to verify the server's TLS certificate with.")
+    timeout: float = Field(2.0, gt=0, description="Seconds to wait for one answer.")
+    retries: int = Field(1, ge=0, le=10, description="Retries after a failed request (exponential backoff).")
+    backoff: float = Field(0.1, gt=0, description="First retry delay, seconds; doubles each retry, with jitter.")
+    backoff_max: float = Field(2.0, gt=0, description="Longest retry delay, seconds.")
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open the circuit breaker.")
+    breaker_reset: float = Field(10.0, gt=0, description="Seconds the breaker stays open before one trial request.")
+    wire: Literal["binary", "json"] = Field("binary", description="Request body form.")
+    device_id: str = Field(default_factory=socket.gethostname, description="Sent as X-Device-Id.")
+    # The local model.
+    local_model: Path | None = Field(None, description="Bundle folder whose TFLite model answers offline.")
+    local_only: bool = Field(False, description="Never call the server; the local model answers.")
+    tflite: Literal["float", "int8"] = Field("float", description="Which TFLite file of the bundle runs locally.")
+    store: str | None = Field(None, description="Registry store URL (file:// or s3://) to sync the local model from.")
+    model_name: str | None = Field(None, description="Model name in the registry.")
+    public_key: Path | None = Field(None, description="Ed25519 public key (PEM): only bundles it signed are loaded.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "signstream" / "models", description="Where synced bundles are kept."
+    )
+    sync_interval: float = Field(30.0, gt=0, description="Seconds between registry checks.")
+    # Smoothing.
+    smooth_k: int = Field(2, ge=1, description="A label is shown when it wins k of the last n windows of a sign.")
+    smooth_n: int = Field(3, ge=1, description="The n of 'k of the last n'.")
+    hold: float = Field(1.5, ge=0, description="Seconds a shown label stays after its last support.")
+    threshold: float | None = Field(None, ge=0, le=1, description="Confidence needed (default: the model's).")
+    # Display and API.
+    display: Literal["web", "opencv", "none"] = Field("web", description="Kiosk web page, OpenCV window or none.")
+    json_events: bool = Field(False, description="One JSON line per event on stdout.")
+    web_host: str = Field("127.0.0.1", description="Address of the kiosk page and local API.")
+    web_port: int = Field(8080, ge=0, le=65535, description="Port of the kiosk page and local API (0: any free).")
+    display_names: Path | None = Field(None, description="JSON file {label: name shown} (e.g. translations).")
+    preview_fps: float = Field(10.0, gt=0, le=60, description="Camera picture updates per second on the page.")
+    history: int = Field(5, ge=1, le=50, description="Past labels listed on the page.")
+    # Privacy and logs.
+    record_dir: Path | None = Field(None, description="Save each sent window's landmarks here (off: nothing stored).")
+    counters_interval: float = Field(30.0, gt=0, description="Seconds between counter log lines.")
+
+    @model_validator(mode="after")
+    def _check(self) -> EdgeSettings:
+        if self.smooth_k > self.smooth_n:
+            raise ValueError(f"smooth_k ({self.smooth_k}) must not exceed smooth_n ({self.smooth_n})")
+        if self.local_only and self.local_model is None and self.store is None:
+            raise ValueError("local_only needs a local model (--local-model DIR or --store URL --model-name NAME)")
+        if not self.local_only and not self.server and self.local_model is None and self.store is None:
+            raise ValueError("give a server (--server URL), a local model (--local-model DIR) or both")
+        if self.store and not self.model_name:
+            raise ValueError("--store needs --model-name")
+        if self.server and not self.server.startswith(("http://", "https://")):
+            raise ValueError(f"server must be an http:// or https:// URL, got {self.server!r}")
+        for path in (self.local_model, self.display_names, self.public_key, self.ca_bundle):
+            if path is not None and not path.exists():
+                raise ValueError(f"{path} does not exist")
+        return self
+
+    @property
+    def live(self) -> bool:
+        """True when frames come in real time (a camera or a paced file): a full queue drops frames."""
+        return is_camera(self.source) or self.realtime
+
+
+def is_camera(source: str) -> bool:
+    """True for a camera index, a /dev/video device or the Camera Module."""
+    return source.isdigit() or source.startswith("/dev/video") or source in ("picamera", "picamera2")
+
+
+def load_settings(**overrides: object) -> EdgeSettings:
+    """Settings from the environment with ``overrides`` (None = not given) on top; one line on error."""
+    try:
+        return EdgeSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        msg = first["msg"].removeprefix("Value error, ")
+        raise EdgeSettingsError(f"bad setting{' ' + where if where else ''}: {msg}") from err
