@@ -153,6 +153,16 @@ def test_a_bad_version_is_refused_and_the_last_good_kept(published, make_bundle,
     assert sync.failures == 1 and sync.counters["bad_version"] == 1
 
 
+def test_a_pointer_to_nothing_or_garbage_is_a_bad_version(published, tmp_path):
+    sync = _sync(published, tmp_path / "cache", Loader())
+    assert sync.check_once() == "updated"
+    published.store.put_bytes("models/tiny/current", b'{"version": "9", "promoted_at": "x", "promoted_by": "y"}')
+    assert sync.check_once() == "bad_version"
+    published.store.put_bytes("models/tiny/current", b"not json")
+    assert sync.check_once() == "bad_version"
+    assert sync.last_good.name == "1" and sync.counters["bad_version"] == 2
+
+
 def test_a_version_on_update_refuses_is_not_retried_until_the_pointer_changes(published, tmp_path):
     loader = Loader(refuse={"2"})
     sync = _sync(published, tmp_path / "cache", loader)

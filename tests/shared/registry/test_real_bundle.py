@@ -1,0 +1,28 @@
+"""A real trained bundle (tests/conftest.py tiny_bundle) through push, promote and the sync loop into a ModelHolder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.bundle import load_manifest
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_signed_trained_bundle_reaches_a_serving_model_holder(registry, tiny_bundle, keypair, tmp_path):
+    pytest.importorskip("tensorflow", reason="the server side needs TensorFlow (not in the edge venv)")
+    from cloud_server.model_holder import ModelHolder, load_model
+    from shared.registry.sync import ModelSync
+
+    private, public = keypair
+    registry.push_bundle(tiny_bundle, private_key=private)
+    registry.promote("tiny", "1", by="ann", public_key=public)
+    holder = ModelHolder(loader=lambda path: load_model(path, public_key=public))
+    sync = ModelSync(registry, "tiny", tmp_path / "cache", holder.load, public_key=public)
+    assert sync.check_once() == "updated"
+    model = holder.current
+    assert model is not None and model.manifest.version == "1"
+    assert set(load_manifest(tmp_path / "cache" / "tiny" / "1").files) == set(load_manifest(tiny_bundle).files)
+    (answer,) = model.predict([np.zeros((30, 126), np.float32)], k=2)
+    assert len(answer.top_k) == 2
