@@ -1,0 +1,249 @@
+"""The installers and the uninstaller, run for real into scratch roots."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import BASE_PYTHON, VENV, copy_source, install, mode, run_script, snapshot
+
+SERVER_UNITS = ["signstream-server.service", "signstream-server-sync.service", "signstream-server-sync.timer"]
+EDGE_UNITS = ["signstream-edge.service", "signstream-edge-sync.service", "signstream-edge-sync.timer"]
+
+
+def installed_info(root: Path, side: str) -> dict[str, str]:
+    text = (root / "opt/signstream" / side / "install.txt").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def test_server_layout_and_modes(installed: tuple[Path, dict[str, str]]) -> None:
+    root, out = installed
+    assert "skipped (--root is not /): useradd --system signstream-server" in out["server"]
+    env = root / "etc/signstream/server.env"
+    assert mode(env) == 0o640
+    # Created from the example, with the prefix in its paths.
+    assert env.read_text() == (root / "opt/signstream/server/share/server.env.example").read_text()
+    assert f"SIGNSTREAM_SERVER_KEYS_FILE={root}/var/lib/signstream/server/keys/keys.json" in env.read_text()
+    data = root / "var/lib/signstream/server"
+    assert {p.name: mode(p) for p in data.iterdir()} == {"models": 0o750, "cache": 0o750, "keys": 0o700}
+    assert mode(data) == 0o750
+    for unit in SERVER_UNITS:
+        assert mode(root / "etc/systemd/system" / unit) == 0o644
+    unit = (root / "etc/systemd/system/signstream-server.service").read_text()
+    assert f"ExecStart={root}/opt/signstream/server/venv/bin/signstream serve" in unit
+    assert f"EnvironmentFile={root}/etc/signstream/server.env" in unit
+    assert f"ReadWritePaths={root}/var/lib/signstream/server\n" in unit
+    assert "@" not in unit.replace("@system-service", "")  # every placeholder rendered
+    # Enabled offline (a symlink under the root); the sync timer only with --sync-timer.
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    assert (wants / "signstream-server.service").readlink() == Path("/etc/systemd/system/signstream-server.service")
+    assert not (root / "etc/systemd/system/timers.target.wants").exists()
+    info = installed_info(root, "server")
+    assert info["requirements"] == f"venv-from:{VENV}"
+    assert len(info["source_sha256"]) == 64
+
+
+def test_installed_console_script_runs(installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, _ = installed
+    bin_dir = root / "opt/signstream/server/venv/bin"
+    # The package is really installed in the new virtualenv, not borrowed from the test venv.
+    # (cwd elsewhere: `python -c` puts the current folder, here the checkout, first on sys.path.)
+    where = subprocess.run([bin_dir / "python", "-c", "import shared; print(shared.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout  # fmt: skip
+    assert where.startswith(str(root / "opt/signstream/server/venv/lib"))
+    # `signstream keys add` as the docs say, into the data folder; the file stays private.
+    keys = root / "var/lib/signstream/server/keys/keys.json"
+    proc = subprocess.run([bin_dir / "signstream", "keys", "add", "kiosk-test", "--file", keys],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+    assert mode(keys) == 0o600
+    # The unit's command with the installed env file: refuses to start without a model, in one line.
+    env = dict(line.split("=", 1) for line in (root / "etc/signstream/server.env").read_text().splitlines()
+               if line and not line.startswith("#"))  # fmt: skip
+    proc = subprocess.run([bin_dir / "signstream", "serve"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "a model is required" in proc.stderr
+    keys.unlink()  # leave the shared root as installed
+
+
+def test_edge_layout_and_modes(installed: tuple[Path, dict[str, str]]) -> None:
+    root, out = installed
+    assert "useradd --system signstream-edge (groups: video render)" in out["edge"]
+    assert mode(root / "etc/signstream/edge.env") == 0o640
+    assert mode(root / "etc/signstream/kiosk.env") == 0o644
+    assert (root / "etc/signstream/kiosk.env").read_text().count("SIGNSTREAM_KIOSK_URL=http://127.0.0.1:8080/") == 1
+    data = root / "var/lib/signstream/edge"
+    assert {p.name: mode(p) for p in data.iterdir()} == {
+        "models": 0o750, "cache": 0o750, "recordings": 0o750}  # fmt: skip
+    # The HandLandmarker model is prepared into the service's cache (real zip files).
+    for variant in ("full", "lite"):
+        task = data / "cache" / f"hand_landmarker_{variant}.task"
+        assert task.read_bytes()[:2] == b"PK"
+    unit = (root / "etc/systemd/system/signstream-edge.service").read_text()
+    for line in ("Type=notify", "WatchdogSec=30", "Restart=always", "User=signstream-edge",
+                 "Wants=network-online.target dev-video0.device", "After=network-online.target dev-video0.device",
+                 f"ExecStart={root}/opt/signstream/edge/venv/bin/signstream edge"):  # fmt: skip
+        assert f"\n{line}\n" in unit
+    kiosk = (root / "etc/systemd/user/signstream-kiosk.service").read_text()
+    assert "\nConditionUser=kiosk\n" in kiosk
+    assert "ExecStart=/usr/bin/chromium --kiosk " in kiosk
+    assert f"EnvironmentFile={root}/etc/signstream/kiosk.env" in kiosk
+    assert (root / "etc/systemd/user/graphical-session.target.wants/signstream-kiosk.service").is_symlink()
+    assert (root / "etc/xdg/autostart/signstream-kiosk.desktop").is_file()
+
+
+def test_second_run_changes_nothing(installed: tuple[Path, dict[str, str]], source: Path) -> None:
+    root, _ = installed
+    before = snapshot(root)
+    assert len(before) > 50
+    again = (
+        install("server", root, source).stdout
+        + install("edge", root, source, "--kiosk-user", "kiosk", "--browser", "/usr/bin/chromium").stdout
+    )
+    assert snapshot(root) == before
+    assert "installing signstream" not in again
+    assert "try-restart" not in again  # nothing changed, so a running service would not be restarted
+    assert f"kept {root}/etc/signstream/server.env" in again
+
+
+def test_operator_env_file_is_never_replaced(installed: tuple[Path, dict[str, str]], source: Path) -> None:
+    root, _ = installed
+    env = root / "etc/signstream/server.env"
+    original = env.read_bytes()
+    try:
+        env.write_text("SIGNSTREAM_SERVER_PORT=9000\n")
+        env.chmod(0o600)
+        out = install("server", root, source).stdout
+        assert env.read_text() == "SIGNSTREAM_SERVER_PORT=9000\n"
+        assert mode(env) == 0o600
+        assert "warning" not in out
+        env.chmod(0o644)  # readable by everyone: said, not silently changed
+        out = install("server", root, source).stdout
+        assert f"warning: {env} is readable by every user" in out
+        assert mode(env) == 0o644
+    finally:
+        env.write_bytes(original)
+        env.chmod(0o640)
+
+
+def test_uninstall_keeps_data_and_reinstall_picks_it_up(
+    installed: tuple[Path, dict[str, str]], tmp_path: Path, source: Path
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(installed[0], root, symlinks=True)
+    install("edge", root, source, "--no-kiosk", "--skip-hand-task", "--sync-timer")
+    assert (root / "etc/systemd/system/timers.target.wants/signstream-edge-sync.timer").is_symlink()
+    data = {
+        "etc/signstream/server.env": b"SIGNSTREAM_SERVER_PORT=9000\n",
+        "etc/signstream/edge.env": b"SIGNSTREAM_EDGE_SERVER=https://signs.test\n",
+        "var/lib/signstream/server/keys/keys.json": b'{"keys": []}',
+        "var/lib/signstream/server/models/signs/3/manifest.json": b"{}",
+        "var/lib/signstream/edge/recordings/clip.npz": b"landmarks",
+        "var/lib/signstream/edge/models/signs/3/model.tflite": b"tflite",
+    }
+    for rel, content in data.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+
+    out = run_script("uninstall.sh", "--root", root).stdout
+    assert "removed signstream-server.service" in out and "removed signstream-edge.service" in out
+    assert "removed signstream-kiosk.service" in out
+    assert not (root / "opt/signstream").exists()
+    left = {str(p.relative_to(root)) for p in (root / "etc/systemd").rglob("*") if not p.is_dir()}
+    assert left == set()  # units and their enable symlinks are gone
+    for rel, content in data.items():
+        assert (root / rel).read_bytes() == content, rel
+    assert mode(root / "var/lib/signstream/server/keys") == 0o700
+
+    run_script("uninstall.sh", "--root", root)  # twice is fine
+    install("server", root, source)
+    assert (root / "etc/signstream/server.env").read_bytes() == data["etc/signstream/server.env"]
+    assert (root / "var/lib/signstream/server/keys/keys.json").read_bytes() == data[
+        "var/lib/signstream/server/keys/keys.json"
+    ]
+    assert (root / "etc/systemd/system/multi-user.target.wants/signstream-server.service").is_symlink()
+
+
+@pytest.mark.slow
+def test_rerun_from_another_tag_replaces_the_code(installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """Update and roll back: check out a tag, run the installer again (docs/deploy.md)."""
+    root = tmp_path / "root"
+    shutil.copytree(installed[0], root, symlinks=True)
+    repo = copy_source(tmp_path / "repo")
+    marker = repo / "shared" / "deploy_marker.py"
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+    git("init", "-q")
+    marker.write_text("RELEASE = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "v1")
+    git("tag", "v1")
+    marker.write_text("RELEASE = 2\n")
+    git("commit", "-qam", "v2")
+    v1, v2 = git("rev-parse", "v1"), git("rev-parse", "HEAD")
+
+    def release() -> str:
+        code = "import shared.deploy_marker as m; print(m.RELEASE)"
+        python = root / "opt/signstream/server/venv/bin/python"
+        proc = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+        return proc.stdout.strip()
+
+    out = install("server", root, repo).stdout
+    assert "creating the virtualenv" not in out  # same Python and requirements: only the code changes
+    assert (release(), installed_info(root, "server")["source_commit"]) == ("2", v2)
+    git("checkout", "-q", "v1")
+    marker.write_text("RELEASE = 'uncommitted'\n")  # a dirty tree installs its commit, and says so
+    out = install("server", root, repo).stdout
+    assert "installing signstream" in out and "try-restart signstream-server.service" in out
+    assert "uncommitted changes; installing commit" in out
+    assert (release(), installed_info(root, "server")["source_commit"]) == ("1", v1)
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("install-server.sh", ["--bogus"], "unknown option '--bogus'"),
+        ("install-server.sh", ["--root"], "--root needs a value"),
+        ("install-server.sh", ["--root", "/tmp/has space"], "--root must be a path"),
+        ("install-server.sh", ["--python", "/nonexistent/python3.11"], "no Python at"),
+        ("install-server.sh", ["--source", "/nonexistent"], "is not a signstream checkout"),
+        ("install-server.sh", ["--venv-from", "/nonexistent"], "is not a virtualenv"),
+        ("install-edge.sh", ["--kiosk-user", "Bad User"], "--kiosk-user must be a user name"),
+        ("install-edge.sh", ["--camera", "video0"], "--camera must be a /dev path"),
+        ("uninstall.sh", ["--side"], "unknown option '--side'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, script: str, args: list[str], message: str) -> None:
+    root = tmp_path / "root"
+    extra = [] if script == "uninstall.sh" or "--root" in args else ["--root", str(root)]
+    if script != "uninstall.sh" and "--python" not in args:
+        extra += ["--python", BASE_PYTHON]
+    proc = run_script(script, *extra, *args, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr
+    assert not (root / "opt").exists() and not (root / "etc").exists()
+
+
+def test_uninstall_of_nothing_is_fine(tmp_path: Path) -> None:
+    proc = run_script("uninstall.sh", "--root", tmp_path)
+    assert "nothing to remove" in proc.stdout
+
+
+def test_a_python_other_than_3_11_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "python3.12"
+    other.write_text("#!/bin/sh\n# answers the version check like any Python but 3.11\nexit 1\n")
+    other.chmod(0o755)
+    proc = run_script("install-server.sh", "--root", tmp_path / "root", "--python", other, check=False)
+    assert proc.returncode == 2
+    assert "is not Python 3.11" in proc.stderr
+    assert not (tmp_path / "root" / "opt").exists()
