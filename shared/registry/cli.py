@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from shared.bundle import MANIFEST
+from shared.bundle import MANIFEST, read_manifest
 from shared.errors import SignstreamError
 from shared.registry.registry import Registry, whoami
 from shared.registry.settings import RegistrySettings
@@ -72,7 +72,7 @@ def run_pull(args: argparse.Namespace) -> None:
         return
     out = registry.pull(args.name, args.version, args.out, settings.public_key)
     checked = "sha256 and signature verified" if settings.public_key else "sha256 verified"
-    print(f"pulled {args.name} {args.version or '(current)'} into {out} ({checked})")
+    print(f"pulled {args.name} {read_manifest(out).version} into {out} ({checked})")
 
 
 def _metric_text(metrics: dict) -> str:

@@ -217,6 +217,9 @@ class FileStore(Store):
 
             return ObjectInfo(key, path.stat().st_size, sha256_file(path))
 
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()  # no need to hash it
+
     def list(self, prefix: str = "") -> list[str]:
         base = self._path(prefix, allow_empty=True)
         if not base.is_dir():

@@ -39,6 +39,7 @@ def test_operator_workflow(store_url, make_bundle, tmp_path, monkeypatch, capsys
     out = tmp_path / "pulled"
     assert main(["pull", "tiny", "--out", str(out), "--public-key", str(public)]) == 0
     assert load_manifest(out).version == "2"
+    assert "pulled tiny 2 into" in capsys.readouterr().out
     assert main(["rollback", "tiny", "--by", "cat"]) == 0
     assert "rolled back from 2 to 1" in capsys.readouterr().out
     assert main(["pull", "tiny", "--out", str(out)]) == 2  # holds 2 now; never overwritten
