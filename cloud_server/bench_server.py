@@ -1,0 +1,245 @@
+"""``signstream bench server``: our server against the seed-style baseline, side by side, same run.
+
+Each configuration runs on 127.0.0.1 with 2 gunicorn workers while 16 concurrent clients (4 processes
+x 4 threads, keep-alive sessions, bodies encoded once) post windows for a fixed time; the load
+generator shares the machine's 2 cores, as the issue asks. Reported: requests/s, p50/p99 latency,
+errors, the ratio to the baseline, served windows/s as a fraction of the model's own in-process
+batched throughput, and a model swap in the middle of a longer load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shared.demo import free_port, stop_server, wait_ready
+
+CLIENT_PROCS = 4
+
+
+def _client_proc(url: str, body: bytes, ctype: str, threads: int, duration: float, out: mp.Queue) -> None:
+    import requests
+
+    results: list[tuple[float, int, str]] = []
+    lock = threading.Lock()
+    end = time.monotonic() + duration
+
+    def run() -> None:
+        session = requests.Session()
+        mine = []
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            try:
+                r = session.post(url, data=body, headers={"Content-Type": ctype}, timeout=30)
+                version = ""
+                if r.status_code == 200:
+                    answer = r.json()
+                    version = str(answer.get("model", {}).get("version", ""))
+                mine.append((time.perf_counter() - t0, r.status_code, version))
+            except requests.RequestException:
+                mine.append((time.perf_counter() - t0, -1, ""))
+        with lock:
+            results.extend(mine)
+
+    ts = [threading.Thread(target=run) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put(results)
+
+
+def run_load(url: str, body: bytes, ctype: str, clients: int, duration: float, during=None) -> dict:
+    """``clients`` concurrent clients for ``duration`` s; ``during(elapsed_fn)`` runs alongside if given."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    per = max(1, clients // CLIENT_PROCS)
+    procs = [ctx.Process(target=_client_proc, args=(url, body, ctype, per, duration, out))
+             for _ in range(clients // per)]  # fmt: skip
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    if during is not None:
+        during(t0)
+    results = [r for _ in procs for r in out.get()]
+    wall = time.monotonic() - t0
+    for p in procs:
+        p.join()
+    ok = [lat for lat, status, _ in results if status == 200]
+    statuses: dict[str, int] = {}
+    for _, status, _ in results:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    lat = np.array(ok) * 1000 if ok else np.array([np.nan])
+    return {
+        "requests": len(results),
+        "ok": len(ok),
+        "errors": len(results) - len(ok),
+        "statuses": statuses,
+        "rps": len(ok) / duration,
+        "wall_s": wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "versions": sorted({v for _, s, v in results if s == 200}),
+    }
+
+
+def _window(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.2, 0.8, (30, 126)).astype(np.float32)
+
+
+def _start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=180)
+    return proc
+
+
+def start_ours(model: Path, port: int, runtime: Path, **settings: str) -> subprocess.Popen:
+    env = {**os.environ, "SIGNSTREAM_SERVER_LOG_REQUESTS": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "SIGNSTREAM_SERVER_RUNTIME_DIR": str(runtime),
+           **{f"SIGNSTREAM_SERVER_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
+    cmd = [sys.executable, "-m", "shared.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
+    return _start(cmd, env, port)
+
+
+def start_baseline(port: int) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "gunicorn", "-k", "sync", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
+           "cloud_server.bench_baseline:create_app()"]  # fmt: skip
+    return _start(cmd, env, port)
+
+
+def in_process_throughput(model: Path, seconds: float = 5.0) -> float:
+    """Windows/s of the bundle in this process: shared features + SavedModel, batches of 32, both cores."""
+    code = (
+        "import sys,time,numpy as np\n"
+        "from cloud_server.model_holder import load_model\n"
+        "m=load_model(sys.argv[1]); w=[np.random.default_rng(i).uniform(0.2,0.8,(30,126)).astype(np.float32)"
+        " for i in range(32)]\n"
+        "m.predict(w,3); n=0; t0=time.perf_counter()\n"
+        "while time.perf_counter()-t0<float(sys.argv[2]): m.predict(w,3); n+=32\n"
+        "print(n/(time.perf_counter()-t0))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(model), str(seconds)], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True)  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _relabelled_copy(model: Path, dest: Path) -> Path:
+    from shared.bundle import read_manifest, write_manifest
+
+    shutil.copytree(model, dest)
+    m = read_manifest(dest)
+    write_manifest(dest, m.model_copy(update={"version": f"{m.version}-swap", "labels": [f"{x}-b" for x in m.labels]}))
+    return dest
+
+
+def bench_server(model: Path, duration: float, swap_seconds: float, clients: int = 16) -> dict:
+    """Run every configuration and the swap; return the results."""
+    from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+
+    w = _window()
+    json_body = json.dumps({"sequence": w.tolist()}).encode()
+    binary_body = encode_binary(w)
+    results: dict = {"clients": clients, "duration_s": duration, "json_body_bytes": len(json_body),
+                     "binary_body_bytes": len(binary_body), "configs": {}}  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="signstream-bench-server-"))
+    try:
+        port = free_port()
+        proc = start_baseline(port)
+        try:
+            r = run_load(f"http://127.0.0.1:{port}/predict", json_body, "application/json", clients, duration)
+            results["configs"]["baseline (Flask, 2 sync workers, LSTM, model.predict, JSON)"] = r
+        finally:
+            stop_server(proc)
+        configs = [
+            ("ours JSON, batching (default)", json_body, "application/json", {}),
+            ("ours JSON, no batching", json_body, "application/json", {"batching": "false"}),
+            ("ours JSON, batching + 2 ms window", json_body, "application/json", {"batch_window_ms": "2"}),
+            ("ours JSON, batching, 8 threads", json_body, "application/json", {"threads": "8"}),
+            ("ours binary, batching (default)", binary_body, BINARY_CONTENT_TYPE, {}),
+        ]
+        for i, (name, body, ctype, settings) in enumerate(configs):
+            port = free_port()
+            proc = start_ours(model, port, work / f"run{i}", **settings)
+            try:
+                results["configs"][name] = run_load(f"http://127.0.0.1:{port}/predict", body, ctype, clients, duration)
+            finally:
+                stop_server(proc)
+        results["in_process_windows_per_s"] = in_process_throughput(model)
+        if swap_seconds > 0:
+            results["swap"] = _swap_run(model, work, json_body, clients, swap_seconds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def _swap_run(model: Path, work: Path, body: bytes, clients: int, seconds: float) -> dict:
+    import requests
+
+    v1 = work / "v1"
+    shutil.copytree(model, v1)
+    v2 = _relabelled_copy(model, work / "v2")
+    link = work / "current"
+    link.symlink_to(v1)
+    port = free_port()
+    proc = start_ours(link, port, work / "swap-run", poll_interval="3600")
+    swapped = {}
+
+    def swap(t0: float) -> None:
+        time.sleep(max(0.0, seconds / 2 - (time.monotonic() - t0)))
+        tmp = work / "next"
+        tmp.symlink_to(v2)
+        tmp.replace(link)
+        t = time.perf_counter()
+        r = requests.post(f"http://127.0.0.1:{port}/admin/reload", timeout=60)
+        swapped.update(r.json(), reload_s=time.perf_counter() - t)
+
+    try:
+        r = run_load(f"http://127.0.0.1:{port}/predict", body, "application/json", clients, seconds, during=swap)
+    finally:
+        stop_server(proc)
+    return {**r, "reload": swapped}
+
+
+def _fmt(results: dict) -> str:
+    cfgs = results["configs"]
+    base = next(iter(cfgs.values()))
+    lines = [
+        "| configuration | requests/s | p50 ms | p99 ms | errors | x baseline |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in cfgs.items():
+        ratio = r["rps"] / base["rps"] if base["rps"] else float("nan")
+        lines.append(
+            f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {ratio:.1f} |"
+        )
+    best = max((r for n, r in cfgs.items() if n.startswith("ours JSON")), key=lambda r: r["rps"])
+    inproc = results["in_process_windows_per_s"]
+    lines.append(f"\nmodel in-process (features + SavedModel, batch 32, both cores): {inproc:.0f} windows/s; "
+                 f"best JSON config serves {best['rps']:.0f}/s = {best['rps'] / inproc:.1%} of it")  # fmt: skip
+    if "swap" in results:
+        s = results["swap"]
+        lines.append(f"swap during {results['swap']['wall_s']:.0f} s of load: {s['ok']} ok, {s['errors']} failed "
+                     f"({s['statuses']}), versions answered {s['versions']}, reload {s['reload']}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> None:
+    """CLI entry point: print the table (and write JSON with --out)."""
+    results = bench_server(args.model, args.duration, args.swap_seconds, args.clients)
+    print(_fmt(results))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
