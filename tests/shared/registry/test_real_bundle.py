@@ -8,10 +8,10 @@ import pytest
 from shared.bundle import load_manifest
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("tensorflow", reason="the server side needs TensorFlow (not in the edge venv)")
 
 
 def test_a_signed_trained_bundle_reaches_a_serving_model_holder(registry, tiny_bundle, keypair, tmp_path):
-    pytest.importorskip("tensorflow", reason="the server side needs TensorFlow (not in the edge venv)")
     from cloud_server.model_holder import ModelHolder, load_model
     from shared.registry.sync import ModelSync
 

@@ -9,7 +9,7 @@ import pytest
 
 from shared.bundle import load_manifest
 from shared.registry.registry import Registry
-from shared.registry.store import StoreError
+from shared.registry.store import StoreError, open_store
 from shared.registry.sync import ModelSync
 from tests.shared.registry.conftest import CountingStore
 
@@ -206,3 +206,34 @@ def test_the_thread_polls_backs_off_and_stops(published, tmp_path):
     sync.stop(timeout=30)
     assert delays[:3] == [10, 20, 40]
     assert sync.counters["store_error"] == 3 and loader.loaded == []
+
+
+_WORKER = """
+import sys
+from pathlib import Path
+from shared.registry.registry import Registry
+from shared.registry.store import open_store
+from shared.registry.sync import ModelSync
+loaded = []
+sync = ModelSync(Registry(open_store(sys.argv[1])), "tiny", Path(sys.argv[2]), loaded.append)
+print(sync.check_once(), loaded[0].name if loaded else "-")
+"""
+
+
+def test_worker_processes_sharing_a_cache_pull_safely(make_bundle, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    url = (tmp_path / "store").as_uri()
+    registry = Registry(open_store(url))
+    registry.push_bundle(make_bundle("tiny", "1", files=20))
+    registry.promote("tiny", "1", by="ann")
+    cmd = [sys.executable, "-c", _WORKER, url, str(tmp_path / "cache")]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert outputs == [["updated", "1"]] * 3
+    load_manifest(tmp_path / "cache" / "tiny" / "1")
+    left = sorted(p.name for p in (tmp_path / "cache" / "tiny").iterdir() if not p.name.endswith(".lock"))
+    assert left == [".last_good.json", "1"]  # no partial or broken folders
