@@ -72,8 +72,11 @@ def gunicorn_app(settings: ServerSettings):
 
 
 def preflight(settings: ServerSettings) -> None:
-    """Check the model folder in the arbiter, so a bad bundle stops the start with one line."""
-    if settings.model_dir is None:
+    """Check the model folder (or the store URL) in the arbiter, so a bad one stops the start with one line."""
+    if settings.store is not None:
+        from shared.registry.store import open_store
+
+        open_store(settings.store)  # a malformed URL or a missing folder fails here, not in every worker
         return
     from shared.bundle import load_manifest
     from shared.spec import check_supported

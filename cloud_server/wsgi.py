@@ -57,17 +57,13 @@ def build_app(settings: ServerSettings) -> Flask:
             settings.cache_dir,
             holder.load,
             interval=settings.poll_interval,
+            max_backoff=max(300.0, settings.poll_interval * 10),
             public_key=settings.public_key,
         )
         outcome = sync.check_once()
-        if holder.current is None:
-            cached = sync.latest_cached()
-            if cached is not None:
-                log.warning("registry check: %s; serving the last good cached version %s", outcome, cached.name)
-                holder.load(cached)
-            else:
-                log.error("registry check: %s and no cached version: not ready until one is promoted", outcome)
-        sync.start()
+        if holder.current is None and not sync.apply_cached():
+            log.error("registry check: %s and no cached version: not ready until one is promoted", outcome)
+        sync.start(load_cached=False)
         watcher = ModelWatcher(StoreSource(sync), NEVER, settings.runtime_dir)
     else:
         source = FolderSource(settings.model_dir, holder)

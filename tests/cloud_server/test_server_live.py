@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -195,3 +197,45 @@ def _worker_pids(pid):
             return [int(p) for p in re.findall(r"\d+", fh.read())]
     except OSError:
         return []
+
+
+def test_serve_follows_the_registry_pointer(versions, tmp_path):
+    """--store file://...: the workers serve the promoted version, follow a promotion and a rollback."""
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+
+    url = f"file://{tmp_path / 'registry'}"
+    registry = Registry(open_store(url))
+    registry.push_bundle(versions["v1"])
+    registry.push_bundle(versions["v2"])
+    registry.promote("tiny", "1", by="test")
+    port = free_port()
+    env = {**os.environ, "SIGNSTREAM_SERVER_POLL_INTERVAL": "1", "SIGNSTREAM_SERVER_CACHE_DIR": str(tmp_path / "cache"),
+           "SIGNSTREAM_SERVER_RUNTIME_DIR": str(tmp_path / "run")}  # fmt: skip
+    cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", url, "--model-name", "tiny", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True, env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def versions_answering(n=8):
+        return {requests.post(base + "/predict", json={"sequence": window(i).tolist()},
+                              headers={"Connection": "close"}, timeout=10).json()["model"]["version"]
+                for i in range(n)}  # fmt: skip
+
+    def wait_for(version):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if versions_answering() == {version}:
+                return True
+            time.sleep(0.5)
+        return False
+
+    try:
+        wait_ready(base + "/ready", proc)
+        assert versions_answering() == {"1"}
+        registry.promote("tiny", "2", by="test")
+        assert wait_for("2"), "both workers should follow the promotion"
+        registry.rollback("tiny", by="test")
+        assert wait_for("1"), "both workers should follow the rollback"
+    finally:
+        stop_server(proc)
