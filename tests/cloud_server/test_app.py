@@ -110,6 +110,19 @@ def test_predict_batch_and_binary(client):
         ({"data": b"SSWB\x01", "content_type": BINARY_CONTENT_TYPE}, 400, "invalid_request"),
         ({"data": "[" * 100000 + "]" * 100000, "content_type": "application/json"}, 400, "malformed_json"),
         ({"data": b"0" * 300_000, "content_type": "application/json"}, 413, "request_entity_too_large"),
+        ({"data": '{"sequence": [[1e400]]}', "content_type": "application/json"}, 400, "malformed_json"),
+        ({"data": '{"sequence": [[Infinity]]}', "content_type": "application/json"}, 400, "malformed_json"),
+        ({"json": {"sequence": [[1e39] * 126]}}, 400, "invalid_request"),  # inf once cast to float32
+        ({"json": {"sequence": [[123456789012345678901234567890] * 126]}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[[[0.1]]]] * 3}}, 400, "invalid_request"),
+        ({"json": {"sequence": [["0.1"] * 126]}}, 400, "invalid_request"),
+        ({"json": {"sequences": [[[0.1] * 126]] * 65}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[0.1] * 126] * 257}}, 400, "invalid_request"),
+        (
+            {"data": '{"sequence": ' + "[" * 2000 + "]" * 2000 + "}", "content_type": "application/json"},
+            400,
+            "malformed_json",
+        ),
     ],
 )
 def test_bad_requests_get_json_4xx(client, kwargs, status, reason):
