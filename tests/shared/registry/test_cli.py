@@ -73,3 +73,21 @@ def test_errors_are_one_line(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_an_unreachable_s3_store_is_one_line(tmp_path):
+    import os
+
+    from tests.moto_server import free_port, s3_environment
+
+    env = {**os.environ, **s3_environment(f"http://127.0.0.1:{free_port()}"), "AWS_MAX_ATTEMPTS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "models", "--store", "s3://nobody/registry"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "s3://nobody/registry" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
