@@ -93,3 +93,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory, source: Path) -> tuple[P
         "edge": install("edge", root, source, "--kiosk-user", "kiosk", "--browser", "/usr/bin/chromium").stdout,
     }
     return root, out
+
+
+def make_bundle(folder: Path, name: str, version: str) -> Path:
+    """A small bundle folder the registry accepts (manifest with every file's sha256); no model inside."""
+    from shared.bundle import Manifest, now_iso, write_manifest
+    from shared.spec import FeatureSpec
+
+    (folder / "saved_model").mkdir(parents=True)
+    (folder / "saved_model" / "saved_model.pb").write_bytes(f"graph {name} {version}".encode() * 40)
+    (folder / "model.tflite").write_bytes(os.urandom(1024))
+    write_manifest(folder, Manifest(name=name, version=version, created=now_iso(), spec=FeatureSpec(),
+                                    labels=["hello", "thanks"]))  # fmt: skip
+    return folder
