@@ -76,7 +76,7 @@ if [ "$CAMERA" != none ]; then
 fi
 
 DATA="$R/var/lib/signstream/edge"
-ensure_user "$USER_NAME" "/var/lib/signstream/edge" video render
+ensure_user "$USER_NAME" "/var/lib/signstream/edge" video
 make_dir 0755 root:root "$R/var/lib/signstream"
 make_dir 0750 "$USER_NAME:$USER_NAME" "$DATA"
 make_dir 0750 "$USER_NAME:$USER_NAME" "$DATA/models"

@@ -25,6 +25,7 @@ VENV_FROM=""
 SOURCE_DIR="$REPO_DIR"
 START=0
 SYNC_TIMER=0
+SYSTEM_SITE=0        # --system-site-packages: the virtualenv also sees apt's Python packages (picamera2)
 CHANGED=0             # set when code or units changed (running services are then restarted)
 STAGE=""
 
@@ -61,6 +62,8 @@ common_usage() {
   --start           start (or restart) the service now (default: enable it; a running one is restarted
                     when its code or units changed)
   --sync-timer      also enable signstream-$SIDE-sync.timer (a \`signstream pull\` every 5 minutes)
+  --system-site-packages
+                    let the virtualenv see apt's Python packages too (python3-picamera2 for a Camera Module)
   -h, --help        this help
 EOF
 }
@@ -82,6 +85,7 @@ parse_common_option() {
     --venv-from) VENV_FROM="$2"; USED=2 ;;
     --start) START=1; USED=1 ;;
     --sync-timer) SYNC_TIMER=1; USED=1 ;;
+    --system-site-packages) SYSTEM_SITE=1; USED=1 ;;
   esac
 }
 
@@ -198,6 +202,11 @@ install_code() {
   local venv="$home/venv"
   local python_id requirements_id
   python_id="$("$PYTHON_BIN" -c 'import sys; print(sys.version.split()[0], sys.base_prefix)')"
+  local venv_args=()
+  if [ "$SYSTEM_SITE" = 1 ]; then
+    venv_args=(--system-site-packages)
+    python_id="$python_id system-site-packages"
+  fi
   if [ -n "$VENV_FROM" ]; then
     requirements_id="venv-from:$VENV_FROM"
   else
@@ -213,12 +222,12 @@ install_code() {
     rm -rf "$venv"
     say "creating the virtualenv $venv"
     if [ -n "$VENV_FROM" ]; then
-      "$PYTHON_BIN" -m venv --without-pip "$venv"
+      "$PYTHON_BIN" -m venv "${venv_args[@]}" --without-pip "$venv"
       local site
       site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
       "$VENV_FROM/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))' >"$site/_signstream_deps.pth"
     else
-      "$PYTHON_BIN" -m venv "$venv"
+      "$PYTHON_BIN" -m venv "${venv_args[@]}" "$venv"
       say "installing requirements-$SIDE.txt (exact pins) into $venv"
       "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$STAGE/requirements-$SIDE.txt"
     fi

@@ -74,7 +74,7 @@ def test_installed_console_script_runs(installed: tuple[Path, dict[str, str]], t
 
 def test_edge_layout_and_modes(installed: tuple[Path, dict[str, str]]) -> None:
     root, out = installed
-    assert "useradd --system signstream-edge (groups: video render)" in out["edge"]
+    assert "useradd --system signstream-edge (groups: video)" in out["edge"]
     assert mode(root / "etc/signstream/edge.env") == 0o640
     assert mode(root / "etc/signstream/kiosk.env") == 0o644
     assert (root / "etc/signstream/kiosk.env").read_text().count("SIGNSTREAM_KIOSK_URL=http://127.0.0.1:8080/") == 1
