@@ -87,7 +87,8 @@ stage_source
 install_code
 if [ "$HAND_TASK" = 1 ]; then
   # The HandLandmarker model file, assembled once into the service's cache (shared/hand_task.py).
-  SIGNSTREAM_CACHE="$DATA/cache" "$R/opt/signstream/edge/venv/bin/python" -m shared.hand_task >/dev/null \
+  # (from /: `python -m` would import a checkout in the current folder before the installed package)
+  (cd / && SIGNSTREAM_CACHE="$DATA/cache" "$R/opt/signstream/edge/venv/bin/python" -m shared.hand_task >/dev/null) \
     || die "could not prepare hand_landmarker.task (see above); retry, or pass --skip-hand-task"
   if real_root; then chown -R "$USER_NAME:$USER_NAME" "$DATA/cache"; fi
 fi
