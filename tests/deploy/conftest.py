@@ -39,9 +39,11 @@ def copy_source(dest: Path) -> Path:
     return dest
 
 
-def run_script(name: str, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess:
+def run_script(
+    name: str, *args: str | Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run scripts/NAME with ``args``; with ``check``, fail the test with its output unless it exits 0."""
-    env = {**os.environ, "SIGNSTREAM_NO_GOOGLE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "SIGNSTREAM_NO_GOOGLE": "1", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     env.pop("SUDO_USER", None)
     proc = subprocess.run(
         ["bash", str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True, env=env, timeout=600
@@ -51,10 +53,12 @@ def run_script(name: str, *args: str | Path, check: bool = True) -> subprocess.C
     return proc
 
 
-def install(side: str, root: Path, source: Path, *extra: str) -> subprocess.CompletedProcess:
+def install(
+    side: str, root: Path, source: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run install-SIDE.sh into ``root`` from ``source`` with the test venv's dependencies."""
     args = ["--root", root, "--source", source, "--venv-from", VENV, "--python", BASE_PYTHON, *extra]
-    return run_script(f"install-{side}.sh", *args)
+    return run_script(f"install-{side}.sh", *args, env=env)
 
 
 def snapshot(root: Path) -> dict[str, tuple]:

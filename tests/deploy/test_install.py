@@ -98,15 +98,23 @@ def test_edge_layout_and_modes(installed: tuple[Path, dict[str, str]]) -> None:
     assert (root / "etc/xdg/autostart/signstream-kiosk.desktop").is_file()
 
 
-def test_second_run_changes_nothing(installed: tuple[Path, dict[str, str]], source: Path) -> None:
+def test_second_run_changes_nothing(installed: tuple[Path, dict[str, str]], source: Path, tmp_path: Path) -> None:
     root, _ = installed
     before = snapshot(root)
     assert len(before) > 50
+    scratch = {"TMPDIR": str(tmp_path)}
+    edge_args = ["--kiosk-user", "kiosk", "--browser", "/usr/bin/chromium"]
     again = (
-        install("server", root, source).stdout
-        + install("edge", root, source, "--kiosk-user", "kiosk", "--browser", "/usr/bin/chromium").stdout
+        install("server", root, source, env=scratch).stdout
+        + install("edge", root, source, *edge_args, env=scratch).stdout
     )
     assert snapshot(root) == before
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+    # and nothing outside the root: the machine's own folders hold no signstream installation
+    outside = ["/opt/signstream", "/etc/signstream", "/var/lib/signstream"]
+    outside += ["/etc/systemd/system/signstream-server.service", "/etc/systemd/user/signstream-kiosk.service"]
+    for path in outside:
+        assert not Path(path).exists(), path
     assert "installing signstream" not in again
     assert "try-restart" not in again  # nothing changed, so a running service would not be restarted
     assert f"kept {root}/etc/signstream/server.env" in again
