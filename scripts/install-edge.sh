@@ -107,6 +107,11 @@ if [ "$KIOSK" = 1 ]; then
   install_file 0644 root:root "$STAGE/deploy/xdg/signstream-kiosk.desktop" "$R/etc/xdg/autostart/signstream-kiosk.desktop" \
     && CHANGED=1
   unit_ctl --global enable signstream-kiosk.service
+elif [ -e "$R/etc/systemd/user/signstream-kiosk.service" ]; then
+  # --no-kiosk on a machine that had the kiosk browser: remove its unit (kiosk.env stays).
+  unit_ctl --global disable signstream-kiosk.service
+  rm -f "$R/etc/systemd/user/signstream-kiosk.service" "$R/etc/xdg/autostart/signstream-kiosk.desktop"
+  say "removed the kiosk browser unit (--no-kiosk); it stops at the next login"
 fi
 
 activate signstream-edge.service

@@ -145,7 +145,7 @@ def test_uninstall_keeps_data_and_reinstall_picks_it_up(
 ) -> None:
     root = tmp_path / "root"
     shutil.copytree(installed[0], root, symlinks=True)
-    install("edge", root, source, "--no-kiosk", "--skip-hand-task", "--sync-timer")
+    install("edge", root, source, "--kiosk-user", "kiosk", "--skip-hand-task", "--sync-timer")
     assert (root / "etc/systemd/system/timers.target.wants/signstream-edge-sync.timer").is_symlink()
     data = {
         "etc/signstream/server.env": b"SIGNSTREAM_SERVER_PORT=9000\n",
@@ -176,6 +176,20 @@ def test_uninstall_keeps_data_and_reinstall_picks_it_up(
         "var/lib/signstream/server/keys/keys.json"
     ]
     assert (root / "etc/systemd/system/multi-user.target.wants/signstream-server.service").is_symlink()
+
+
+def test_no_kiosk_removes_the_browser_unit(
+    installed: tuple[Path, dict[str, str]], tmp_path: Path, source: Path
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(installed[0], root, symlinks=True)
+    out = install("edge", root, source, "--no-kiosk", "--skip-hand-task").stdout
+    assert "removed the kiosk browser unit (--no-kiosk)" in out
+    assert not (root / "etc/systemd/user/signstream-kiosk.service").exists()
+    assert not (root / "etc/systemd/user/graphical-session.target.wants").exists()
+    assert not (root / "etc/xdg/autostart/signstream-kiosk.desktop").exists()
+    assert (root / "etc/signstream/kiosk.env").is_file()  # settings stay
+    assert (root / "etc/systemd/system/signstream-edge.service").is_file()
 
 
 @pytest.mark.slow
