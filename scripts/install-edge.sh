@@ -55,8 +55,6 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
-check_common
-
 if [ -n "$KIOSK_USER" ] && ! [[ "$KIOSK_USER" =~ ^[a-z_][a-z0-9_-]*$ ]]; then
   die "--kiosk-user must be a user name, not '$KIOSK_USER'"
 fi
@@ -74,6 +72,8 @@ if [ "$CAMERA" != none ]; then
   CAMERA_UNIT="$(systemd-escape --path --suffix=device "$CAMERA" 2>/dev/null)" \
     || CAMERA_UNIT="$(echo "${CAMERA#/}" | tr / -).device"
 fi
+
+check_common
 
 DATA="$R/var/lib/signstream/edge"
 ensure_user "$USER_NAME" "/var/lib/signstream/edge" video

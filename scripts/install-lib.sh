@@ -102,7 +102,6 @@ check_common() {
     [ "$(id -u)" = 0 ] || die "installing into / needs root (run it with sudo, or pass --root DIR)"
   else
     R="$ROOT_DIR"
-    mkdir -p "$ROOT_DIR"
   fi
   command -v "$PYTHON_BIN" >/dev/null 2>&1 || die "no Python at '$PYTHON_BIN' (install python3.11 or pass --python PATH)"
   "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
@@ -114,6 +113,7 @@ check_common() {
     [ -x "$VENV_FROM/bin/python" ] || die "--venv-from $VENV_FROM is not a virtualenv (no bin/python)"
     VENV_FROM="$(cd "$VENV_FROM" && pwd)"
   fi
+  mkdir -p "$ROOT_DIR" # only now: bad options leave no trace
 }
 
 # make_dir MODE OWNER:GROUP PATH: create PATH and set its mode (and owner, on a real root).
