@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cloud_server.settings import ServerSettings
+from cloud_server.settings import ENV_PREFIX, ServerSettings
 from shared.errors import SignstreamError
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
@@ -35,15 +35,38 @@ class SettingsError(SignstreamError):
     """A bad setting: the server does not start."""
 
 
-def load_settings(**overrides: object) -> ServerSettings:
-    """Settings from the environment with ``overrides`` on top; one clear line on any error."""
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``SIGNSTREAM_SERVER_*`` settings of a systemd-style env file, as field names; other lines are ignored."""
+    from dotenv import dotenv_values
+
+    if not Path(path).is_file():
+        raise SettingsError(f"settings file {path} does not exist")
     try:
-        return ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
+        values = dotenv_values(path)
+    except (UnicodeDecodeError, OSError) as err:
+        raise SettingsError(f"cannot read settings file {path}: {err}") from err
+    return {k[len(ENV_PREFIX) :].lower(): v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
+
+
+def load_settings(env_file: Path | None = None, **overrides: object) -> ServerSettings:
+    """Settings from the environment, then ``env_file``, then ``overrides``; one clear line on any error.
+
+    Unknown ``SIGNSTREAM_SERVER_*`` names (typos) are refused, wherever they come from.
+    """
+    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower()
+                     not in ServerSettings.model_fields)  # fmt: skip
+    if unknown:  # pydantic-settings ignores unknown variables; a typo must not pass silently
+        raise SettingsError(f"unknown setting {unknown[0]} in the environment")
+    values = read_env_file(env_file) if env_file is not None else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServerSettings(**values)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(map(str, first["loc"]))
         msg = first["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"bad setting{' ' + where if where else ''}: {msg}") from err
+        source = f" (settings file {env_file})" if env_file is not None else ""
+        raise SettingsError(f"bad setting{' ' + where if where else ''}{source}: {msg}") from err
 
 
 def gunicorn_app(settings: ServerSettings):
@@ -107,6 +130,7 @@ def prepare_runtime_dir(settings: ServerSettings) -> tuple[ServerSettings, bool]
 def run_serve(args: argparse.Namespace) -> None:
     """Validate settings, then run gunicorn in this process until a signal stops it."""
     settings = load_settings(
+        env_file=getattr(args, "env_file", None),
         model_dir=args.model,
         store=getattr(args, "store", None),
         model_name=getattr(args, "model_name", None),

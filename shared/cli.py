@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, help="threads per worker (default 4)")
     p.add_argument("--no-auth", action="store_true", help="no API keys (loopback addresses only)")
     p.add_argument("--keys-file", type=Path, help="API key file (default $SIGNSTREAM_SERVER_KEYS_FILE)")
+    p.add_argument("--env-file", type=Path, help="settings file of SIGNSTREAM_SERVER_*=value lines (systemd style)")
     p.set_defaults(func=_lazy("cloud_server.serve", "run_serve"))
 
     p = sub.add_parser("bench", help="benchmarks: accuracy, model (server and edge: later issues)")
