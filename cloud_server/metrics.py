@@ -50,6 +50,12 @@ class Metrics:
         self.model_load_failures = Counter(
             "signstream_model_load_failures", "Model loads that failed (the old model kept serving).", registry=r
         )
+        self.model_sync = Counter(
+            "signstream_model_sync",
+            "Registry checks by outcome (unchanged, updated, store_error, ...).",
+            ["outcome"],
+            registry=r,
+        )
         # livemax: a version shows 1 while any live worker serves it.
         self.model_info = Gauge(
             "signstream_model_info",

@@ -51,7 +51,13 @@ def build_app(settings: ServerSettings) -> Flask:
         from shared.registry.store import open_store
         from shared.registry.sync import ModelSync
 
-        sync = ModelSync(
+        class CountedSync(ModelSync):
+            def check_once(self) -> str:
+                outcome = super().check_once()
+                metrics.model_sync.labels(outcome).inc()
+                return outcome
+
+        sync = CountedSync(
             Registry(open_store(settings.store)),
             settings.model_name,
             settings.cache_dir,

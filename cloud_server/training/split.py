@@ -22,9 +22,10 @@ def holdout_sessions(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> tuple
     training keeps every session.
     """
     sessions = np.unique(ds.session)
+    cap = MAX_SESSION_HOLDOUT * fraction
     if len(sessions) >= 2:
-        val = _draw(ds.session, fraction, seed)
-        if val.mean() <= MAX_SESSION_HOLDOUT * fraction:
+        val = _draw(ds.session, fraction, seed, cap)
+        if val.any() and val.mean() <= cap:
             return ~val, val
     groups = np.zeros(len(ds), np.int64)
     for s in sessions:
@@ -34,8 +35,9 @@ def holdout_sessions(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> tuple
     return ~val, val
 
 
-def _draw(keys: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """(N,) bool: whole keys, in a seeded random order, until ``fraction`` is reached (never all)."""
+def _draw(keys: np.ndarray, fraction: float, seed: int, cap: float | None = None) -> np.ndarray:
+    """(N,) bool: whole keys, in a seeded random order, until ``fraction`` is reached (never all
+    keys); with ``cap``, a key that would take the share above it is not added to a non-empty draw."""
     names = np.unique(keys)
     rng = np.random.default_rng(seed)
     rng.shuffle(names)
@@ -43,5 +45,8 @@ def _draw(keys: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     for name in names[:-1]:
         if val.mean() >= fraction:
             break
-        val |= keys == name
+        more = val | (keys == name)
+        if cap is not None and val.any() and more.mean() > cap:
+            break
+        val = more
     return val

@@ -237,5 +237,7 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
         assert wait_for("2"), "both workers should follow the promotion"
         registry.rollback("tiny", by="test")
         assert wait_for("1"), "both workers should follow the rollback"
+        text = requests.get(base + "/metrics", timeout=5).text
+        assert metric_sum(text, "signstream_model_sync_total", outcome="updated") == 6  # 2 workers x 3 versions
     finally:
         stop_server(proc)
