@@ -238,6 +238,8 @@ def server_metric_names() -> set[str]:
 
 
 def test_alert_rules_are_complete_and_use_real_metrics() -> None:
+    from shared.registry.sync import OUTCOMES
+
     doc = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
     rules = [rule for group in doc["groups"] for rule in group["rules"]]
     assert len({rule["alert"] for rule in rules}) == len(rules)
@@ -255,6 +257,8 @@ def test_alert_rules_are_complete_and_use_real_metrics() -> None:
         for metric in metrics - {"signstream_edge_fallback_total"}:
             assert metric in exported, f"{rule['alert']}: the server exports no {metric}"
         used |= metrics
+        for values in re.findall(r'outcome=~?"([^"]+)"', expr):
+            assert set(values.split("|")) <= set(OUTCOMES), f"{rule['alert']}: unknown sync outcome in {values}"
     assert used >= REQUIRED
     promtool = shutil.which("promtool")  # not required (not a Debian default); used when present
     if promtool:
