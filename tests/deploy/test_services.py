@@ -23,12 +23,18 @@ from tests.deploy.test_sync import unit_command
 
 
 def unit_environment(unit: Path, operator: dict[str, str], home: Path) -> dict[str, str]:
-    """The service's environment: Environment=, then EnvironmentFile=, then the operator's edits."""
+    """The service's environment: Environment=, then EnvironmentFile=, then the operator's edits.
+
+    ``home`` stands in for the service's home and for %t (/run), with RuntimeDirectory= made in it.
+    """
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
     for line in unit.read_text().splitlines():
+        if line.startswith("RuntimeDirectory="):
+            (home / line.removeprefix("RuntimeDirectory=")).mkdir(mode=0o750)
         if line.startswith("Environment="):
             key, value = line.removeprefix("Environment=").split("=", 1)
-            env[key] = value
+            assert "%" not in value.replace("%t/", ""), f"unexpected specifier in {line}"
+            env[key] = value.replace("%t/", f"{home}/")
     for line in unit.read_text().splitlines():
         if line.startswith("EnvironmentFile="):
             for entry in Path(line.removeprefix("EnvironmentFile=")).read_text().splitlines():
@@ -92,6 +98,7 @@ def test_server_unit_notifies_serves_and_stops_every_worker(
     }
     env = unit_environment(unit, operator, tmp_path)
     assert env["SIGNSTREAM_SERVER_CACHE_DIR"].startswith(f"{root}/var/lib/signstream/server/")
+    assert env["SIGNSTREAM_SERVER_RUNTIME_DIR"] == f"{tmp_path}/signstream-server"
     proc = subprocess.Popen(unit_command(unit, "ExecStart", env), env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
@@ -102,6 +109,7 @@ def test_server_unit_notifies_serves_and_stops_every_worker(
         assert ready.status_code == 503  # nothing promoted yet: up, but not ready
         workers = children(proc.pid)
         assert len(workers) == 2
+        assert any((tmp_path / "signstream-server" / "metrics").iterdir())  # the workers share RuntimeDirectory=
     finally:
         proc.send_signal(signal.SIGTERM)  # KillMode=mixed: SIGTERM to the main process only
         code = proc.wait(timeout=60)
