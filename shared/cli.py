@@ -342,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     except (SignstreamError, FileExistsError, ValueError) as err:
         print(f"signstream {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # disk full, file too large, permission denied: one line, not a traceback
+        where = f": {err.filename}" if err.filename else ""
+        print(f"signstream {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"signstream {args.command}: interrupted", file=sys.stderr)
         return 130
