@@ -28,7 +28,9 @@ from shared.demo import free_port, stop_server, wait_ready
 CLIENT_PROCS = 4
 
 
-def _client_proc(url: str, body: bytes, ctype: str, threads: int, duration: float, out: mp.Queue) -> None:
+def _client_proc(
+    url: str, body: bytes, ctype: str, threads: int, duration: float, out: mp.Queue, headers: dict | None = None
+) -> None:
     import requests
 
     results: list[tuple[float, int, str]] = []
@@ -41,7 +43,7 @@ def _client_proc(url: str, body: bytes, ctype: str, threads: int, duration: floa
         while time.monotonic() < end:
             t0 = time.perf_counter()
             try:
-                r = session.post(url, data=body, headers={"Content-Type": ctype}, timeout=30)
+                r = session.post(url, data=body, headers={"Content-Type": ctype, **(headers or {})}, timeout=30)
                 version = ""
                 if r.status_code == 200:
                     answer = r.json()
@@ -60,12 +62,14 @@ def _client_proc(url: str, body: bytes, ctype: str, threads: int, duration: floa
     out.put(results)
 
 
-def run_load(url: str, body: bytes, ctype: str, clients: int, duration: float, during=None) -> dict:
-    """``clients`` concurrent clients for ``duration`` s; ``during(elapsed_fn)`` runs alongside if given."""
+def run_load(
+    url: str, body: bytes, ctype: str, clients: int, duration: float, during=None, headers: dict | None = None
+) -> dict:
+    """``clients`` concurrent clients for ``duration`` s; ``during(t0)`` runs alongside (t0: monotonic start)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     per = max(1, clients // CLIENT_PROCS)
-    procs = [ctx.Process(target=_client_proc, args=(url, body, ctype, per, duration, out))
+    procs = [ctx.Process(target=_client_proc, args=(url, body, ctype, per, duration, out, headers))
              for _ in range(clients // per)]  # fmt: skip
     t0 = time.monotonic()
     for p in procs:

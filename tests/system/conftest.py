@@ -7,6 +7,7 @@ Every process is started by a fixture and stopped in its finaliser; every wait i
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from tests.moto_server import moto_server, s3_environment
 
 pytestmark = pytest.mark.slow
 AWS_SECRET = "aws-secret-that-must-never-be-logged"
+_BUCKETS = itertools.count()
 
 
 class TcpProxy:
@@ -96,6 +98,8 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
             status, raw, hdrs = resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as err:
         status, raw, hdrs = err.code, err.read(), dict(err.headers)
+    except (urllib.error.URLError, OSError) as err:  # refused, reset, timed out: status 0
+        return 0, str(err), {}
     try:
         return status, json.loads(raw), hdrs
     except ValueError:
@@ -114,9 +118,11 @@ class System:
         self.env.pop("SIGNSTREAM_STORE", None)
         import boto3
 
+        self.bucket = f"fleet-{next(_BUCKETS)}"
+
         boto3.client("s3", endpoint_url=s3_url, aws_access_key_id="testing", aws_secret_access_key=AWS_SECRET,
-                     region_name="us-east-1").create_bucket(Bucket="fleet")  # fmt: skip
-        self.store = "s3://fleet/prod"
+                     region_name="us-east-1").create_bucket(Bucket=self.bucket)  # fmt: skip
+        self.store = f"s3://{self.bucket}/prod"
         self.keys_file = root / "keys.json"
         self.client_key = self.cli("keys", "add", "kiosk-1", "--file", str(self.keys_file)).stdout.split()[-1]
         self.admin_key = self.cli("keys", "add", "ops", "--admin", "--file", str(self.keys_file)).stdout.split()[-1]

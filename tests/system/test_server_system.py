@@ -112,13 +112,13 @@ def _push_variant(system, bundles, tmp_path, version, sign=True):
     system.cli(*args, *(["--signing-key", str(system.private_key)] if sign else []))
 
 
-def _force_pointer(version):
+def _force_pointer(system, version):
     """Write the pointer as a careless tool (or an attacker with bucket access) would: no verification."""
     s3 = boto3.client("s3", region_name="us-east-1")
     key = "prod/models/signs/current"
-    pointer = json.loads(s3.get_object(Bucket="fleet", Key=key)["Body"].read())
+    pointer = json.loads(s3.get_object(Bucket=system.bucket, Key=key)["Body"].read())
     pointer.update(version=version, previous=pointer["version"])
-    s3.put_object(Bucket="fleet", Key=key, Body=json.dumps(pointer).encode())
+    s3.put_object(Bucket=system.bucket, Key=key, Body=json.dumps(pointer).encode())
 
 
 def test_corrupted_partial_and_unsigned_versions_are_refused(system, fleet, bundles, tmp_path, monkeypatch):
@@ -131,13 +131,13 @@ def test_corrupted_partial_and_unsigned_versions_are_refused(system, fleet, bund
             monkeypatch.setenv(key, value)
     s3 = boto3.client("s3", region_name="us-east-1")
     _push_variant(system, bundles, tmp_path, "3")  # corrupted after upload
-    victim = next(o["Key"] for o in s3.list_objects_v2(Bucket="fleet", Prefix="prod/models/signs/3/")["Contents"]
+    victim = next(o["Key"] for o in s3.list_objects_v2(Bucket=system.bucket, Prefix="prod/models/signs/3/")["Contents"]
                   if SAVED_MODEL_DIR in o["Key"] and o["Size"] > 100)  # fmt: skip
-    data = bytearray(s3.get_object(Bucket="fleet", Key=victim)["Body"].read())
+    data = bytearray(s3.get_object(Bucket=system.bucket, Key=victim)["Body"].read())
     data[10] ^= 0xFF
-    s3.put_object(Bucket="fleet", Key=victim, Body=bytes(data))
+    s3.put_object(Bucket=system.bucket, Key=victim, Body=bytes(data))
     _push_variant(system, bundles, tmp_path, "4")  # partial: an object goes missing
-    s3.delete_object(Bucket="fleet", Key=victim.replace("/3/", "/4/"))
+    s3.delete_object(Bucket=system.bucket, Key=victim.replace("/3/", "/4/"))
     _push_variant(system, bundles, tmp_path, "5", sign=False)  # unsigned
     for version in ("3", "4", "5"):
         if version != "5":  # the CLI refuses to promote what does not verify
@@ -147,7 +147,7 @@ def test_corrupted_partial_and_unsigned_versions_are_refused(system, fleet, bund
             proc = system.cli("promote", "signs", "5", "--store", system.store, "--public-key",
                               str(system.public_key), check=False)  # fmt: skip
             assert proc.returncode == 2, proc.stderr
-        _force_pointer(version)
+        _force_pointer(system, version)
         before = refusals(system, base)
         assert wait_until(lambda b=before: refusals(system, base) >= b + 2, 60)  # both workers refused it
         assert versions(system, base, 6) == {"1"}, f"v{version} must not be served"
