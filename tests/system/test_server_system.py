@@ -193,3 +193,12 @@ def test_disk_full_during_pull_leaves_nothing_loadable(system, tmp_path):
     assert not out.exists(), "a failed pull must not leave a folder a reader could load"
     system.cli("pull", "signs", "1", "--store", system.store, "--out", str(out))
     assert read_manifest(out).version == "1"
+
+
+def test_bad_settings_file_stops_the_start_with_one_line(system, tmp_path):
+    env_file = tmp_path / "server.env"
+    env_file.write_text(f"SIGNSTREAM_SERVER_KEYS_FILE={system.keys_file}\nSIGNSTREAM_SERVER_WORKRS=4\n")
+    proc = system.cli("serve", "--store", system.store, "--model-name", "signs", "--env-file", str(env_file),
+                      check=False, env=system.env)  # fmt: skip
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "workrs" in proc.stderr and str(env_file) in proc.stderr
