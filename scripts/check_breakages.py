@@ -142,8 +142,8 @@ def run_one(b: Breakage, env: dict, timeout: float) -> tuple[str, float, str]:
     """Returns (result, seconds, tail of output); result is 'caught', 'MISSED' or 'ERROR'."""
     with tempfile.TemporaryDirectory(prefix=f"signstream-break-{b.name}-") as tmp:
         work = Path(tmp) / "repo"
-        shutil.copytree(ROOT, work, symlinks=True, ignore=shutil.ignore_patterns(
-            ".venv", ".venv-edge", ".git", "__pycache__", ".pytest_cache", ".demo", "reports", "artifacts"))  # fmt: skip
+        skip = shutil.ignore_patterns(".venv", ".venv-edge", ".git", "__pycache__", ".pytest_cache", ".demo", "reports")
+        shutil.copytree(ROOT, work, symlinks=True, ignore=skip)
         target = work / b.path
         text = target.read_text()
         if text.count(b.old) != 1:
