@@ -35,6 +35,7 @@ class Breakage:
     old: str
     new: str
     tests: str  # pytest -k expression within tests/system
+    also: tuple[tuple[str, str, str], ...] = ()  # further (path, old, new) edits of the same breakage
 
 
 BREAKAGES = [
@@ -93,13 +94,15 @@ BREAKAGES = [
         "if tmp.stat().st_size != files[rel].size or sha256_file(tmp) != files[rel].sha256:",
         "if False:",
         "corrupted_partial_and_unsigned",
+        also=(("shared/bundle.py", "        if sha256_file(p) != entry.sha256:\n", "        if False:\n"),),
     ),
     Breakage(
         "pull-in-place",
         "a failed pull leaves nothing loadable",
         "shared/registry/registry.py",
-        '            partial = out.parent / f".{out.name}.partial"',
-        "            partial = out",
+        '            partial = out.parent / f".{out.name}.partial"\n'
+        "            try:\n                self._fetch(prefix,",
+        "            partial = out\n            try:\n                self._fetch(prefix,",
         "disk_full",
     ),
     Breakage(
@@ -144,11 +147,12 @@ def run_one(b: Breakage, env: dict, timeout: float) -> tuple[str, float, str]:
         work = Path(tmp) / "repo"
         skip = shutil.ignore_patterns(".venv", ".venv-edge", ".git", "__pycache__", ".pytest_cache", ".demo", "reports")
         shutil.copytree(ROOT, work, symlinks=True, ignore=skip)
-        target = work / b.path
-        text = target.read_text()
-        if text.count(b.old) != 1:
-            return "ERROR", 0.0, f"{b.path}: the text to break occurs {text.count(b.old)} times (expected 1)"
-        target.write_text(text.replace(b.old, b.new))
+        for path, old, new in ((b.path, b.old, b.new), *b.also):
+            target = work / path
+            text = target.read_text()
+            if text.count(old) != 1:
+                return "ERROR", 0.0, f"{path}: the text to break occurs {text.count(old)} times (expected 1)"
+            target.write_text(text.replace(old, new))
         t0 = time.monotonic()
         cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "tests/system", "-k", b.tests]  # fmt: skip
