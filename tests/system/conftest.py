@@ -134,9 +134,11 @@ class System:
         """The operator reaches S3 directly (not through the proxy the servers use)."""
         return {**self.env, "AWS_ENDPOINT_URL": self.s3_direct}
 
-    def cli(self, *args: str, env: dict | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, env: dict | None = None, check: bool = True, timeout: float = 600, **kw
+    ) -> subprocess.CompletedProcess:
         proc = subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env or self.operator_env(),
-                              capture_output=True, text=True, timeout=600, **kw)  # fmt: skip
+                              capture_output=True, text=True, timeout=timeout, **kw)  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(f"signstream {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
         return proc

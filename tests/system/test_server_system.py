@@ -198,7 +198,11 @@ def test_disk_full_during_pull_leaves_nothing_loadable(system, tmp_path):
 def test_bad_settings_file_stops_the_start_with_one_line(system, tmp_path):
     env_file = tmp_path / "server.env"
     env_file.write_text(f"SIGNSTREAM_SERVER_KEYS_FILE={system.keys_file}\nSIGNSTREAM_SERVER_WORKRS=4\n")
-    proc = system.cli("serve", "--store", system.store, "--model-name", "signs", "--env-file", str(env_file),
-                      check=False, env=system.env)  # fmt: skip
+    args = ("serve", "--store", system.store, "--model-name", "signs")
+    # A server that starts despite the typo would run until the timeout: that fails the test too.
+    proc = system.cli(*args, "--env-file", str(env_file), check=False, env=system.env, timeout=120)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "workrs" in proc.stderr and str(env_file) in proc.stderr
+    env = {**system.env, "SIGNSTREAM_SERVER_KEYS_FILE": str(system.keys_file), "SIGNSTREAM_SERVER_THREDS": "8"}
+    proc = system.cli(*args, check=False, env=env, timeout=120)
+    assert proc.returncode == 2 and "SIGNSTREAM_SERVER_THREDS" in proc.stderr, proc.stderr
