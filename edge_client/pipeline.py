@@ -94,6 +94,7 @@ class Counters:
         self.answers_cloud = 0
         self.answers_local = 0
         self.unanswered = 0
+        self.errors = 0
         self.labels_shown = 0
         self.answer_latency_ms: deque[float] = deque(maxlen=500)
         self.label_latency_ms: deque[float] = deque(maxlen=500)
@@ -126,6 +127,7 @@ class Counters:
             "answers_cloud": self.answers_cloud,
             "answers_local": self.answers_local,
             "unanswered": self.unanswered,
+            "errors": self.errors,
             "labels_shown": self.labels_shown,
             "answer_latency_p50_ms": pct(self.answer_latency_ms, 50),
             "answer_latency_p95_ms": pct(self.answer_latency_ms, 95),
@@ -226,13 +228,20 @@ class Pipeline:
                             break
                         except queue.Full:
                             self._beat("capture")
+                            if self._landmarks_gone():  # nobody will ever take it
+                                log.error("the landmarks stage is gone; stopping")
+                                self.stop.set()
         except Exception:  # a source that breaks ends the run, logged, instead of hanging it
             log.exception("the frame source failed")
         finally:
             self._put_end(self.frames_q)  # the source is over: waiting here costs nothing
 
+    def _landmarks_gone(self) -> bool:
+        t = self._threads[1]
+        return t.ident is not None and not t.is_alive()  # started, then ended
+
     def _put_end(self, q: queue.Queue) -> None:
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self._landmarks_gone():
             try:
                 q.put(_END, timeout=0.1)
                 return
@@ -265,25 +274,28 @@ class Pipeline:
                     self._enqueue(out)
                 break
             try:
-                frame = self._to_frame(item)
-            except Exception:
-                log.exception("landmark detection failed on frame %s", getattr(item, "index", "?"))
-                continue
-            self.counters.frames_processed += 1
-            self.counters.frames_with_hands += frame.has_hand
-            self.last_frame_done = time.monotonic()
-            if self.on_frame is not None:
-                self.on_frame(item if isinstance(item, Image) else None, frame)
-            if not self.inference.is_set():
-                if not paused:
-                    self.windower.reset()
-                    paused = True
-                continue
-            paused = False
-            for f in self.sampler.push(frame) if self.sampler else [frame]:
-                for out in self.windower.push(f):
-                    self._enqueue(out)
+                paused = self._process(item, paused)
+            except Exception:  # log, count and go on: this thread must never die silently
+                self.counters.errors += 1
+                log.exception("landmarks stage failed on frame %s", getattr(item, "index", "?"))
         self.counters.windows_dropped += put_drop_oldest(self.windows_q, _END)  # never wait on the network
+
+    def _process(self, item: Image | Frame, paused: bool) -> bool:
+        """Landmarks, preview, windows for one item; returns whether inference is paused."""
+        frame = self._to_frame(item)
+        self.counters.frames_processed += 1
+        self.counters.frames_with_hands += frame.has_hand
+        self.last_frame_done = time.monotonic()
+        if self.on_frame is not None:
+            self.on_frame(item if isinstance(item, Image) else None, frame)
+        if not self.inference.is_set():
+            if not paused:
+                self.windower.reset()
+            return True
+        for f in self.sampler.push(frame) if self.sampler else [frame]:
+            for out in self.windower.push(f):
+                self._enqueue(out)
+        return False
 
     def _answer(self, window: Window) -> Answer:
         try:

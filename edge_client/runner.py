@@ -113,6 +113,7 @@ class EdgeRunner:
     sync: Any = None
     server_info: dict | None = None
     web: Any = None
+    owned_landmarker: Any = None
     out: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
     last_answer: dict = field(default_factory=dict)
 
@@ -233,6 +234,8 @@ class EdgeRunner:
                 self.web.stop()
             if self.cloud is not None:
                 self.cloud.close()
+            if self.owned_landmarker is not None:
+                self.owned_landmarker.close()  # MediaPipe's graph threads end here, not in a GC finaliser
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         summary = counters.snapshot() | {"fallbacks": self.answerer.fallbacks}
@@ -270,10 +273,11 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         spec = FeatureSpec()
         log.warning("no model known yet: windows of %s frames at %s fps", spec.frames, spec.fps)
     source = make_source(s, spec)
+    owned = None
     if landmarker is None and not s.source.endswith(".npz"):
         from edge_client.landmarks import HandLandmarks
 
-        landmarker = HandLandmarks(s.hand_model, mirrored=s.mirror)
+        landmarker = owned = HandLandmarks(s.hand_model, mirrored=s.mirror)
     answerer = Answerer(cloud, slot, local_only=s.local_only)
     hub = DisplayHub(history=s.history)
     recorder = None
@@ -289,7 +293,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         flush_timeout=s.flush_timeout, stop=stop, names=names, recorder=recorder,
     )  # fmt: skip
     runner = EdgeRunner(s, pipeline, hub, slot, cloud, answerer, stop, names, sync, server_info,
-                        out=out or (lambda line: print(line, flush=True)))  # fmt: skip
+                        owned_landmarker=owned, out=out or (lambda line: print(line, flush=True)))  # fmt: skip
     pipeline.on_answer, pipeline.on_label = runner._on_answer, runner._on_label
     hub.status_fn = runner.status
     if s.display == "web":

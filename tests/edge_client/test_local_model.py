@@ -1,0 +1,104 @@
+"""The local TFLite model: loads verified bundles only, swaps atomically, checks signatures, follows the registry.
+
+Needs a trained bundle (TensorFlow): skipped in the edge-only venv, where training cannot run.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from edge_client.fallback import LOCAL, LocalModel, ModelSlot
+from shared.bundle import MANIFEST, read_manifest, write_manifest
+from shared.dataset import load_dataset
+from shared.errors import BundleError
+
+pytestmark = pytest.mark.slow
+
+
+def _copy(bundle, dest, version=None):
+    shutil.copytree(bundle, dest)
+    if version:
+        write_manifest(dest, read_manifest(dest).model_copy(update={"version": version}))
+    return dest
+
+
+def test_local_answers_match_the_bundles_labels_and_threshold(tiny_bundle, synth_path):
+    model = LocalModel.load(tiny_bundle)
+    ds = load_dataset(synth_path)
+    answers = [model.predict(ds.X[i]) for i in range(0, len(ds), 12)]
+    assert {a.answered_by for a in answers} == {LOCAL}
+    assert all(a.label in model.manifest.labels and 0 <= a.confidence <= 1 for a in answers)
+    assert all(a.threshold == model.manifest.threshold and a.model_version == "1" for a in answers)
+    right = np.mean([a.label == ds.classes[ds.y[i]] for a, i in zip(answers, range(0, len(ds), 12), strict=True)])
+    assert right > 0.5  # a trained model, not noise
+    assert model.predict(ds.X[0][:12]).label in model.manifest.labels  # any window length is resampled
+
+
+def test_int8_runs_too(tiny_bundle):
+    assert LocalModel.load(tiny_bundle, tflite="int8").predict(np.zeros((30, 126), np.float32)).label
+
+
+def test_swap_is_atomic_and_a_bad_bundle_keeps_the_old_model(tiny_bundle, tmp_path):
+    slot = ModelSlot()
+    seen = []
+    slot.listeners.append(lambda m: seen.append(m.manifest.version))
+    slot.swap(tiny_bundle)
+    bad = _copy(tiny_bundle, tmp_path / "bad", version="2")
+    with open(bad / "model.tflite", "r+b") as fh:  # corrupt one byte: the checksum no longer matches
+        fh.seek(100)
+        b = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(BundleError, match="sha256"):
+        slot.swap(bad)
+    assert slot.current.manifest.version == "1"
+    slot.swap(_copy(tiny_bundle, tmp_path / "v3", version="3"))
+    assert slot.current.manifest.version == "3" and seen == ["1", "3"]
+
+
+def test_signature_checked_with_a_public_key(tiny_bundle, tmp_path):
+    from shared.registry.signing import SignatureError, generate_keypair, sign_bundle
+
+    generate_keypair(tmp_path / "k", tmp_path / "k.pub")
+    signed = _copy(tiny_bundle, tmp_path / "signed")
+    sign_bundle(signed, tmp_path / "k")
+    assert LocalModel.load(signed, public_key=tmp_path / "k.pub").manifest.version == "1"
+    with pytest.raises(SignatureError):
+        LocalModel.load(_copy(tiny_bundle, tmp_path / "unsigned"), public_key=tmp_path / "k.pub")
+
+
+def test_the_registry_sync_keeps_the_local_model_current(tiny_bundle, tmp_path, fake_server, clean_env):
+    """--store: the promoted version is loaded at start; a newly promoted one is swapped in and reported
+    to the server in X-Model-Version."""
+    from edge_client.runner import build_runner
+    from edge_client.settings import load_settings
+    from shared.dataset import save_dataset
+    from shared.protocol import MODEL_VERSION_HEADER
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+    from shared.synth import generate
+
+    store = f"file://{tmp_path / 'registry'}"
+    (tmp_path / "registry").mkdir()
+    reg = Registry(open_store(store))
+    reg.push_bundle(tiny_bundle)
+    reg.promote("tiny", "1", by="test")
+    replay = tmp_path / "replay.npz"
+    save_dataset(replay, generate(classes=4, per_class=1, signers=1, seed=5))
+    settings = load_settings(source=str(replay), server=fake_server.url, store=store, model_name="tiny",
+                             cache_dir=tmp_path / "cache", display="none", replay_speed=0)  # fmt: skip
+    runner = build_runner(settings, out=lambda line: None)
+    assert runner.slot.current.manifest.version == "1"
+    reg.push_bundle(_copy(tiny_bundle, tmp_path / "v2", version="2"))
+    reg.promote("tiny", "2", by="test")
+    assert runner.sync.check_once() == "updated"
+    assert runner.slot.current.manifest.version == "2"
+    summary = runner.run(install_signals=False)
+    assert summary["answers_cloud"] > 0
+    assert {r["headers"][MODEL_VERSION_HEADER] for r in fake_server.requests} == {"2"}
+    assert json.loads((tmp_path / "cache" / "tiny" / ".last_good.json").read_text())["version"] == "2"
+    assert (tiny_bundle / MANIFEST).is_file()  # the source bundle was never touched
