@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const maxHistory = 5;
+  let maxHistory = 5;
 
   function showLabel(ev) {
     const name = ev.label === null ? "" : (ev.display_name || ev.label);
@@ -25,6 +25,7 @@
   }
 
   function showStatus(st) {
+    if (st.history_size) maxHistory = st.history_size;
     const c = st.counters || {};
     $("fps").textContent = c.fps !== undefined ? c.fps : "–";
     $("frames").textContent = c.frames_processed || 0;
