@@ -77,7 +77,7 @@ def make_cloud(settings: EdgeSettings, stop: threading.Event) -> CloudClient | N
 def server_model(cloud: CloudClient, timeout: float) -> dict[str, Any] | None:
     """The server's GET /models (name, version, labels, spec, threshold), or None if it does not answer."""
     try:
-        resp = cloud.session.get(cloud.url.removesuffix("/predict") + "/models", timeout=timeout)
+        resp = cloud.session.get(cloud.url.removesuffix("/predict") + "/models", timeout=timeout, verify=cloud.verify)
         return resp.json() if resp.status_code == 200 else None
     except (OSError, ValueError) as err:
         log.warning("could not ask the server for its model: %s", err)

@@ -135,7 +135,7 @@ class CloudClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.verify = verify
+        self.verify = verify  # passed per request: requests lets REQUESTS_CA_BUNDLE override session.verify
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
         if device_id:
@@ -156,8 +156,11 @@ class CloudClient:
                 data=encode_binary(window, "float16"),
                 headers={"Content-Type": BINARY_CONTENT_TYPE},
                 timeout=self.timeout,
+                verify=self.verify,
             )
-        return self.session.post(self.url, json={"sequence": np.asarray(window).tolist()}, timeout=self.timeout)
+        return self.session.post(
+            self.url, json={"sequence": np.asarray(window).tolist()}, timeout=self.timeout, verify=self.verify
+        )
 
     def predict(self, window: np.ndarray) -> PredictResponse:
         """Classify one (T, 126) window; raise TransportError (CircuitOpenError when not even tried)."""

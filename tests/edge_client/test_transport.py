@@ -142,3 +142,47 @@ def test_json_form(fake_server):
     client = CloudClient(fake_server.url, binary=False)
     client.predict(window(3))
     assert fake_server.requests[-1]["headers"]["Content-Type"] == "application/json"
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, as PEM files (the certificate is its own CA)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signstream test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def test_tls_is_verified_with_the_ca_bundle_setting(tmp_path):
+    from .conftest import FakeServer
+
+    cert, key = _self_signed(tmp_path)
+    server = FakeServer(tls=(cert, key))
+    try:
+        assert server.url.startswith("https://")
+        trusted = CloudClient(server.url, verify=str(cert), retries=0)
+        assert trusted.predict(window()).label == server.label
+        default = CloudClient(server.url, retries=0)  # the system CAs do not know this certificate
+        with pytest.raises(TransportError, match="SSLError"):
+            default.predict(window())
+    finally:
+        server.close()
