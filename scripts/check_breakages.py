@@ -40,6 +40,22 @@ class Breakage:
 
 BREAKAGES = [
     Breakage(
+        "edge-no-fallback",
+        "with the server gone the kiosk keeps showing labels from its local model",
+        "edge_client/fallback.py",
+        "        local = self.slot.current if self.slot is not None else None\n",
+        "        local = None\n",
+        "killed_mid_stream",
+    ),
+    Breakage(
+        "edge-ignores-registry",
+        "the edge's local model follows the promoted version",
+        "edge_client/runner.py",
+        "settings.model_name, settings.cache_dir, slot.swap,",
+        "settings.model_name, settings.cache_dir, lambda path: None,",
+        "operator_flow",
+    ),
+    Breakage(
         "keys-ignored",
         "no key / wrong key is refused (401)",
         "cloud_server/app.py",
