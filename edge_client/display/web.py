@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from edge_client.display.hub import DisplayHub
 from edge_client.display.overlay import encode_jpeg, preview_bgr
+from shared.errors import SignstreamError
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,10 @@ class WebDisplay:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 8080) -> None:
         from werkzeug.serving import make_server
 
-        self._server = make_server(host, port, app, threaded=True)
+        try:
+            self._server = make_server(host, port, app, threaded=True)
+        except OSError as err:  # port taken, address not on this machine
+            raise SignstreamError(f"cannot serve the kiosk page on {host}:{port}: {err.strerror or err}") from err
         self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)

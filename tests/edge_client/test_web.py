@@ -160,3 +160,12 @@ def test_a_slow_subscriber_loses_its_oldest_events_not_the_hub():
     hub.stop()
     assert [sub.get(0.1)["label"] for _ in range(2)] == ["l8", "l9"] and sub.dropped == 8
     assert [h["label"] for h in hub.history] == ["l9", "l8", "l7", "l6", "l5"]
+
+
+def test_a_taken_port_is_one_clear_error(kiosk):
+    from shared.errors import SignstreamError
+
+    hub, control, web = kiosk
+    app, _ = create_app(hub, control)
+    with pytest.raises(SignstreamError, match=f"cannot serve the kiosk page on 127.0.0.1:{web.port}"):
+        WebDisplay(app, "127.0.0.1", web.port)
