@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -165,12 +166,21 @@ class WebDisplay:
     def __init__(self, app, host: str = "127.0.0.1", port: int = 8080) -> None:
         from werkzeug.serving import make_server
 
+        # Bind here rather than in Werkzeug, which prints and calls sys.exit on a taken port.
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         try:
-            self._server = make_server(host, port, app, threaded=True)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
         except OSError as err:  # port taken, address not on this machine
+            sock.close()
             raise SignstreamError(f"cannot serve the kiosk page on {host}:{port}: {err.strerror or err}") from err
+        try:
+            self._server = make_server(host, port, app, threaded=True, fd=sock.fileno())
+        finally:
+            sock.close()  # Werkzeug keeps its own duplicate of the socket
         self._server.daemon_threads = True
-        self.host, self.port = host, self._server.server_port
+        self.host, self.port = host, self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="web", daemon=True)
 
     @property
