@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole system on synthetic data and show live labels")
     p.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the demo writes (default .demo)")
     p.add_argument("--data", type=_existing_file, help="replay a real dataset instead of synthetic data")
+    p.add_argument("--source", help="use a camera (index or /dev/videoN) or a video file instead of a replay")
     p.add_argument("--epochs", type=_positive, default=25, help="training epochs (default 25)")
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--seed", type=int, default=0)

@@ -1,8 +1,10 @@
 """``signstream demo``: the whole system on one machine, on synthetic data (or ``--data``).
 
-Makes a dataset, trains a small model with a progress bar, serves it with the real server under
-gunicorn on 127.0.0.1, replays a signer the model never saw through the edge client, prints each
-live label beside the replayed truth, and stops everything it started.
+Makes a dataset and pushes it to a ``file://`` registry, trains a small model, evaluates it on a
+signer it never saw (confusion matrix PNG), pushes it signed and promotes it; the real server
+(gunicorn on 127.0.0.1) follows the registry's pointer; the edge client replays the unseen signer
+(or ``--source`` a camera) with its kiosk page on a printed localhost URL, prints each live label
+beside the replayed truth, and everything it started is stopped at the end.
 """
 
 from __future__ import annotations
@@ -87,56 +89,89 @@ def _datasets(args: argparse.Namespace, run: Path) -> tuple[Path, Path]:
     return train_path, replay_path
 
 
+def _registry_and_model(args: argparse.Namespace, run: Path, train_path: Path, replay_path: Path):
+    """Dataset pushed, model trained and evaluated, pushed signed and promoted; returns (store URL, public key)."""
+    from cloud_server.training.cli import run_evaluate, run_train
+    from shared.registry.registry import Registry
+    from shared.registry.signing import generate_keypair
+    from shared.registry.store import open_store
+
+    store_url = (run / "registry").resolve().as_uri()
+    registry = Registry(open_store(store_url))
+    dataset = registry.push_dataset(train_path, name="demo-recordings")
+    print(f"[demo] registry {store_url}: dataset pushed as datasets/demo-recordings/{dataset.version}")
+    bundle = run / "bundle"
+    run_train(argparse.Namespace(data=[train_path], classes=None, out=bundle, epochs=args.epochs,
+                                 seed=args.seed, name="demo", version="1", fps=None))  # fmt: skip
+    print("[demo] evaluating on the held-out signer:")
+    run_evaluate(argparse.Namespace(model=bundle, data=replay_path, runtime="savedmodel", report=run / "report",
+                                    json=False))  # fmt: skip
+    private, public = run / "keys" / "signing.pem", run / "keys" / "signing.pub"
+    generate_keypair(private, public)
+    registry.push_bundle(bundle, private_key=private)
+    registry.promote("demo", "1", by="demo")
+    print("[demo] model demo 1 pushed (signed) and promoted; servers and kiosks follow models/demo/current")
+    return store_url, public
+
+
 def run_demo(args: argparse.Namespace) -> None:
-    """Run the demo end to end; always stops the server it started."""
+    """Run the demo end to end; always stops everything it started."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from cloud_server.training.cli import run_train
-    from edge_client.fallback import Answerer
-    from edge_client.pipeline import AnswerEvent, Pipeline
-    from edge_client.sources import ReplaySource
-    from edge_client.transport import CloudClient
-    from edge_client.window import Windower
-    from shared.dataset import load_dataset
+    import json
+
+    from edge_client.runner import build_runner
+    from edge_client.settings import load_settings as edge_settings
 
     run = args.workdir / time.strftime("run-%Y%m%d-%H%M%S")
     run.mkdir(parents=True)
     train_path, replay_path = _datasets(args, run)
-    bundle = run / "bundle"
-    run_train(argparse.Namespace(data=[train_path], classes=None, out=bundle, epochs=args.epochs,
-                                 seed=args.seed, name="demo", version="1"))  # fmt: skip
+    store_url, public_key = _registry_and_model(args, run, train_path, replay_path)
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
-    print(f"[demo] starting the server under gunicorn at {base} (2 workers)")
-    proc = start_server(bundle, port)
+    print(f"[demo] starting the server under gunicorn at {base} (2 workers, following the registry)")
+    env = {**os.environ, "SIGNSTREAM_SERVER_PUBLIC_KEY": str(public_key), "SIGNSTREAM_SERVER_POLL_INTERVAL": "5",
+           "SIGNSTREAM_SERVER_LOG_REQUESTS": "false",
+           "SIGNSTREAM_SERVER_CACHE_DIR": str(run / "server-cache")}  # fmt: skip
+    cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", store_url, "--model-name", "demo",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True, env=env)
     try:
         wait_ready(base + "/ready", proc)
-        print(f"[demo] server ready; replaying {replay_path.name} through the edge client\n")
-        print(f"{'shown label':>14} {'confidence':>10}  {'truth':<10} {'latency':>8}  matched")
+        source = args.source if args.source is not None else str(replay_path)
+        web_port = free_port()
+        settings = edge_settings(
+            source=source, server=base, store=store_url, model_name="demo", public_key=public_key,
+            cache_dir=run / "edge-cache", json_events=True, display="web", web_port=web_port,
+            replay_speed=4.0 if args.source is None else None,
+        )  # fmt: skip
         tally = {"n": 0, "ok": 0}
 
-        def on_event(ev: AnswerEvent) -> None:
-            label = ev.label if ev.confident else None
+        def on_event(line: str) -> None:
+            ev = json.loads(line)
+            if ev.get("event") == "label" and ev.get("label"):
+                print(f"{'':>14} [kiosk shows {ev['display_name'] or ev['label']!r}, answered by {ev['answered_by']}]",
+                      flush=True)  # fmt: skip
+            if ev.get("event") != "answer":
+                return
+            label = ev["label"] if ev["confident"] else None
+            truth = ev.get("truth")
             tally["n"] += 1
-            tally["ok"] += label == ev.truth
-            mark = "yes" if label == ev.truth else "no"
-            print(f"{label or '(no sign)':>14} {ev.confidence:>10.2f}  {ev.truth or '-':<10} "
-                  f"{ev.latency_ms:>6.1f}ms  {mark}  ({tally['ok']}/{tally['n']} = {tally['ok'] / tally['n']:.0%})",
-                  flush=True)  # fmt: skip
+            tally["ok"] += label == truth
+            mark = "yes" if label == truth else "no"
+            print(f"{label or '(no sign)':>14} {ev['confidence']:>10.2f}  {truth or '-':<10} "
+                  f"{ev['latency_ms']:>6.1f}ms  {ev['answered_by']:<5}  {mark}  "
+                  f"({tally['ok']}/{tally['n']} = {tally['ok'] / tally['n']:.0%})", flush=True)  # fmt: skip
 
-        ds = load_dataset(replay_path)
-        client = CloudClient(base)
-        counters = Pipeline(
-            ReplaySource(ds, speed=4.0, seed=args.seed),
-            Windower(),
-            Answerer(client, None),
-            on_answer=on_event,
-            live=False,
-        ).run()
-        client.close()
+        runner = build_runner(settings, out=on_event)
+        print(f"[demo] server ready; kiosk page: http://127.0.0.1:{web_port}/ (open it in a browser while it runs)")
+        print(f"[demo] replaying {Path(source).name} through the edge client\n" if args.source is None
+              else f"[demo] live from camera {source}; Ctrl-C stops\n")  # fmt: skip
+        print(f"{'shown label':>14} {'confidence':>10}  {'truth':<10} {'latency':>8}  {'by':<5}  matched")
+        counters = runner.run()
         share = tally["ok"] / tally["n"] if tally["n"] else 0.0
         print(f"\n[demo] {tally['ok']} of {tally['n']} live labels matched the replayed truth ({share:.0%}); "
-              f"frames {counters.frames_captured}, windows {counters.windows_sent}, "
-              f"errors {counters.unanswered}")  # fmt: skip
+              f"frames {counters['frames_captured']}, windows {counters['windows_sent']}, "
+              f"answered by the server {counters['answers_cloud']}, locally {counters['answers_local']}")  # fmt: skip
     finally:
         stop_server(proc)
         print("[demo] server stopped; no process left behind")

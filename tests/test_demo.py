@@ -1,4 +1,4 @@
-"""`signstream demo` end to end: train, gunicorn, edge replay, live labels, clean stop."""
+"""`signstream demo` end to end: registry, train, evaluate, promote, gunicorn, edge replay, live labels, clean stop."""
 
 import os
 import re
@@ -24,10 +24,14 @@ def test_demo_shows_live_labels_matching_the_truth_and_stops_cleanly(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "server ready" in out and "server stopped" in out
+    assert "dataset pushed" in out and "pushed (signed) and promoted" in out
+    png = re.search(r"confusion matrix: (\S+\.png)", out)
+    assert png and os.path.isfile(png.group(1)), out
+    assert re.search(r"kiosk page: http://127\.0\.0\.1:\d+/", out), out
     rows = [line for line in out.splitlines() if line.rstrip().endswith("%)")]
     assert len(rows) >= 12, out
     m = re.search(r"(\d+) of (\d+) live labels matched the replayed truth", out)
     assert m, out
     ok, n = int(m.group(1)), int(m.group(2))
     assert n >= 12 and ok / n >= 0.6, out
-    assert _server_processes() == before
+    assert not set(_server_processes()) - set(before), "the demo must leave no server process behind"
