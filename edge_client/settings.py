@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Literal
@@ -119,6 +120,11 @@ def is_camera(source: str) -> bool:
 
 def load_settings(**overrides: object) -> EdgeSettings:
     """Settings from the environment with ``overrides`` (None = not given) on top; one line on error."""
+    prefix = EdgeSettings.model_config["env_prefix"]
+    unknown = sorted(k for k in os.environ if k.startswith(prefix) and k[len(prefix) :].lower()
+                     not in EdgeSettings.model_fields)  # fmt: skip
+    if unknown:  # pydantic-settings ignores unknown variables; a typo must not pass silently
+        raise EdgeSettingsError(f"unknown setting {unknown[0]} in the environment")
     try:
         return EdgeSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as err:

@@ -70,3 +70,9 @@ def test_cli_errors_are_one_line_without_traceback(argv, message, tmp_path):
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if "error" in line]) == 1
+
+
+def test_a_misspelt_environment_variable_is_refused(monkeypatch):
+    monkeypatch.setenv("SIGNSTREAM_EDGE_SEVRER", "http://127.0.0.1:8000")
+    with pytest.raises(EdgeSettingsError, match="unknown setting SIGNSTREAM_EDGE_SEVRER"):
+        load_settings()
