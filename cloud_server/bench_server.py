@@ -169,11 +169,11 @@ def bench_server(model: Path, duration: float, swap_seconds: float, clients: int
         finally:
             stop_server(proc)
         configs = [
-            ("ours JSON, batching (default)", json_body, "application/json", {}),
+            ("ours JSON, batching + 2 ms window (default)", json_body, "application/json", {}),
             ("ours JSON, no batching", json_body, "application/json", {"batching": "false"}),
-            ("ours JSON, batching + 2 ms window", json_body, "application/json", {"batch_window_ms": "2"}),
+            ("ours JSON, batching, no window", json_body, "application/json", {"batch_window_ms": "0"}),
             ("ours JSON, batching, 8 threads", json_body, "application/json", {"threads": "8"}),
-            ("ours binary, batching (default)", binary_body, BINARY_CONTENT_TYPE, {}),
+            ("ours binary (default settings)", binary_body, BINARY_CONTENT_TYPE, {}),
         ]
         for i, (name, body, ctype, settings) in enumerate(configs):
             port = free_port()

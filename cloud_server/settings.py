@@ -48,7 +48,7 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(4_000_000, ge=1024, description="Largest request body accepted.")
     timeout: int = Field(30, ge=1, description="gunicorn worker timeout, seconds.")
     batching: bool = Field(True, description="Run concurrent requests through the model as one batch.")
-    batch_window_ms: float = Field(0.0, ge=0, le=100, description="Extra wait for more requests to batch (ms).")
+    batch_window_ms: float = Field(2.0, ge=0, le=100, description="Extra wait for more requests to batch (ms).")
     max_batch: int = Field(32, ge=1, le=1024, description="Most windows in one model call.")
     max_queue: int = Field(64, ge=1, description="Requests waiting for the model per worker before 503s.")
     rate_limit: float = Field(200.0, ge=0, description="Requests per second per API key (0: no limit).")
