@@ -103,54 +103,60 @@ def _hand_frame(frames: np.ndarray, shape_coords: int) -> np.ndarray:
     frame). Then 1.0 for a present hand. A missing hand is all zeros.
 
     Args:
-        frames: (T, 126) raw frames.
+        frames: (T, 126) raw frames, or a batch (N, T, 126) of windows of one length.
     Returns:
-        (T, 2 * (21 * shape_coords + 5)) float32.
+        (T, 2 * (21 * shape_coords + 5)) float32 (with the batch's leading N).
     """
-    t = frames.shape[0]
-    lm = frames.reshape(t, HANDS, LANDMARKS, COORDS).astype(np.float32)
-    present = np.any(lm != 0, axis=(-2, -1))  # (T, H)
-    wrist = lm[:, :, WRIST, :]  # (T, H, 3)
-    size = np.linalg.norm(lm[:, :, MCP, :2] - wrist[:, :, None, :2], axis=-1).mean(axis=-1)
-    size = np.maximum(size, MIN_HAND_SIZE)  # (T, H)
-    shape = ((lm - wrist[:, :, None, :]) / size[:, :, None, None])[..., :shape_coords]
-    if present.any():
-        centre = wrist[present][:, :2].mean(axis=0)
-        scale = max(float(np.median(size[present])), MIN_HAND_SIZE)
-    else:
-        centre, scale = np.full(2, 0.5, np.float32), 1.0
-    rel = (wrist[:, :, :2] - centre) / scale
-    in_frame = wrist[:, :, :2] - 0.5
-    flag = np.ones((t, HANDS, 1), np.float32)
-    per_hand = np.concatenate([shape.reshape(t, HANDS, -1), rel, in_frame, flag], axis=-1)
-    per_hand = np.where(present[:, :, None], per_hand, 0.0)
-    return np.clip(per_hand.reshape(t, -1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
+    lead, t = frames.shape[:-2], frames.shape[-2]
+    lm = frames.reshape(*lead, t, HANDS, LANDMARKS, COORDS).astype(np.float32)
+    present = np.any(lm != 0, axis=(-2, -1))  # (..., T, H)
+    wrist = lm[..., WRIST, :]  # (..., T, H, 3)
+    size = np.linalg.norm(lm[..., MCP, :2] - wrist[..., None, :2], axis=-1).mean(axis=-1)
+    size = np.maximum(size, MIN_HAND_SIZE)  # (..., T, H)
+    shape = ((lm - wrist[..., None, :]) / size[..., None, None])[..., :shape_coords]
+    # per window: mean wrist position and median hand size over the frames that hold a hand
+    count = present.sum(axis=(-2, -1))  # (...)
+    some = count > 0
+    total = (wrist[..., :2] * present[..., None]).sum(axis=(-3, -2))  # (..., 2)
+    centre = np.where(some[..., None], total / np.maximum(count, 1)[..., None], np.float32(0.5))
+    sizes = np.where(present, size, np.nan).reshape(*lead, -1)
+    sizes[~some] = 1.0  # a window without hands: scale 1 (and no all-NaN median)
+    scale = np.where(some, np.maximum(np.nanmedian(sizes, axis=-1), MIN_HAND_SIZE), 1.0)
+    rel = (wrist[..., :2] - centre[..., None, None, :]) / scale[..., None, None, None]
+    in_frame = wrist[..., :2] - 0.5
+    flag = np.ones((*lead, t, HANDS, 1), np.float32)
+    per_hand = np.concatenate([shape.reshape(*lead, t, HANDS, -1), rel, in_frame, flag], axis=-1)
+    per_hand = np.where(present[..., None], per_hand, 0.0)
+    return np.clip(per_hand.reshape(*lead, t, -1), -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
 
 
-_FINGER_CHAINS = [[0, 1, 2, 3, 4], [0, 5, 6, 7, 8], [0, 9, 10, 11, 12], [0, 13, 14, 15, 16], [0, 17, 18, 19, 20]]
+_FINGER_CHAINS = np.array(
+    [[0, 1, 2, 3, 4], [0, 5, 6, 7, 8], [0, 9, 10, 11, 12], [0, 13, 14, 15, 16], [0, 17, 18, 19, 20]]
+)
 _TIPS = [4, 8, 12, 16, 20]
-_TIP_PAIRS = [(a, b) for i, a in enumerate(_TIPS) for b in _TIPS[i + 1 :]]
+_TIP_PAIRS = np.array([(a, b) for i, a in enumerate(_TIPS) for b in _TIPS[i + 1 :]])
 
 
 def _hand_frame_v3(frames: np.ndarray) -> np.ndarray:
-    """v2 plus, per hand, 15 joint bend cosines (2-D) and 10 fingertip distances in hand sizes."""
+    """v2 plus, per hand, 15 joint bend cosines (2-D) and 10 fingertip distances in hand sizes.
+
+    Args:
+        frames: (T, 126) raw frames, or a batch (N, T, 126) of windows of one length.
+    """
     base = _hand_frame(frames, 2)
-    t = frames.shape[0]
-    lm = frames.reshape(t, HANDS, LANDMARKS, COORDS)[..., :2].astype(np.float32)
-    present = np.any(frames.reshape(t, HANDS, -1) != 0, axis=-1)
-    size = np.maximum(np.linalg.norm(lm[:, :, MCP] - lm[:, :, :1], axis=-1).mean(-1), MIN_HAND_SIZE)
-    cosines = []
-    for chain in _FINGER_CHAINS:
-        bones = np.diff(lm[:, :, chain], axis=2)  # (T, H, 4, 2)
-        a, b = bones[:, :, :-1], bones[:, :, 1:]
-        num = (a * b).sum(-1)
-        den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-6
-        cosines.append(num / den)  # (T, H, 3)
-    dists = [np.linalg.norm(lm[:, :, i] - lm[:, :, j], axis=-1) / size for i, j in _TIP_PAIRS]
-    extra = np.concatenate([np.concatenate(cosines, axis=-1), np.stack(dists, axis=-1)], axis=-1)
-    extra = np.where(present[:, :, None], extra, 0.0)
-    per_hand_base = base.reshape(t, HANDS, -1)
-    out = np.concatenate([per_hand_base, extra], axis=-1).reshape(t, -1)
+    lead, t = frames.shape[:-2], frames.shape[-2]
+    lm = frames.reshape(*lead, t, HANDS, LANDMARKS, COORDS)[..., :2].astype(np.float32)
+    present = np.any(frames.reshape(*lead, t, HANDS, -1) != 0, axis=-1)
+    size = np.maximum(np.linalg.norm(lm[..., MCP, :] - lm[..., :1, :], axis=-1).mean(-1), MIN_HAND_SIZE)
+    bones = np.diff(lm[..., _FINGER_CHAINS, :], axis=-2)  # (..., T, H, 5 fingers, 4 bones, 2)
+    a, b = bones[..., :-1, :], bones[..., 1:, :]
+    cosines = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-6)
+    tips = lm[..., _TIP_PAIRS[:, 0], :] - lm[..., _TIP_PAIRS[:, 1], :]  # (..., T, H, 10, 2)
+    dists = np.linalg.norm(tips, axis=-1) / size[..., None]
+    extra = np.concatenate([cosines.reshape(*lead, t, HANDS, 15), dists], axis=-1)
+    extra = np.where(present[..., None], extra, 0.0)
+    per_hand_base = base.reshape(*lead, t, HANDS, -1)
+    out = np.concatenate([per_hand_base, extra], axis=-1).reshape(*lead, t, -1)
     return np.clip(out, -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
 
 
@@ -236,9 +242,15 @@ def features(window: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 
 
 def features_batch(windows: np.ndarray | list[np.ndarray], spec: FeatureSpec) -> np.ndarray:
-    """A batch of raw windows (each (T_i, 126)) -> (N, spec.frames, feature_dim) float32."""
+    """A batch of raw windows (each (T_i, 126)) -> (N, spec.frames, feature_dim) float32.
+
+    Each window is resampled on its own, then the whole batch is normalised at once (the same
+    numbers as ``features`` window by window, a fraction of the time).
+    """
     fn, dim = _normalizer(spec)
-    out = np.empty((len(windows), spec.frames, dim), np.float32)
+    raw = np.empty((len(windows), spec.frames, RAW_DIM), np.float32)
     for i, w in enumerate(windows):
-        out[i] = fn(resample(w, spec.frames))
-    return out
+        raw[i] = resample(w, spec.frames)
+    if not len(windows):
+        return np.empty((0, spec.frames, dim), np.float32)
+    return fn(raw)

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import SpecMismatchError
-from shared.normalize import feature_dim, features, hands_present, resample
+from shared.normalize import feature_dim, features, features_batch, hands_present, resample
 from shared.spec import LANDMARKS, MAX_INPUT_FRAMES, RAW_DIM, FeatureSpec
 from shared.synth import generate
 
@@ -125,3 +125,23 @@ def test_feature_mirror_matrix_equals_mirroring_the_landmarks(spec, idx, drop):
     w = WINDOWS[idx].copy()
     w[:drop, 63:] = 0
     np.testing.assert_allclose(features(mirror(w), spec), features(w, spec) @ feature_mirror(spec), atol=1e-3)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_batch_features_equal_window_by_window(version):
+    """The batch path (normalised at once) gives the numbers of features() on each window."""
+    rng = np.random.default_rng(version)
+    windows = []
+    for i in range(40):
+        w = rng.uniform(0, 1, (int(rng.integers(1, 80)) if i % 3 else 30, 126)).astype(np.float32)
+        if i % 4 == 0:
+            w[:, :63] = 0  # no hand in slot 0
+        if i % 5 == 0:
+            w[: len(w) // 2, 63:] = 0  # slot 1 arrives halfway
+        if i % 13 == 0:
+            w[:] = 0  # no hand at all
+        windows.append(w)
+    spec = FeatureSpec(normalization_version=version)
+    one_by_one = np.stack([features(w, spec) for w in windows])
+    np.testing.assert_allclose(features_batch(windows, spec), one_by_one, atol=1e-6)
+    assert features_batch([], spec).shape == (0, spec.frames, feature_dim(spec))
