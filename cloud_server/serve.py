@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cloud_server.settings import ENV_PREFIX, ServerSettings
+from shared.envcheck import unknown_variables
 from shared.errors import SignstreamError
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
@@ -53,9 +54,8 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> ServerSe
 
     Unknown ``SIGNSTREAM_SERVER_*`` names (typos) are refused, wherever they come from.
     """
-    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower()
-                     not in ServerSettings.model_fields)  # fmt: skip
-    if unknown:  # pydantic-settings ignores unknown variables; a typo must not pass silently
+    unknown = unknown_variables(ServerSettings)
+    if unknown:  # a typo must not pass silently
         raise SettingsError(f"unknown setting {unknown[0]} in the environment")
     values = read_env_file(env_file) if env_file is not None else {}
     values.update({k: v for k, v in overrides.items() if v is not None})

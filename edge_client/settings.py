@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Literal
@@ -10,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.envcheck import unknown_variables
 from shared.errors import SignstreamError
 
 ENV_PREFIX = "SIGNSTREAM_EDGE_"
@@ -120,10 +120,8 @@ def is_camera(source: str) -> bool:
 
 def load_settings(**overrides: object) -> EdgeSettings:
     """Settings from the environment with ``overrides`` (None = not given) on top; one line on error."""
-    prefix = EdgeSettings.model_config["env_prefix"]
-    unknown = sorted(k for k in os.environ if k.startswith(prefix) and k[len(prefix) :].lower()
-                     not in EdgeSettings.model_fields)  # fmt: skip
-    if unknown:  # pydantic-settings ignores unknown variables; a typo must not pass silently
+    unknown = unknown_variables(EdgeSettings)
+    if unknown:  # a typo must not pass silently
         raise EdgeSettingsError(f"unknown setting {unknown[0]} in the environment")
     try:
         return EdgeSettings(**{k: v for k, v in overrides.items() if v is not None})
