@@ -18,6 +18,7 @@ import requests
 from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
 from shared.demo import free_port, start_server, stop_server, wait_ready
 from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+from tests.workers import all_workers_serve
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +140,9 @@ def test_hot_swap_under_load_to_other_labels_and_tampered_refused(server, versio
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not (answers and answers[-1][0] == "2"):
             time.sleep(0.2)
-        time.sleep(1.5)  # let both workers swap while the load goes on
+        while time.monotonic() < deadline and not all_workers_serve(base, "2"):  # both swap under load
+            time.sleep(0.2)
+        time.sleep(0.5)
     finally:
         stop.set()
         for t in threads:
@@ -150,17 +153,23 @@ def test_hot_swap_under_load_to_other_labels_and_tampered_refused(server, versio
     for version, labs in answers:  # every answer wholly from the version it names
         assert set(labs) <= labels[version], (version, labs)
     assert answers[-1][0] == "2"
+    assert all_workers_serve(base, "2"), "both workers should have swapped"
 
     repoint(versions["link"], versions["v3"])  # tampered: checksums do not match
     r = requests.post(base + "/admin/reload", timeout=60)
     assert r.status_code == 200 and r.json() == {"outcome": "rejected", "version": "2"}
-    time.sleep(2.5)  # the other worker sees the request (and its poll) and refuses it too
+    deadline = time.monotonic() + 10  # the other worker sees the request (and its poll) and refuses it too
+    while True:
+        text = requests.get(base + "/metrics", timeout=5).text
+        if metric_sum(text, "signstream_model_load_failures_total") >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert metric_sum(text, "signstream_model_load_failures_total") >= 2  # both workers refused it
+    assert all_workers_serve(base, "2"), "the old version keeps serving on every worker"
     for i in range(6):
         a = requests.post(base + "/predict", json={"sequence": window(i).tolist()},
                           headers={"Connection": "close"}, timeout=10).json()  # fmt: skip
         assert a["model"]["version"] == "2"
-    text = requests.get(base + "/metrics", timeout=5).text
-    assert metric_sum(text, "signstream_model_load_failures_total") >= 2  # both workers refused it
 
 
 def test_413_reaches_a_client_still_sending_a_large_body(server):
@@ -227,22 +236,31 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
                               headers={"Connection": "close"}, timeout=10).json()["model"]["version"]
                 for i in range(n)}  # fmt: skip
 
-    def wait_for(version):
+    def wait_for(version):  # every worker, not just whichever accepted the connections
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if versions_answering() == {version}:
+            if all_workers_serve(base, version):
                 return True
             time.sleep(0.5)
         return False
 
     try:
         wait_ready(base + "/ready", proc)
+        assert wait_for("1")
         assert versions_answering() == {"1"}
         registry.promote("tiny", "2", by="test")
         assert wait_for("2"), "both workers should follow the promotion"
+        assert versions_answering() == {"2"}
         registry.rollback("tiny", by="test")
         assert wait_for("1"), "both workers should follow the rollback"
-        text = requests.get(base + "/metrics", timeout=5).text
-        assert metric_sum(text, "signstream_model_sync_total", outcome="updated") == 6  # 2 workers x 3 versions
+        assert versions_answering() == {"1"}
+        deadline = time.monotonic() + 10  # a worker counts its check just after it swapped
+        while True:
+            text = requests.get(base + "/metrics", timeout=5).text
+            updated = metric_sum(text, "signstream_model_sync_total", outcome="updated")
+            if updated >= 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert updated == 6, [line for line in text.splitlines() if "model_sync" in line]  # 2 workers x 3 versions
     finally:
         stop_server(proc)

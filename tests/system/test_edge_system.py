@@ -17,6 +17,7 @@ from shared.dataset import save_dataset
 from shared.demo import stop_server, wait_ready
 from shared.synth import generate
 from tests.system.conftest import http, wait_until
+from tests.workers import all_workers_serve
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +123,8 @@ def test_operator_flow_train_evaluate_push_promote_then_rollback(system, edge_se
     assert (tmp_path / "report").is_dir()
     system.cli("push", str(bundle), "--store", system.store, "--signing-key", str(system.private_key))
     promote(system, "3")
-    assert wait_until(lambda: server_version(system, base) == "3", 90), "the server must follow the promotion"
+    assert wait_until(lambda: all_workers_serve(base, "3"), 90), "the server must follow the promotion"  # both workers
+    assert server_version(system, base) == "3"
 
     edge = edge_run(system, replay, base)
     cloud = edge.answers(answered_by="cloud")
@@ -134,12 +136,14 @@ def test_operator_flow_train_evaluate_push_promote_then_rollback(system, edge_se
 
     # A second version with other labels, then a rollback: both sides follow, both return.
     promote(system, "2")
-    assert wait_until(lambda: server_version(system, base) == "2", 90)
+    assert wait_until(lambda: all_workers_serve(base, "2"), 90)  # both workers
+    assert server_version(system, base) == "2"
     edge = edge_run(system, replay, base)
     assert {a["model_version"] for a in edge.answers(answered_by="cloud")} == {"2"}
     assert all(a["label"].startswith("v2-") for a in edge.answers(answered_by="cloud"))
     system.cli("rollback", "signs", "--store", system.store, "--by", "ci")
-    assert wait_until(lambda: server_version(system, base) == "3", 90), "the server must follow the rollback"
+    assert wait_until(lambda: all_workers_serve(base, "3"), 90), "the server must follow the rollback"  # both workers
+    assert server_version(system, base) == "3"
     local = edge_run(system, replay, None, "--local-only")
     assert {a["model_version"] for a in local.answers()} == {"3"}
     promote(system, "1")

@@ -12,6 +12,7 @@ import pytest
 
 from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
 from tests.system.conftest import AWS_SECRET, http, wait_until
+from tests.workers import all_workers_serve
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,7 @@ def _force_pointer(system, version):
 def test_corrupted_partial_and_unsigned_versions_are_refused(system, fleet, bundles, tmp_path, monkeypatch):
     base, _, log = fleet
     promote(system, "1")
-    assert wait_until(lambda: versions(system, base, 4) == {"1"}, 60)
+    assert wait_until(lambda: all_workers_serve(base, "1"), 60)
     monkeypatch.setenv("AWS_ENDPOINT_URL", system.s3_direct)
     for key, value in system.operator_env().items():
         if key.startswith("AWS_"):
@@ -151,6 +152,7 @@ def test_corrupted_partial_and_unsigned_versions_are_refused(system, fleet, bund
         before = refusals(system, base)
         assert wait_until(lambda b=before: refusals(system, base) >= b + 2, 60)  # both workers refused it
         assert versions(system, base, 6) == {"1"}, f"v{version} must not be served"
+        assert all_workers_serve(base, "1"), f"v{version} must not be served by any worker"
     assert "refusing 3" in log.read_text() and "refusing 5" in log.read_text()
     promote(system, "1")
 
@@ -158,13 +160,14 @@ def test_corrupted_partial_and_unsigned_versions_are_refused(system, fleet, bund
 def test_store_outage_keeps_the_last_good_model_and_recovers(system, fleet):
     base, _, _ = fleet
     promote(system, "1")
-    assert wait_until(lambda: versions(system, base, 4) == {"1"}, 60)
+    assert wait_until(lambda: all_workers_serve(base, "1"), 60)
     system.proxy.down()
     try:
         promote(system, "2")  # the operator still reaches S3; the servers do not
         assert wait_until(lambda: metric(http("GET", base + "/metrics", headers=system.auth(admin=True))[1],
                                          "signstream_model_sync_total", outcome="store_error") >= 2, 30)  # fmt: skip
         assert versions(system, base) == {"1"}  # still answering, from the last good model
+        assert all_workers_serve(base, "1")
         # A server (re)started while the store is down serves its cached last good version.
         shutil.copytree(system.root / "fleet-cache", system.root / "restart-cache")
         base2, proc2, _ = system.start_server("restart", workers=1, extra_env={
@@ -172,8 +175,9 @@ def test_store_outage_keeps_the_last_good_model_and_recovers(system, fleet):
         assert versions(system, base2, 3) == {"1"}
     finally:
         system.proxy.up()
-    assert wait_until(lambda: versions(system, base, 6) == {"2"}, 90), "servers must recover after the outage"
-    assert wait_until(lambda: versions(system, base2, 3) == {"2"}, 90)
+    assert wait_until(lambda: all_workers_serve(base, "2"), 90), "servers must recover after the outage"
+    assert wait_until(lambda: all_workers_serve(base2, "2", workers=1), 90)
+    assert versions(system, base, 6) == {"2"}
     from shared.demo import stop_server
 
     stop_server(proc2)
