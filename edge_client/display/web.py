@@ -5,6 +5,7 @@
     GET  /api/labels             the model's labels and their display names
     GET  /api/stream             server-sent events: "label" and "status"
     GET  /api/preview.mjpg       the camera picture with the hand skeleton (multipart JPEG)
+    GET  /metrics                Prometheus text: the counters, breaker state, models (edge_client/metrics.py)
     POST /api/inference/start    resume answering windows
     POST /api/inference/stop     pause answering (the picture keeps running)
     Socket.IO namespace /gestures, event gesture_prediction: every shown label (the peer bridge's form)
@@ -105,6 +106,12 @@ def create_app(hub: DisplayHub, control: Control, *, mirrored: bool = False, pre
     @app.get("/api/labels")
     def labels():
         return jsonify(control.labels())
+
+    @app.get("/metrics")
+    def metrics():
+        from edge_client.metrics import CONTENT_TYPE, render
+
+        return Response(render(control.status), content_type=CONTENT_TYPE)
 
     def same_origin() -> bool:
         origin = request.headers.get("Origin")

@@ -53,6 +53,9 @@ def kiosk():
 def test_status_labels_and_page(kiosk):
     _hub, _control, web = kiosk
     assert requests.get(web.url + "/api/status", timeout=5).json()["model"]["version"] == "2"
+    metrics = requests.get(web.url + "/metrics", timeout=5)
+    assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
+    assert "signstream_edge_fps 12.5" in metrics.text and "signstream_edge_fallback_total 0.0" in metrics.text
     assert requests.get(web.url + "/api/labels", timeout=5).json()["labels"][0]["display_name"] == "Hello"
     page = requests.get(web.url + "/", timeout=5)
     assert page.status_code == 200 and 'aria-live="assertive"' in page.text and 'id="label"' in page.text
