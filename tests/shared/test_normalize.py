@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import SpecMismatchError
-from shared.normalize import feature_dim, features, features_batch, hands_present, resample
+from shared.normalize import feature_dim, features, features_batch, hands_present, nanmedian_last_axis, resample
 from shared.spec import LANDMARKS, MAX_INPUT_FRAMES, RAW_DIM, FeatureSpec
 from shared.synth import generate
 
@@ -145,3 +145,20 @@ def test_batch_features_equal_window_by_window(version):
     one_by_one = np.stack([features(w, spec) for w in windows])
     np.testing.assert_allclose(features_batch(windows, spec), one_by_one, atol=1e-6)
     assert features_batch([], spec).shape == (0, spec.frames, feature_dim(spec))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(1, 4),
+    n=st.integers(1, 70),
+    nan_share=st.floats(0, 1),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_nanmedian_last_axis_equals_numpy(rows, n, nan_share, seed):
+    """Bit for bit the value np.nanmedian gives, for every row with at least one number."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.01, 1.0, (rows, n)).astype(np.float32)
+    x[rng.random(x.shape) < nan_share] = np.nan
+    x[:, rng.integers(n)] = rng.uniform(0.01, 1.0)  # each row keeps one number
+    got, want = nanmedian_last_axis(x), np.nanmedian(x, axis=-1)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
