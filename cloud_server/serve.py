@@ -69,11 +69,47 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> ServerSe
         raise SettingsError(f"bad setting{' ' + where if where else ''}{source}: {msg}") from err
 
 
+def owned_arbiter():
+    """gunicorn's Arbiter, except that stopping always waits for (or kills) every worker.
+
+    gunicorn's ``stop`` reaps workers in a loop, and its ``reap_workers`` raises HaltServer when a
+    worker exits with the boot-error code. A worker still booting when SIGTERM arrives can exit that
+    way (CI saw it), and the raise then ended the arbiter with the other worker not yet reaped. While
+    stopping, that exit is logged by gunicorn and the loop goes on: the workers are waited for up to
+    the graceful timeout, then killed and reaped, so no worker outlives ``signstream serve``.
+    """
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.errors import HaltServer
+
+    class OwnedArbiter(Arbiter):
+        stopping = False
+
+        def stop(self, graceful: bool = True) -> None:
+            self.stopping = True
+            super().stop(graceful)
+
+        def reap_workers(self) -> None:
+            try:
+                super().reap_workers()
+            except HaltServer:
+                if not self.stopping:
+                    raise
+                self.reap_workers()  # the others that exited meanwhile
+
+    return OwnedArbiter
+
+
 def gunicorn_app(settings: ServerSettings):
     """A gunicorn application serving create_app(settings) in each worker."""
     from gunicorn.app.base import BaseApplication
 
     class SignstreamServer(BaseApplication):
+        def run(self) -> None:
+            try:
+                owned_arbiter()(self).run()
+            except RuntimeError as err:  # as gunicorn's own run(): one line, exit 1
+                raise SystemExit(f"Error: {err}") from err
+
         def load_config(self) -> None:
             for key, value in runpy.run_path(str(CONF_PATH)).items():
                 if key in self.cfg.settings:

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -88,3 +89,39 @@ def test_served_with_keys_added_and_revoked_while_running(tiny_bundle, tmp_path)
             assert _post(base + "/predict", body, "application/json", key)[0] == 403
     finally:
         stop_server(proc)
+
+
+ARBITER_SCRIPT = """
+import json, logging, subprocess, sys, time, types
+from cloud_server.serve import owned_arbiter
+from gunicorn.errors import HaltServer
+
+def run(stopping):
+    arbiter = owned_arbiter().__new__(owned_arbiter())  # only what reap_workers reads
+    arbiter.reexec_pid = arbiter.dirty_arbiter_pid = 0
+    arbiter.log = logging.getLogger("test")
+    reaped = []
+    arbiter.cfg = types.SimpleNamespace(child_exit=lambda a, w: reaped.append(w.pid))
+    boot_error = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    clean = subprocess.Popen([sys.executable, "-c", "pass"])
+    arbiter.WORKERS = {p.pid: types.SimpleNamespace(pid=p.pid, tmp=types.SimpleNamespace(close=lambda: None))
+                       for p in (boot_error, clean)}
+    time.sleep(1.5)  # both have exited
+    arbiter.stopping = stopping
+    try:
+        arbiter.reap_workers()
+    except HaltServer:
+        return "halt"
+    return {"left": list(arbiter.WORKERS), "reaped_clean": clean.pid in reaped}
+
+print(json.dumps([run(False), run(True)]))
+"""
+
+
+def test_a_worker_failing_to_boot_while_stopping_does_not_end_the_arbiter_early():
+    """gunicorn halts on a boot failure; while stopping, every other worker must still be reaped."""
+    out = subprocess.run([sys.executable, "-c", ARBITER_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    running, stopping = json.loads(out.stdout.strip().splitlines()[-1])
+    assert running == "halt"  # gunicorn's rule, kept while serving: a worker that cannot boot stops the server
+    assert stopping == {"left": [], "reaped_clean": True}
