@@ -14,29 +14,44 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 
 from shared.demo import free_port, stop_server, wait_ready
 
 
-def _post_loop(url: str, body: bytes, headers: dict, end: float) -> list[tuple[float, int, str]]:
-    """One keep-alive connection posting ``body`` until ``end``: (seconds, status or -1, model version) each.
+def _open(parts: SplitResult) -> http.client.HTTPConnection | None:
+    """A connected keep-alive connection to the URL's host, or None when it refuses (counted as errors later)."""
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.connect()
+    except OSError:
+        conn.close()
+        return None
+    return conn
 
-    Plain ``http.client`` rather than ``requests``: on these shared 2 cores every millisecond of the
-    generator's CPU is taken from the server, and ``requests`` costs several times more per call.
+
+def _post_loop(url: str, body: bytes, headers: dict, gate: Callable[[], float]) -> list[tuple[float, int, str]]:
+    """Connect, wait at ``gate`` (it returns the common end time), then post ``body`` until then.
+
+    One result per request: (seconds, status or -1, model version). Plain ``http.client`` rather than
+    ``requests``: on these shared 2 cores every millisecond of the generator's CPU is taken from the
+    server, and ``requests`` costs several times more per call.
     """
     parts = urlsplit(url)
     path = parts.path or "/"
-    conn: http.client.HTTPConnection | None = None
+    conn = _open(parts)
+    end = gate()
     out: list[tuple[float, int, str]] = []
     while time.monotonic() < end:
         t0 = time.perf_counter()
@@ -61,15 +76,20 @@ def _post_loop(url: str, body: bytes, headers: dict, end: float) -> list[tuple[f
 
 
 def _client_proc(
-    url: str, body: bytes, ctype: str, threads: int, duration: float, out: mp.Queue, headers: dict | None = None
+    url: str, body: bytes, ctype: str, threads: int, start: Start, out: mp.Queue, headers: dict | None
 ) -> None:
     results: list[tuple[float, int, str]] = []
     lock = threading.Lock()
-    end = time.monotonic() + duration
     all_headers = {"Content-Type": ctype, "Content-Length": str(len(body)), **(headers or {})}
 
+    def gate() -> float:
+        start.ready.put(1)
+        if not start.go.wait(START_TIMEOUT_S):
+            raise RuntimeError("the load generator never started")
+        return start.end.value
+
     def run() -> None:
-        mine = _post_loop(url, body, all_headers, end)
+        mine = _post_loop(url, body, all_headers, gate)
         with lock:
             results.extend(mine)
 
@@ -79,6 +99,22 @@ def _client_proc(
     for t in ts:
         t.join()
     out.put(results)
+
+
+START_TIMEOUT_S = 120.0
+
+
+class Start:
+    """The starting line: every client connects and reports ready, then all run until one common end time.
+
+    Starting a process while the server is already under load takes seconds here; without the line the
+    first clients ran long before the last, so a "16-client" run was partly a run with fewer clients.
+    """
+
+    def __init__(self, ctx) -> None:
+        self.ready = ctx.Queue()
+        self.go = ctx.Event()
+        self.end = ctx.Value("d", 0.0)
 
 
 def run_load(
@@ -95,15 +131,26 @@ def run_load(
 
     One process per client unless ``processes`` is given (then ``clients // processes`` threads in each):
     threads sharing one interpreter queue for its lock and add that wait to the latency they measure.
+    Every client is connected before any sends, and all stop at the same moment (see ``Start``).
     """
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
+    start = Start(ctx)
     per = max(1, clients // (processes or clients))
-    procs = [ctx.Process(target=_client_proc, args=(url, body, ctype, per, duration, out, headers))
+    procs = [ctx.Process(target=_client_proc, args=(url, body, ctype, per, start, out, headers))
              for _ in range(clients // per)]  # fmt: skip
-    t0 = time.monotonic()
     for p in procs:
         p.start()
+    try:
+        for _ in range(per * len(procs)):
+            start.ready.get(timeout=START_TIMEOUT_S)
+    except queue.Empty:
+        for p in procs:
+            p.kill()
+        raise RuntimeError("the load generator's clients did not start") from None
+    t0 = time.monotonic()
+    start.end.value = t0 + duration
+    start.go.set()
     if during is not None:
         during(t0)
     results = [r for _ in procs for r in out.get()]

@@ -42,6 +42,9 @@ class ServerSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="Port to bind (0: any free port).")
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
     threads: int = Field(4, ge=1, le=64, description="Threads per worker.")
+    tf_threads: int = Field(
+        1, ge=1, le=64, description="TensorFlow threads per worker (intra- and inter-op); the workers use the cores."
+    )
     no_auth: bool = Field(False, description="Serve without API keys (only on a loopback host).")
     keys_file: Path | None = Field(None, description="API key file kept by `signstream keys`.")
     default_top_k: int = Field(3, ge=1, le=100, description="Labels per answer when a request names none.")

@@ -14,6 +14,7 @@ from flask import Flask
 
 from cloud_server.app import create_app
 from cloud_server.devices import DeviceTracker
+from cloud_server.inference import configure_tensorflow
 from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder, load_model
 from cloud_server.reloader import FolderSource, ModelWatcher, StoreSource
@@ -43,6 +44,7 @@ def configure_logging() -> None:
 def build_app(settings: ServerSettings) -> Flask:
     """The app with its real collaborators, its model loaded (or, from a store, being fetched)."""
     configure_logging()
+    configure_tensorflow(settings.tf_threads)
     metrics = Metrics()
     holder = ModelHolder(loader=functools.partial(load_model, public_key=settings.public_key))
     holder.on_failed = lambda path, err: metrics.model_load_failures.inc()

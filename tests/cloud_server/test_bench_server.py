@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -57,6 +60,50 @@ def test_run_load_counts_every_answer_and_reconnects_after_a_close(tiny_server):
     assert r["errors"] == r["requests"] - r["ok"] == r["statuses"]["503"]  # no transport error despite the closes
     assert r["versions"] == ["7"]
     assert r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"]
+
+
+class _SlowHandler(BaseHTTPRequestHandler):
+    """Answers after 20 ms and notes when each connection's requests arrived."""
+
+    protocol_version = "HTTP/1.1"
+    arrivals: ClassVar[dict[int, list[float]]] = {}
+
+    def do_POST(self) -> None:
+        self.arrivals.setdefault(self.client_address[1], []).append(time.monotonic())
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(0.02)
+        data = b'{"model": {"version": "1"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_run_load_starts_and_stops_every_client_together():
+    # Starting a client process can take seconds on a loaded machine; the clients must still all run
+    # over the same interval, or an "8-client" run is partly a run with fewer clients.
+    _SlowHandler.arrivals.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(6)]  # a loaded machine
+    try:
+        r = run_load(f"http://127.0.0.1:{server.server_address[1]}/predict", b"{}", "application/json", 8, 1.0)
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
+        server.shutdown()
+        server.server_close()
+    firsts = [a[0] for a in _SlowHandler.arrivals.values()]
+    lasts = [a[-1] for a in _SlowHandler.arrivals.values()]
+    assert len(_SlowHandler.arrivals) == 8  # one keep-alive connection per client
+    assert max(firsts) - min(firsts) < 0.1  # all start at the line, not as each process comes up
+    assert max(lasts) - min(lasts) < 0.15 and max(lasts) - min(firsts) < 1.1  # and stop at one end time
+    assert r["ok"] == sum(map(len, _SlowHandler.arrivals.values()))
 
 
 def test_run_load_counts_a_refused_connection_as_an_error():
