@@ -171,6 +171,8 @@ def run_load(
         "wall_s": wall,
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
+        "p999_ms": float(np.percentile(lat, 99.9)),
+        "max_ms": float(lat.max()),
         "versions": sorted({v for _, s, v in results if s == 200}),
     }
 
@@ -299,13 +301,14 @@ def _fmt(results: dict) -> str:
     cfgs = results["configs"]
     base = next(iter(cfgs.values()))
     lines = [
-        "| configuration | requests/s | p50 ms | p99 ms | errors | x baseline |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| configuration | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | x baseline |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in cfgs.items():
         ratio = r["rps"] / base["rps"] if base["rps"] else float("nan")
         lines.append(
-            f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {ratio:.1f} |"
+            f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} "
+            f"| {r['max_ms']:.1f} | {r['errors']} | {ratio:.1f} |"
         )
     best = max((r for n, r in cfgs.items() if n.startswith("ours JSON")), key=lambda r: r["rps"])
     inproc = results["in_process_windows_per_s"]

@@ -12,6 +12,7 @@ import sys
 
 from flask import Flask
 
+from cloud_server import heap
 from cloud_server.app import create_app
 from cloud_server.devices import DeviceTracker
 from cloud_server.inference import configure_tensorflow
@@ -79,6 +80,15 @@ def build_app(settings: ServerSettings) -> Flask:
         watcher = ModelWatcher(source, settings.poll_interval, settings.runtime_dir)
     devices = DeviceTracker(settings.runtime_dir)
     app = create_app(settings, holder, metrics=metrics, watcher=watcher, devices=devices)
+    counted = holder.on_loaded
+
+    def loaded(model, previous) -> None:
+        if counted is not None:
+            counted(model, previous)
+        heap.settle_later()  # the old model's objects become collectable once its last requests end
+
+    holder.on_loaded = loaded
+    heap.settle()
     watcher.start()
     devices.start()
     return app
