@@ -106,7 +106,24 @@ def nanmedian_last_axis(x: np.ndarray) -> np.ndarray:
     return (lo + hi) / 2
 
 
-def _hand_frame(frames: np.ndarray, shape_coords: int) -> np.ndarray:
+def _length(d: np.ndarray) -> np.ndarray:
+    """Lengths of 2-D vectors (..., 2) -> (...): ``np.linalg.norm(d, axis=-1)``'s bits, without its reduction over 2."""
+    x, y = d[..., 0], d[..., 1]
+    return np.sqrt(x * x + y * y)
+
+
+def _hands(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Landmarks (..., T, H, 21, 3) float32, which hands are present (..., T, H), and each hand's size."""
+    lead, t = frames.shape[:-2], frames.shape[-2]
+    lm = frames.reshape(*lead, t, HANDS, LANDMARKS, COORDS).astype(np.float32)
+    present = np.any(lm != 0, axis=(-2, -1))
+    size = np.maximum(_length(lm[..., MCP, :2] - lm[..., WRIST, None, :2]).mean(axis=-1), MIN_HAND_SIZE)
+    return lm, present, size
+
+
+def _hand_frame(
+    frames: np.ndarray, shape_coords: int, hands: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """The 'hand-frame' normalisation; v1 keeps x, y, z in the hand shape, v2 only x, y.
 
     Per hand and frame: the 21 landmarks relative to the wrist, divided by the hand's size (mean
@@ -118,15 +135,13 @@ def _hand_frame(frames: np.ndarray, shape_coords: int) -> np.ndarray:
 
     Args:
         frames: (T, 126) raw frames, or a batch (N, T, 126) of windows of one length.
+        hands: ``_hands(frames)`` when the caller has it already.
     Returns:
         (T, 2 * (21 * shape_coords + 5)) float32 (with the batch's leading N).
     """
     lead, t = frames.shape[:-2], frames.shape[-2]
-    lm = frames.reshape(*lead, t, HANDS, LANDMARKS, COORDS).astype(np.float32)
-    present = np.any(lm != 0, axis=(-2, -1))  # (..., T, H)
+    lm, present, size = hands if hands is not None else _hands(frames)
     wrist = lm[..., WRIST, :]  # (..., T, H, 3)
-    size = np.linalg.norm(lm[..., MCP, :2] - wrist[..., None, :2], axis=-1).mean(axis=-1)
-    size = np.maximum(size, MIN_HAND_SIZE)  # (..., T, H)
     shape = ((lm - wrist[..., None, :]) / size[..., None, None])[..., :shape_coords]
     # per window: mean wrist position and median hand size over the frames that hold a hand
     count = present.sum(axis=(-2, -1))  # (...)
@@ -157,16 +172,16 @@ def _hand_frame_v3(frames: np.ndarray) -> np.ndarray:
     Args:
         frames: (T, 126) raw frames, or a batch (N, T, 126) of windows of one length.
     """
-    base = _hand_frame(frames, 2)
+    hands = _hands(frames)
+    base = _hand_frame(frames, 2, hands)
     lead, t = frames.shape[:-2], frames.shape[-2]
-    lm = frames.reshape(*lead, t, HANDS, LANDMARKS, COORDS)[..., :2].astype(np.float32)
-    present = np.any(frames.reshape(*lead, t, HANDS, -1) != 0, axis=-1)
-    size = np.maximum(np.linalg.norm(lm[..., MCP, :] - lm[..., :1, :], axis=-1).mean(-1), MIN_HAND_SIZE)
+    lm, present, size = hands[0][..., :2], hands[1], hands[2]
     bones = np.diff(lm[..., _FINGER_CHAINS, :], axis=-2)  # (..., T, H, 5 fingers, 4 bones, 2)
     a, b = bones[..., :-1, :], bones[..., 1:, :]
-    cosines = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-6)
+    dot = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + 0.0  # + 0.0: a zero is +0.0, as a sum's
+    cosines = dot / (_length(a) * _length(b) + 1e-6)
     tips = lm[..., _TIP_PAIRS[:, 0], :] - lm[..., _TIP_PAIRS[:, 1], :]  # (..., T, H, 10, 2)
-    dists = np.linalg.norm(tips, axis=-1) / size[..., None]
+    dists = _length(tips) / size[..., None]
     extra = np.concatenate([cosines.reshape(*lead, t, HANDS, 15), dists], axis=-1)
     extra = np.where(present[..., None], extra, 0.0)
     per_hand_base = base.reshape(*lead, t, HANDS, -1)
