@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
@@ -41,16 +42,34 @@ def _open(parts: SplitResult) -> http.client.HTTPConnection | None:
     return conn
 
 
-def _post_loop(url: str, body: bytes, headers: dict, gate: Callable[[], float]) -> list[tuple[float, int, str]]:
+def _worker_of(conn: http.client.HTTPConnection | None) -> int | None:
+    """The server worker holding this keep-alive connection (our ``/ready`` names it), or None."""
+    if conn is None:
+        return None
+    try:
+        conn.request("GET", "/ready")
+        resp = conn.getresponse()
+        data = resp.read()
+        return int(json.loads(data)["worker"]) if resp.status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
+        conn.close()  # http.client reopens it on the next request
+        return None
+
+
+def _post_loop(
+    url: str, body: bytes, headers: dict, gate: Callable[[], float]
+) -> tuple[int | None, list[tuple[float, int, str]]]:
     """Connect, wait at ``gate`` (it returns the common end time), then post ``body`` until then.
 
-    One result per request: (seconds, status or -1, model version). Plain ``http.client`` rather than
+    Returns the worker that held the connection at the start (None if the server does not say) and one
+    result per request: (seconds, status or -1, model version). Plain ``http.client`` rather than
     ``requests``: on these shared 2 cores every millisecond of the generator's CPU is taken from the
     server, and ``requests`` costs several times more per call.
     """
     parts = urlsplit(url)
     path = parts.path or "/"
     conn = _open(parts)
+    worker = _worker_of(conn)
     end = gate()
     out: list[tuple[float, int, str]] = []
     while time.monotonic() < end:
@@ -72,13 +91,14 @@ def _post_loop(url: str, body: bytes, headers: dict, gate: Callable[[], float]) 
             conn = None
     if conn is not None:
         conn.close()
-    return out
+    return worker, out
 
 
 def _client_proc(
     url: str, body: bytes, ctype: str, threads: int, start: Start, out: mp.Queue, headers: dict | None
 ) -> None:
     results: list[tuple[float, int, str]] = []
+    workers: list[int | None] = []
     lock = threading.Lock()
     all_headers = {"Content-Type": ctype, "Content-Length": str(len(body)), **(headers or {})}
 
@@ -89,8 +109,9 @@ def _client_proc(
         return start.end.value
 
     def run() -> None:
-        mine = _post_loop(url, body, all_headers, gate)
+        worker, mine = _post_loop(url, body, all_headers, gate)
         with lock:
+            workers.append(worker)
             results.extend(mine)
 
     ts = [threading.Thread(target=run) for _ in range(threads)]
@@ -98,7 +119,7 @@ def _client_proc(
         t.start()
     for t in ts:
         t.join()
-    out.put(results)
+    out.put((workers, results))
 
 
 START_TIMEOUT_S = 120.0
@@ -153,7 +174,9 @@ def run_load(
     start.go.set()
     if during is not None:
         during(t0)
-    results = [r for _ in procs for r in out.get()]
+    per_proc = [out.get() for _ in procs]
+    results = [r for _, rs in per_proc for r in rs]
+    held = Counter(w for ws, _ in per_proc for w in ws if w is not None)
     wall = time.monotonic() - t0
     for p in procs:
         p.join()
@@ -174,6 +197,8 @@ def run_load(
         "p999_ms": float(np.percentile(lat, 99.9)),
         "max_ms": float(lat.max()),
         "versions": sorted({v for _, s, v in results if s == 200}),
+        # keep-alive connections held by each server worker at the start (empty if the server does not say)
+        "connections_per_worker": sorted(held.values(), reverse=True),
     }
 
 
@@ -301,14 +326,15 @@ def _fmt(results: dict) -> str:
     cfgs = results["configs"]
     base = next(iter(cfgs.values()))
     lines = [
-        "| configuration | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | x baseline |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| configuration | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | x baseline | conns per worker |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in cfgs.items():
         ratio = r["rps"] / base["rps"] if base["rps"] else float("nan")
+        split = " + ".join(map(str, r.get("connections_per_worker", []))) or "-"
         lines.append(
             f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} "
-            f"| {r['max_ms']:.1f} | {r['errors']} | {ratio:.1f} |"
+            f"| {r['max_ms']:.1f} | {r['errors']} | {ratio:.1f} | {split} |"
         )
     best = max((r for n, r in cfgs.items() if n.startswith("ours JSON")), key=lambda r: r["rps"])
     inproc = results["in_process_windows_per_s"]

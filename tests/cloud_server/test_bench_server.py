@@ -59,6 +59,7 @@ def test_run_load_counts_every_answer_and_reconnects_after_a_close(tiny_server):
     assert r["statuses"].get("503", 0) > 0 and r["ok"] > r["statuses"]["503"]
     assert r["errors"] == r["requests"] - r["ok"] == r["statuses"]["503"]  # no transport error despite the closes
     assert r["versions"] == ["7"]
+    assert r["connections_per_worker"] == []  # a server without /ready names no worker (501 here)
     assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["p999_ms"] <= r["max_ms"]
 
 
@@ -73,6 +74,14 @@ class _SlowHandler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         time.sleep(0.02)
         data = b'{"model": {"version": "1"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # like our /ready: names the worker holding the connection
+        data = b'{"status": "ready", "worker": 4242}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -104,6 +113,7 @@ def test_run_load_starts_and_stops_every_client_together():
     assert max(firsts) - min(firsts) < 0.1  # all start at the line, not as each process comes up
     assert max(lasts) - min(lasts) < 0.15 and max(lasts) - min(firsts) < 1.1  # and stop at one end time
     assert r["ok"] == sum(map(len, _SlowHandler.arrivals.values()))
+    assert r["connections_per_worker"] == [8]  # each client asked /ready which worker holds its connection
 
 
 def test_run_load_counts_a_refused_connection_as_an_error():
