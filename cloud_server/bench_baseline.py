@@ -7,6 +7,8 @@ Run: ``gunicorn -k sync -w 2 'cloud_server.bench_baseline:create_app()'``.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from flask import Flask, jsonify, request
 
@@ -31,7 +33,7 @@ def create_app() -> Flask:
         return jsonify({"label": LABELS[i], "index": i, "confidence": float(probs[i])})
 
     @app.get("/ready")
-    def ready():
-        return {"status": "ready"}
+    def ready():  # names the worker, so the bench starts only once both workers are up
+        return {"status": "ready", "worker": os.getpid()}
 
     return app

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -207,9 +208,46 @@ def _window(seed: int = 0) -> np.ndarray:
     return rng.uniform(0.2, 0.8, (30, 126)).astype(np.float32)
 
 
-def _start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
+def _ready_pid(port: int) -> int | None:
+    """The pid of the worker that answered ``/ready`` on a fresh connection, or None."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/ready", headers={"Connection": "close"})
+        resp = conn.getresponse()
+        data = resp.read()
+        return int(json.loads(data)["worker"]) if resp.status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
+        return None
+    finally:
+        conn.close()
+
+
+def wait_all_workers(port: int, workers: int, timeout: float = 180.0) -> None:
+    """Return once ``workers`` distinct workers answered ``/ready``; RuntimeError after ``timeout`` s.
+
+    ``/ready`` answers as soon as one worker is up, and load started then goes to that worker alone:
+    a burst of 16 connections all landed on it (353 requests/s against about 800 with both working).
+    """
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(8) as pool:
+        while True:
+            seen.update(pid for pid in pool.map(lambda _: _ready_pid(port), range(8)) if pid is not None)
+            if len(seen) >= workers:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(seen)} of {workers} server workers became ready in {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def _start(cmd: list[str], env: dict, port: int, workers: int) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=180)
+    try:
+        wait_all_workers(port, workers)
+    except RuntimeError:
+        stop_server(proc)
+        raise
     return proc
 
 
@@ -219,14 +257,14 @@ def start_ours(model: Path, port: int, runtime: Path, workers: int = 2, **settin
            **{f"SIGNSTREAM_SERVER_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
     cmd = [sys.executable, "-m", "shared.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-auth"]  # fmt: skip
-    return _start(cmd, env, port)
+    return _start(cmd, env, port, workers)
 
 
 def start_baseline(port: int) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, "-m", "gunicorn", "-k", "sync", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
            "cloud_server.bench_baseline:create_app()"]  # fmt: skip
-    return _start(cmd, env, port)
+    return _start(cmd, env, port, 2)
 
 
 def in_process_throughput(model: Path, seconds: float = 5.0) -> float:

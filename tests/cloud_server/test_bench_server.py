@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import pytest
 
-from cloud_server.bench_server import run_load
+from cloud_server.bench_server import run_load, wait_all_workers
 from shared.demo import free_port
 
 
@@ -119,3 +119,20 @@ def test_run_load_starts_and_stops_every_client_together():
 def test_run_load_counts_a_refused_connection_as_an_error():
     r = run_load(f"http://127.0.0.1:{free_port()}/predict", b"{}", "application/json", clients=2, duration=0.3)
     assert r["requests"] > 0 and r["ok"] == 0 and set(r["statuses"]) == {"-1"}
+
+
+def test_the_bench_waits_for_every_worker_not_only_the_first():
+    # /ready answering once is not enough: load started while the second worker boots all goes to the first.
+    _SlowHandler.arrivals.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)  # one "worker": every /ready names 4242
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        wait_all_workers(port, 1, timeout=5)
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="only 1 of 2 server workers"):
+            wait_all_workers(port, 2, timeout=1)
+        assert time.monotonic() - t0 < 5
+    finally:
+        server.shutdown()
+        server.server_close()
