@@ -43,12 +43,12 @@ def _open(parts: SplitResult) -> http.client.HTTPConnection | None:
     return conn
 
 
-def _worker_of(conn: http.client.HTTPConnection | None) -> int | None:
-    """The server worker holding this keep-alive connection (our ``/ready`` names it), or None."""
+def _worker_of(conn: http.client.HTTPConnection | None, headers: dict | None = None) -> int | None:
+    """The server worker holding this connection (our ``/ready`` names it), or None."""
     if conn is None:
         return None
     try:
-        conn.request("GET", "/ready")
+        conn.request("GET", "/ready", headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
         return int(json.loads(data)["worker"]) if resp.status == 200 else None
@@ -212,12 +212,7 @@ def _ready_pid(port: int) -> int | None:
     """The pid of the worker that answered ``/ready`` on a fresh connection, or None."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", "/ready", headers={"Connection": "close"})
-        resp = conn.getresponse()
-        data = resp.read()
-        return int(json.loads(data)["worker"]) if resp.status == 200 else None
-    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
-        return None
+        return _worker_of(conn, {"Connection": "close"})
     finally:
         conn.close()
 

@@ -73,15 +73,12 @@ class _SlowHandler(BaseHTTPRequestHandler):
         self.arrivals.setdefault(self.client_address[1], []).append(time.monotonic())
         self.rfile.read(int(self.headers["Content-Length"]))
         time.sleep(0.02)
-        data = b'{"model": {"version": "1"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._answer(b'{"model": {"version": "1"}}')
 
     def do_GET(self) -> None:  # like our /ready: names the worker holding the connection
-        data = b'{"status": "ready", "worker": 4242}'
+        self._answer(b'{"status": "ready", "worker": 4242}')
+
+    def _answer(self, data: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
