@@ -1,7 +1,7 @@
 """``signstream bench server``: our server against the seed-style baseline, side by side, same run.
 
 Each configuration runs on 127.0.0.1 with 2 gunicorn workers while 16 concurrent clients (one process
-each, like 16 devices; a keep-alive ``http.client`` connection; the body encoded once) post windows
+each, like 16 devices; a keep-alive connection; the request encoded once) post windows
 for a fixed time; the load generator shares the machine's 2 cores, as the issue asks. Reported:
 requests/s, p50/p99 latency, errors, the ratio to the baseline, served windows/s as a fraction of
 the model's own in-process batched throughput, and a model swap in the middle of a longer load.
@@ -10,7 +10,6 @@ the model's own in-process batched throughput, and a model swap in the middle of
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing as mp
 import os
@@ -25,74 +24,55 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from cloud_server.load_client import Connection, HttpError, encode_request
 from shared.demo import free_port, stop_server, wait_ready
 
 
-def _open(parts: SplitResult) -> http.client.HTTPConnection | None:
-    """A connected keep-alive connection to the URL's host, or None when it refuses (counted as errors later)."""
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.connect()
-    except OSError:
-        conn.close()
-        return None
-    return conn
-
-
-def _worker_of(conn: http.client.HTTPConnection | None, headers: dict | None = None) -> int | None:
+def _worker_of(conn: Connection, host: str, headers: dict | None = None) -> int | None:
     """The server worker holding this connection (our ``/ready`` names it), or None."""
-    if conn is None:
-        return None
     try:
-        conn.request("GET", "/ready", headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return int(json.loads(data)["worker"]) if resp.status == 200 else None
-    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
-        conn.close()  # http.client reopens it on the next request
+        status, data = conn.exchange(encode_request("GET", "/ready", host, headers))
+        return int(json.loads(data)["worker"]) if status == 200 else None
+    except (HttpError, ValueError, KeyError, TypeError):
         return None
 
 
 def _post_loop(
     url: str, body: bytes, headers: dict, gate: Callable[[], float]
-) -> tuple[int | None, list[tuple[float, int, str]]]:
+) -> tuple[int | None, list[tuple[float, int, str]], float]:
     """Connect, wait at ``gate`` (it returns the common end time), then post ``body`` until then.
 
-    Returns the worker that held the connection at the start (None if the server does not say) and one
-    result per request: (seconds, status or -1, model version). Plain ``http.client`` rather than
-    ``requests``: on these shared 2 cores every millisecond of the generator's CPU is taken from the
-    server, and ``requests`` costs several times more per call.
+    Returns the worker that held the connection at the start (None if the server does not say), one
+    result per request: (seconds, status or -1, model version), and this thread's CPU seconds while
+    posting. The request is encoded once and the answers read by ``load_client`` (not ``http.client``
+    or ``requests``): on these shared 2 cores every millisecond of the generator's CPU is taken from
+    the server it measures.
     """
     parts = urlsplit(url)
-    path = parts.path or "/"
-    conn = _open(parts)
-    worker = _worker_of(conn)
+    host = f"{parts.hostname}:{parts.port}"
+    conn = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
+    request = encode_request("POST", parts.path or "/", host, headers, body)
+    worker = _worker_of(conn, host)
     end = gate()
+    cpu0 = time.thread_time()
     out: list[tuple[float, int, str]] = []
     while time.monotonic() < end:
         t0 = time.perf_counter()
         try:
-            if conn is None:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
+            status, data = conn.exchange(request)  # a closed connection reopens by itself
             version = ""
-            if resp.status == 200:
+            if status == 200:
                 version = str(json.loads(data).get("model", {}).get("version", ""))
-            out.append((time.perf_counter() - t0, resp.status, version))  # a closed connection reopens by itself
-        except (OSError, http.client.HTTPException, ValueError):
+            out.append((time.perf_counter() - t0, status, version))
+        except (HttpError, ValueError, AttributeError):
             out.append((time.perf_counter() - t0, -1, ""))
-            if conn is not None:
-                conn.close()
-            conn = None
-    if conn is not None:
-        conn.close()
-    return worker, out
+    cpu = time.thread_time() - cpu0
+    conn.close()
+    return worker, out, cpu
 
 
 def _client_proc(
@@ -100,8 +80,9 @@ def _client_proc(
 ) -> None:
     results: list[tuple[float, int, str]] = []
     workers: list[int | None] = []
+    cpu: list[float] = []
     lock = threading.Lock()
-    all_headers = {"Content-Type": ctype, "Content-Length": str(len(body)), **(headers or {})}
+    all_headers = {"Content-Type": ctype, **(headers or {})}
 
     def gate() -> float:
         start.ready.put(1)
@@ -110,17 +91,18 @@ def _client_proc(
         return start.end.value
 
     def run() -> None:
-        worker, mine = _post_loop(url, body, all_headers, gate)
+        worker, mine, seconds = _post_loop(url, body, all_headers, gate)
         with lock:
             workers.append(worker)
             results.extend(mine)
+            cpu.append(seconds)
 
     ts = [threading.Thread(target=run) for _ in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    out.put((workers, results))
+    out.put((workers, results, sum(cpu)))
 
 
 START_TIMEOUT_S = 120.0
@@ -176,8 +158,9 @@ def run_load(
     if during is not None:
         during(t0)
     per_proc = [out.get() for _ in procs]
-    results = [r for _, rs in per_proc for r in rs]
-    held = Counter(w for ws, _ in per_proc for w in ws if w is not None)
+    results = [r for _, rs, _ in per_proc for r in rs]
+    held = Counter(w for ws, _, _ in per_proc for w in ws if w is not None)
+    client_cpu = sum(c for _, _, c in per_proc)
     wall = time.monotonic() - t0
     for p in procs:
         p.join()
@@ -200,6 +183,8 @@ def run_load(
         "versions": sorted({v for _, s, v in results if s == 200}),
         # keep-alive connections held by each server worker at the start (empty if the server does not say)
         "connections_per_worker": sorted(held.values(), reverse=True),
+        # the generator's own CPU while posting (it shares the cores with the server it measures)
+        "client_cpu_ms_per_request": client_cpu / len(results) * 1000 if results else float("nan"),
     }
 
 
@@ -210,9 +195,9 @@ def _window(seed: int = 0) -> np.ndarray:
 
 def _ready_pid(port: int) -> int | None:
     """The pid of the worker that answered ``/ready`` on a fresh connection, or None."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = Connection("127.0.0.1", port, timeout=10)
     try:
-        return _worker_of(conn, {"Connection": "close"})
+        return _worker_of(conn, f"127.0.0.1:{port}", {"Connection": "close"})
     finally:
         conn.close()
 
@@ -358,16 +343,19 @@ def _swap_run(model: Path, work: Path, body: bytes, clients: int, seconds: float
 def _fmt(results: dict) -> str:
     cfgs = results["configs"]
     base = next(iter(cfgs.values()))
+    nan = float("nan")
     lines = [
-        "| configuration | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | x baseline | conns per worker |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| configuration | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | x baseline "
+        "| conns per worker | generator CPU ms/req |",
+        "| --- " * 10 + "|",
     ]
     for name, r in cfgs.items():
         ratio = r["rps"] / base["rps"] if base["rps"] else float("nan")
         split = " + ".join(map(str, r.get("connections_per_worker", []))) or "-"
         lines.append(
             f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} "
-            f"| {r['max_ms']:.1f} | {r['errors']} | {ratio:.1f} | {split} |"
+            f"| {r['max_ms']:.1f} | {r['errors']} | {ratio:.1f} | {split} "
+            f"| {r.get('client_cpu_ms_per_request', nan):.2f} |"
         )
     best = max((r for n, r in cfgs.items() if n.startswith("ours JSON")), key=lambda r: r["rps"])
     inproc = results["in_process_windows_per_s"]

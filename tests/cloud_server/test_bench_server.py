@@ -61,6 +61,7 @@ def test_run_load_counts_every_answer_and_reconnects_after_a_close(tiny_server):
     assert r["versions"] == ["7"]
     assert r["connections_per_worker"] == []  # a server without /ready names no worker (501 here)
     assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["p999_ms"] <= r["max_ms"]
+    assert 0 < r["client_cpu_ms_per_request"] < 1000 * 1.5 * 3 / r["requests"] * 2  # measured, and plausible
 
 
 class _SlowHandler(BaseHTTPRequestHandler):

@@ -1,0 +1,103 @@
+"""A lean keep-alive HTTP/1.1 client for the load generator (``bench server``).
+
+The load generator shares the server's 2 cores, so every millisecond it spends is taken from the
+server it measures. ``http.client`` builds each request anew and parses every answer's headers
+through ``email.parser``; here a request is encoded once and an answer is read with a few buffer
+operations. Only what the benched servers send is understood: a status line, headers, a
+``Content-Length`` body (or a body up to the close), ``Connection: close``. Anything else raises
+``HttpError`` and the caller counts an error.
+"""
+
+from __future__ import annotations
+
+import socket
+
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HttpError(Exception):
+    """The server's answer could not be read as HTTP/1.1 (or the connection broke)."""
+
+
+def encode_request(
+    method: str, path: str, host: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
+    """One HTTP/1.1 request as bytes, ready to send as often as wanted."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class Connection:
+    """One keep-alive connection; reconnects by itself after the server closed it."""
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+        self._addr = (host, port)
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._buf = b""
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._buf = b""
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send one encoded request and return (status, body); HttpError (connection closed) on failure."""
+        try:
+            if self._sock is None:
+                self._sock = socket.create_connection(self._addr, self._timeout)
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock.sendall(request)
+            status, body, close = self._read_answer()
+        except (OSError, ValueError, HttpError) as err:
+            self.close()
+            raise HttpError(str(err) or type(err).__name__) from err
+        if close:
+            self.close()
+        return status, body
+
+    def _recv(self) -> bytes:
+        assert self._sock is not None
+        chunk = self._sock.recv(262144)
+        if not chunk:
+            raise HttpError("the server closed the connection")
+        return chunk
+
+    def _read_answer(self) -> tuple[int, bytes, bool]:
+        buf = self._buf
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            if len(buf) > MAX_HEADER_BYTES:
+                raise HttpError("answer headers too long")
+            buf += self._recv()
+        head = buf[:end].decode("latin-1").split("\r\n")
+        parts = head[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise HttpError(f"not an HTTP/1.x status line: {head[0][:80]!r}")
+        status = int(parts[1])
+        length, close = None, parts[0] == "HTTP/1.0"
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection":
+                close = value.strip().lower() == "close"
+            elif name == "transfer-encoding":
+                raise HttpError("chunked answers are not supported by the load generator")
+        buf = buf[end + 4 :]
+        if length is None:  # the body runs to the close
+            try:
+                while True:
+                    buf += self._recv()
+            except HttpError:
+                pass
+            self._buf = b""
+            return status, buf, True
+        while len(buf) < length:
+            buf += self._recv()
+        self._buf = buf[length:]
+        return status, buf[:length], close
