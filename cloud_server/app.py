@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from cloud_server.batching import Batcher, DirectRunner, NotReady, Overloaded
 from cloud_server.devices import DeviceTracker, clean_device_id
 from cloud_server.errors import ApiError, bad_request, not_ready
+from cloud_server.json_windows import fast_windows
 from cloud_server.keys import KeyStore
 from cloud_server.limits import RateLimiter, retry_after
 from cloud_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -64,6 +65,12 @@ def _parse_windows(body: bytes, content_type: str) -> Windows:
             "unsupported_media_type",
             f"Content-Type must be {JSON_CONTENT_TYPE} or {BINARY_CONTENT_TYPE}",
         )
+    fast = fast_windows(body)
+    return fast if fast is not None else parse_json_windows(body)
+
+
+def parse_json_windows(body: bytes) -> Windows:
+    """The strict JSON path: every form of the protocol, and a precise 400 for anything wrong."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as err:
