@@ -25,7 +25,11 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def worker_exited(pid: int) -> None:
-    """gunicorn ``child_exit`` hook: drop a dead worker's live gauges (its counters stay summed)."""
+    """gunicorn ``child_exit`` hook: drop a dead worker's live gauges (its counters stay summed) and its
+    row in the connection table, so the live workers accept at once."""
+    from cloud_server.balance import TABLE
+
+    TABLE.forget(pid)
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
