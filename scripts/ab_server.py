@@ -1,0 +1,79 @@
+"""Interleaved A/B rounds of server variants under ``bench server``'s load, with CPU per request.
+
+This machine is shared and noisy: a variant is only compared with the others in the same round.
+A variant is a code tree and optional settings: ``TREE[,setting=value...]``, where TREE is ``main``
+(the installed tree) or a folder put first on PYTHONPATH (e.g. a ``git worktree`` of another commit).
+Run it from a folder that holds no ``cloud_server`` (e.g. /tmp), or the current folder wins.
+
+    cd /tmp && python /path/to/scripts/ab_server.py --model BUNDLE --seconds 15 --rounds 4 \\
+        main /tmp/wt_other main,threads=8
+
+Prints, per round and variant: requests/s, p50 and p99 ms, errors, connections per worker, and the
+CPU per request of the server, the whole machine and the load generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from cloud_server.bench_server import _window, run_load, start_ours
+from shared.demo import free_port, stop_server
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: str) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _busy_s() -> float:
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICK  # all but idle and iowait
+
+
+def run_variant(variant: str, model: Path, seconds: float, clients: int, work: Path) -> str:
+    tree, _, extra = variant.partition(",")
+    settings = dict(kv.split("=", 1) for kv in extra.split(",") if kv)
+    os.environ.pop("PYTHONPATH", None)
+    if tree != "main":
+        os.environ["PYTHONPATH"] = tree
+    body = json.dumps({"sequence": _window().tolist()}).encode()
+    port = free_port()
+    proc = start_ours(model, port, work / f"ab-{port}", **settings)
+    try:
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        pids = out.stdout.split()
+        server0, busy0 = sum(map(_cpu_s, pids)), _busy_s()
+        r = run_load(f"http://127.0.0.1:{port}/predict", body, "application/json", clients, seconds)
+        server1, busy1 = sum(map(_cpu_s, pids)), _busy_s()
+    finally:
+        stop_server(proc)
+    n = max(1, r["requests"])
+    return (
+        f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f}, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}, "
+        f"conns {r['connections_per_worker']}, CPU ms/req: server {(server1 - server0) / n * 1000:.2f}, "
+        f"machine {(busy1 - busy0) / n * 1000:.2f}, generator {r['client_cpu_ms_per_request']:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="+", help="TREE[,setting=value...]; TREE is 'main' or a folder")
+    parser.add_argument("--model", type=Path, required=True, help="bundle to serve")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/signstream-ab"), help="runtime folders")
+    args = parser.parse_args()
+    for rnd in range(args.rounds):
+        for variant in args.variants:
+            print(rnd, variant, run_variant(variant, args.model, args.seconds, args.clients, args.work), flush=True)
+
+
+if __name__ == "__main__":
+    main()
