@@ -188,7 +188,8 @@ def run_load(
     }
 
 
-def _window(seed: int = 0) -> np.ndarray:
+def sample_window(seed: int = 0) -> np.ndarray:
+    """The window every client posts: 30 frames of 126 uniform values in [0.2, 0.8), float32."""
     rng = np.random.default_rng(seed)
     return rng.uniform(0.2, 0.8, (30, 126)).astype(np.float32)
 
@@ -276,7 +277,7 @@ def bench_server(model: Path, duration: float, swap_seconds: float, clients: int
     """Run every configuration and the swap; return the results."""
     from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
 
-    w = _window()
+    w = sample_window()
     json_body = json.dumps({"sequence": w.tolist()}).encode()
     binary_body = encode_binary(w)
     results: dict = {"clients": clients, "duration_s": duration, "json_body_bytes": len(json_body),

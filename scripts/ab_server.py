@@ -20,7 +20,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from cloud_server.bench_server import _window, run_load, start_ours
+from cloud_server.bench_server import run_load, sample_window, start_ours
 from shared.demo import free_port, stop_server
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -42,15 +42,20 @@ def run_variant(variant: str, model: Path, seconds: float, clients: int, work: P
     os.environ.pop("PYTHONPATH", None)
     if tree != "main":
         os.environ["PYTHONPATH"] = tree
-    body = json.dumps({"sequence": _window().tolist()}).encode()
+    body = json.dumps({"sequence": sample_window().tolist()}).encode()
     port = free_port()
     proc = start_ours(model, port, work / f"ab-{port}", **settings)
     try:
         out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
         pids = out.stdout.split()
-        server0, busy0 = sum(map(_cpu_s, pids)), _busy_s()
-        r = run_load(f"http://127.0.0.1:{port}/predict", body, "application/json", clients, seconds)
+        at_start: list[float] = []  # counted from the start line: the clients' own start-up is left out
+
+        def mark(_t0: float) -> None:
+            at_start.extend((sum(map(_cpu_s, pids)), _busy_s()))
+
+        r = run_load(f"http://127.0.0.1:{port}/predict", body, "application/json", clients, seconds, during=mark)
         server1, busy1 = sum(map(_cpu_s, pids)), _busy_s()
+        server0, busy0 = at_start
     finally:
         stop_server(proc)
     n = max(1, r["requests"])
