@@ -36,7 +36,7 @@ def _parse(body: bytes):
 
 def fast_windows(body: bytes) -> Windows | None:
     """The windows of a plain single-window JSON body, or None when the strict path must decide."""
-    if body[:1] != b"{":
+    if body[:1] != b"{" or b'"sequences"' in body[:64]:  # a batch (key first) would be parsed twice
         return None
     try:
         doc = _parse(body)

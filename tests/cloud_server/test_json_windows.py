@@ -105,6 +105,8 @@ def test_a_plain_window_takes_the_fast_path(top_k):
     [
         json.dumps({"sequence": [[0.5] * (RAW_DIM - 1) + [[0.5]]]}).encode(),  # as_buffer would flatten it
         json.dumps({"sequence": [[0.5] * RAW_DIM, [0.5] * (RAW_DIM - 1) + [[]]], "top_k": 1}).encode(),
+        json.dumps({"sequences": [[[0.5] * RAW_DIM]]}).encode(),  # a batch: declined before any parse
+        json.dumps({"top_k": 1, "sequences": [[[0.5] * RAW_DIM]]}).encode(),  # top_k first: still within the prefix
         b'{"sequence": [[1]], "sequence": [[2]]}',  # duplicate keys (orjson keeps the last)
         b'\xef\xbb\xbf{"sequence": [[1]]}',
     ],
