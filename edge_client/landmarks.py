@@ -1,37 +1,69 @@
-"""Hand landmarks from frames: MediaPipe's HandLandmarker (Tasks API) in VIDEO mode.
+"""Hand landmarks from frames: MediaPipe's HandLandmarker (Tasks API) in VIDEO mode, or the same models on LiteRT.
 
 Frames in, (126,) vectors out in the shared layout: slot 0 the hand Holistic calls left, slot 1 the
-right, zeros for a missing hand. Handedness goes through shared.handedness.slot_for.
+right, zeros for a missing hand. Handedness goes through shared.handedness.slot_for. The backend is
+MediaPipe's library where the CPU can run it and ``edge_client.hand_tracker`` (LiteRT) elsewhere, a
+Raspberry Pi 4 among them (``edge_client.cpu``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from edge_client.cpu import choose_backend
+from edge_client.hand_tracker import LiteRTHandLandmarker
 from shared.hand_task import ensure_task_file
 from shared.handedness import HAND_DIM, mirror, slot_for
 from shared.spec import RAW_DIM
 
 
+def slot_vector(hands: list[tuple[float, str, np.ndarray]]) -> np.ndarray:
+    """(126,) float32 from (handedness score, handedness label, (21, 3) landmarks) per hand.
+
+    Each hand goes to the slot its label names; the best scored wins a contested slot and the other
+    takes the free one; a third hand is dropped.
+    """
+    out = np.zeros(RAW_DIM, np.float32)
+    filled = [False, False]
+    for _, label, points in sorted(hands, key=lambda h: -h[0]):
+        slot = slot_for(label)
+        if filled[slot]:
+            slot = 1 - slot
+            if filled[slot]:
+                continue
+        out[slot * HAND_DIM : (slot + 1) * HAND_DIM] = np.asarray(points, np.float32).reshape(-1)
+        filled[slot] = True
+    return out
+
+
 class HandLandmarks:
-    """One HandLandmarker in VIDEO mode; timestamps must increase (monotonic)."""
+    """One hand landmarker in VIDEO mode; timestamps must increase (monotonic).
+
+    ``backend``: ``auto`` (MediaPipe where its library runs on this CPU, else LiteRT), ``mediapipe``
+    or ``litert``; the chosen one is ``self.backend``.
+    """
 
     def __init__(
         self, variant: str = "full", mirrored: bool = False, min_detection: float = 0.5,
-        min_presence: float = 0.5, min_tracking: float = 0.5,
+        min_presence: float = 0.5, min_tracking: float = 0.5, backend: str = "auto",
     ) -> None:  # fmt: skip
-        from mediapipe.tasks.python.core.base_options import BaseOptions
-        from mediapipe.tasks.python.vision import HandLandmarker, HandLandmarkerOptions, RunningMode
+        self.backend = choose_backend(backend)
+        task = ensure_task_file(variant)
+        if self.backend == "litert":
+            self._landmarker = LiteRTHandLandmarker(task, 2, min_detection, min_presence, min_tracking)
+        else:
+            from mediapipe.tasks.python.core.base_options import BaseOptions
+            from mediapipe.tasks.python.vision import HandLandmarker, HandLandmarkerOptions, RunningMode
 
-        opts = HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(ensure_task_file(variant))),
-            running_mode=RunningMode.VIDEO,
-            num_hands=2,
-            min_hand_detection_confidence=min_detection,
-            min_hand_presence_confidence=min_presence,
-            min_tracking_confidence=min_tracking,
-        )
-        self._landmarker = HandLandmarker.create_from_options(opts)
+            opts = HandLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(task)),
+                running_mode=RunningMode.VIDEO,
+                num_hands=2,
+                min_hand_detection_confidence=min_detection,
+                min_hand_presence_confidence=min_presence,
+                min_tracking_confidence=min_tracking,
+            )
+            self._landmarker = HandLandmarker.create_from_options(opts)
         self.mirrored = mirrored
         self._last_ts = -1
 
@@ -41,24 +73,21 @@ class HandLandmarks:
         With ``mirrored`` the frame is taken to be flipped left-right (a selfie preview) and the
         landmarks are mirrored back to the camera's view.
         """
-        import mediapipe as mp
-
         ts = max(int(timestamp_ms), self._last_ts + 1)  # VIDEO mode rejects non-increasing stamps
         self._last_ts = ts
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        result = self._landmarker.detect_for_video(image, ts)
-        out = np.zeros(RAW_DIM, np.float32)
-        filled = [False, False]
-        scored = []
-        for hand, cats in zip(result.hand_landmarks, result.handedness, strict=True):
-            scored.append((cats[0].score, slot_for(cats[0].category_name), hand))
-        for _, slot, hand in sorted(scored, key=lambda s: -s[0]):  # best first wins a contested slot
-            if filled[slot]:
-                slot = 1 - slot
-                if filled[slot]:
-                    continue
-            out[slot * HAND_DIM : (slot + 1) * HAND_DIM] = [v for p in hand for v in (p.x, p.y, p.z)]
-            filled[slot] = True
+        if self.backend == "litert":
+            found = self._landmarker.detect(np.ascontiguousarray(rgb))
+            hands = [(h.handedness_score, h.handedness, h.landmarks) for h in found]
+        else:
+            import mediapipe as mp
+
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+            result = self._landmarker.detect_for_video(image, ts)
+            hands = [
+                (cats[0].score, cats[0].category_name, [(p.x, p.y, p.z) for p in hand])
+                for hand, cats in zip(result.hand_landmarks, result.handedness, strict=True)
+            ]
+        out = slot_vector(hands)
         # A frame flipped before detection (selfie view) gives the mirror image of the scene:
         # mirror back, so the model always sees the camera's own view.
         return mirror(out) if self.mirrored else out

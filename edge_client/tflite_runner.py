@@ -9,7 +9,8 @@ import numpy as np
 from shared.errors import BundleError
 
 
-def _interpreter_class():
+def interpreter_class():
+    """LiteRT's Interpreter class (tflite-runtime's where only that is installed)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - only on systems that ship tflite-runtime alone
@@ -22,7 +23,7 @@ class TFLiteRunner:
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         try:
-            self._interp = _interpreter_class()(model_path=str(path), num_threads=threads)
+            self._interp = interpreter_class()(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise BundleError(f"{path}: cannot load the TFLite model ({err})") from err
