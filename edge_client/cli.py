@@ -10,7 +10,8 @@ from edge_client.settings import load_settings
 _RENAMED = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit"}
 _FIELDS = (
     "source", "server", "api_key", "ca_bundle", "local_model", "local_only", "store", "model_name", "public_key",
-    "json_events", "display", "web_host", "web_port", "realtime", "mirror", "hand_model", "stride",
+    "json_events", "display", "web_host", "web_port", "realtime", "mirror", "hand_model", "hand_backend",
+    "stride",
     "display_names", "record_dir", "device_id", "timeout", "tflite", "threshold",
 )  # fmt: skip
 

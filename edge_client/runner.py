@@ -277,7 +277,8 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     if landmarker is None and not s.source.endswith(".npz"):
         from edge_client.landmarks import HandLandmarks
 
-        landmarker = owned = HandLandmarks(s.hand_model, mirrored=s.mirror)
+        landmarker = owned = HandLandmarks(s.hand_model, mirrored=s.mirror, backend=s.hand_backend)
+        log.info("hand landmarks: %s (%s model)", landmarker.backend, s.hand_model)
     answerer = Answerer(cloud, slot, local_only=s.local_only)
     hub = DisplayHub(history=s.history)
     recorder = None

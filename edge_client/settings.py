@@ -40,6 +40,11 @@ class EdgeSettings(BaseSettings):
     reopen_delay: float = Field(1.0, gt=0, description="Seconds between attempts to reopen a lost camera.")
     # Landmarks and windows.
     hand_model: Literal["full", "lite"] = Field("full", description="HandLandmarker model variant.")
+    hand_backend: Literal["auto", "mediapipe", "litert"] = Field(
+        "auto",
+        description="Hand landmarks by MediaPipe's library or the same models on LiteRT; auto: MediaPipe where "
+        "this CPU runs it (not a Raspberry Pi 4), else LiteRT.",
+    )
     frame_max_side: int | None = Field(
         640, ge=64, description="Shrink frames to this longer side before detection (None: as captured)."
     )

@@ -315,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", default=None, help="pace a video file like a camera")
     p.add_argument("--mirror", action="store_true", default=None, help="selfie view: flip frames left-right")
     p.add_argument("--hand-model", choices=("full", "lite"), help="HandLandmarker model (default full)")
+    p.add_argument(
+        "--hand-backend",
+        choices=("auto", "mediapipe", "litert"),
+        help="hand landmarks by MediaPipe or on LiteRT (default auto: LiteRT where MediaPipe cannot run)",
+    )
     p.add_argument("--stride", type=_positive, help="frames between windows of a sign (default 5)")
     p.add_argument("--threshold", type=float, help="confidence needed to show a label (default: the model's)")
     p.add_argument("--display", choices=("web", "opencv", "none"), help="kiosk page (default), OpenCV window or none")

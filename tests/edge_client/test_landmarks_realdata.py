@@ -1,4 +1,4 @@
-"""Live HandLandmarker extraction on the real MSL clips agrees with the Holistic-made dataset."""
+"""Live hand landmark extraction on the real MSL clips agrees with the Holistic-made dataset, on both backends."""
 
 import numpy as np
 import pytest
@@ -11,11 +11,11 @@ pytestmark = pytest.mark.realdata
 CLIPS = ["ambulancia", "doctor", "dolor", "hoy", "yo"]
 
 
-@pytest.fixture(scope="module")
-def extracted(sign_data):
+@pytest.fixture(scope="module", params=["mediapipe", "litert"])
+def extracted(sign_data, request):
     out = {}
     for sign in CLIPS:
-        with HandLandmarks("full") as lm:
+        with HandLandmarks("full", backend=request.param) as lm:
             out[sign] = np.stack(
                 [lm.detect(rgb, ts) for rgb, ts in video_frames(sign_data / "videos" / f"{sign}_001.mp4")]
             )

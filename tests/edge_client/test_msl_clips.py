@@ -58,6 +58,16 @@ def test_each_clip_is_named_locally_with_no_server(sign, sign_data, msl_bundle, 
     assert summary["answers_cloud"] == 0 and summary["answers_local"] >= 1 and summary["fallbacks"] >= 1
 
 
+@pytest.mark.parametrize("sign", CLIPS)
+def test_each_clip_is_named_locally_from_litert_landmarks(sign, sign_data, msl_bundle, clean_env):
+    """A Raspberry Pi 4's path: hand landmarks on LiteRT (MediaPipe's library cannot run there)."""
+    labels, _ = _run_clip(
+        sign_data / "videos" / f"{sign}_001.mp4", local_only=True, local_model=msl_bundle, hand_backend="litert"
+    )
+    assert [e["label"] for e in labels] == [sign], labels
+    assert labels[0]["answered_by"] == "local"
+
+
 def test_the_cli_names_a_clip_local_only(sign_data, msl_bundle, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
     proc = subprocess.run(
