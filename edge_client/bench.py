@@ -195,3 +195,50 @@ def main(args: argparse.Namespace) -> None:
     if args.out:
         args.out.write_text(json.dumps(res, indent=2))
         print(f"wrote {args.out}")
+
+
+def landmark_rates(data_dir: Path, repeats: int = 3, say=print) -> dict[str, Any]:
+    """Per-frame time of each hand landmark backend and model on every clip (same frames, same run).
+
+    Returns {"backend/variant": {"ms_median": ..., "fps": ..., "ratio": time / mediapipe-full time}}.
+    """
+    from edge_client.cpu import choose_backend
+    from edge_client.landmarks import HandLandmarks
+    from edge_client.settings import EdgeSettings
+    from edge_client.sources import video_frames
+
+    clips = sorted((data_dir / "videos").glob("*.mp4"))
+    if not clips:
+        raise SignstreamError(f"{data_dir}/videos has no .mp4 clips")
+    max_side = EdgeSettings.model_fields["frame_max_side"].default
+    frames = {c.name: list(video_frames(str(c), max_side)) for c in clips}
+    backends = ["mediapipe", "litert"] if choose_backend("auto") == "mediapipe" else ["litert"]
+    times: dict[str, list[float]] = {}
+    for _ in range(repeats):  # interleaved rounds: a noisy machine slows every configuration alike
+        for backend in backends:
+            for variant in ("full", "lite"):
+                key = f"{backend}/{variant}"
+                for clip in clips:
+                    with HandLandmarks(variant, backend=backend) as lm:
+                        t0 = time.perf_counter()
+                        for rgb, ts in frames[clip.name]:
+                            lm.detect(rgb, ts)
+                        times.setdefault(key, []).append((time.perf_counter() - t0) / len(frames[clip.name]))
+    base = statistics.median(times[f"{backends[0]}/full"])
+    out = {}
+    for key, values in times.items():
+        ms = statistics.median(values) * 1000
+        out[key] = {"ms_median": round(ms, 1), "fps": round(1000 / ms, 1), "ratio": round(ms / 1000 / base, 2)}
+        say(f"{key:<16} {ms:7.1f} ms/frame  {1000 / ms:6.1f} fps  x{out[key]['ratio']:.2f} of {backends[0]}/full")
+    return out
+
+
+def landmarks_main(args: argparse.Namespace) -> None:
+    """``signstream bench landmarks``."""
+    data_dir = args.data_dir or (Path(os.environ["SIGN_DATA_DIR"]) if os.environ.get("SIGN_DATA_DIR") else None)
+    if data_dir is None or not (data_dir / "videos").is_dir():
+        raise SignstreamError("give --data-dir or set SIGN_DATA_DIR to the real data folder (it has videos/)")
+    res = landmark_rates(data_dir, args.repeats)
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=2))
+        print(f"wrote {args.out}")

@@ -281,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--delay", type=float, default=0.5, help="added server latency, seconds (default 0.5)")
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=_lazy("edge_client.bench", "main"))
+    b = bench.add_parser("landmarks", help="hand landmark backends (MediaPipe, LiteRT) and models: time per frame")
+    b.add_argument("--data-dir", type=_existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--repeats", type=_positive, default=3, help="interleaved rounds (default 3)")
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.set_defaults(func=_lazy("edge_client.bench", "landmarks_main"))
 
     p = sub.add_parser("keys", help="maintain the server's API key file")
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
