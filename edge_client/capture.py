@@ -85,10 +85,17 @@ def write_clip(frames: list[np.ndarray], fps: float, path: Path) -> None:
 
 def capture(
     label: str, source: str, root: Path, count: int = 1, seconds: float = 2.0, countdown: float = 3.0,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = print, session: str | None = None,
 ) -> list[Path]:  # fmt: skip
-    """Record ``count`` clips of ``seconds`` each; returns their paths."""
+    """Record ``count`` clips of ``seconds`` each; returns their paths.
+
+    With ``session`` (who records, e.g. a signer's id) clips go to ``root/session/label/``, which
+    ``extract`` reads as the session; without, to ``root/label/`` and the recording day is the session.
+    """
     check_label(label)
+    if session is not None:
+        check_label(session)
+        root = root / session
     frames_iter, fps, release = open_source(source)
     live = source.isdigit() or source.startswith("/dev/video")
     written: list[Path] = []

@@ -80,7 +80,7 @@ def cmd_import_mpdata(args: argparse.Namespace) -> None:
 def cmd_capture(args: argparse.Namespace) -> None:
     from edge_client.capture import capture
 
-    capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown)
+    capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown, session=args.session)
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("capture", help="record labelled clips from a camera or a video file")
     p.add_argument("--label", required=True, help="the sign being recorded (the clip's folder)")
     p.add_argument("--source", default="0", help="camera index, /dev/videoN or a video file (default 0)")
-    p.add_argument("--root", type=Path, required=True, help="clips go to ROOT/LABEL/<timestamp>.mp4")
+    p.add_argument("--root", type=Path, required=True, help="clips go to ROOT[/SESSION]/LABEL/<timestamp>.mp4")
+    p.add_argument("--session", help="who is recording (e.g. a signer's id): clips go to ROOT/SESSION/LABEL/")
     p.add_argument("--count", type=_positive, default=1, help="clips to record (default 1)")
     p.add_argument("--seconds", type=float, default=2.0, help="length of each clip (default 2)")
     p.add_argument("--countdown", type=float, default=3.0, help="seconds of countdown before each clip (camera)")
@@ -219,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("folder", "stem"),
         default="folder",
         help="label = the clip's folder (default) or its file name without a trailing _NNN",
+    )
+    p.add_argument(
+        "--session",
+        help="session of every clip (default: the folder above the label, else the recording day; never the label)",
     )
     p.set_defaults(func=_lazy("cloud_server.training.cli", "run_extract"))
 

@@ -126,8 +126,13 @@ def run_extract(args: argparse.Namespace) -> None:
             bar.write(f"start {clip}", file=sys.stdout)
             sys.stdout.flush()
 
-        ds, results = extract(args.inputs, args.out, args.workers, args.hand_model, args.label_from, progress, started)
+        ds, results = extract(
+            args.inputs, args.out, args.workers, args.hand_model, args.label_from, progress, started, args.session
+        )
     skipped = [r for r in results if r.skipped]
-    print(f"wrote {args.out}: {len(ds)} clips, classes {', '.join(ds.classes)}; {len(skipped)} skipped")
+    print(
+        f"wrote {args.out}: {len(ds)} clips, classes {', '.join(ds.classes)}; "
+        f"sessions {', '.join(sorted(set(ds.session.tolist())))}; {len(skipped)} skipped"
+    )
     for r in skipped:
         print(f"  skipped {r.path}: {r.skipped}")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import shutil
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -40,13 +41,21 @@ class ClipResult:
 
 
 def find_clips(inputs: list[Path], label_from: str = "folder") -> list[tuple[Path, str]]:
-    """(clip, label) pairs from video files and folders of ``<label>/*.mp4``.
+    """(clip, label) pairs from video files and folders of ``<label>/*.mp4`` (see ``find_recordings``)."""
+    return [(clip, label) for clip, label, _ in find_recordings(inputs, label_from)]
+
+
+def find_recordings(
+    inputs: list[Path], label_from: str = "folder", session: str | None = None
+) -> list[tuple[Path, str, str]]:
+    """(clip, label, session) for every video under ``inputs``.
 
     Args:
         label_from: 'folder' (the clip's parent folder names its label) or 'stem' (the file name
             without a trailing ``_<number>``, e.g. ``doctor_001.mp4`` -> ``doctor``).
+        session: the session of every clip (``extract --session``); default: see ``clip_session``.
     """
-    clips: list[tuple[Path, str]] = []
+    found: list[tuple[Path, str, str]] = []
     for item in inputs:
         if item.is_dir():
             files = sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
@@ -54,12 +63,37 @@ def find_clips(inputs: list[Path], label_from: str = "folder") -> list[tuple[Pat
             files = [item]
         else:
             raise DatasetError(f"{item}: no such file or folder")
+        root = item if item.is_dir() else None
         for f in files:
             label = re.sub(r"[_-]\d+$", "", f.stem) if label_from == "stem" else f.parent.name
-            clips.append((f, label))
-    if not clips:
+            found.append((f, label, session or clip_session(f, root, label, label_from)))
+    if not found:
         raise DatasetError("no video clips found (looked for " + ", ".join(sorted(VIDEO_SUFFIXES)) + ")")
-    return clips
+    return found
+
+
+_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-\d{6}")  # capture's <YYYYmmdd-HHMMSS>[-n].mp4
+
+
+def clip_session(clip: Path, root: Path | None, label: str, label_from: str = "folder") -> str:
+    """Who (or when) recorded a clip, never its label.
+
+    Validation holds out whole sessions to measure the model on people it has not seen, so a session
+    must stand for a recording sitting. In order: the folder above the label folder
+    (``<root>/<session>/<label>/clip.mp4``, what ``capture --session`` writes); with ``--label-from
+    stem`` the clip's own folder (``<root>/<session>/doctor_001.mp4``); else the recording day,
+    from capture's file name (``20261202-101500.mp4``) or the file's modification time
+    (``day-2026-12-02``).
+    """
+    parts = clip.relative_to(root).parts if root is not None else ()
+    if label_from == "folder" and len(parts) >= 3:
+        return parts[-3]
+    if label_from == "stem" and len(parts) >= 2 and parts[-2] != label:
+        return parts[-2]
+    m = _STAMP.match(clip.stem)
+    if m:
+        return f"day-{m[1]}-{m[2]}-{m[3]}"
+    return "day-" + time.strftime("%Y-%m-%d", time.localtime(clip.stat().st_mtime))
 
 
 def _part_name(clip: Path) -> str:
@@ -99,17 +133,20 @@ def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dic
 
 def extract(
     inputs: list[Path], out: Path, workers: int = 2, variant: str = "full", label_from: str = "folder",
-    progress=None, on_start=None,
+    progress=None, on_start=None, session: str | None = None,
 ) -> tuple[Dataset, list[ClipResult]]:  # fmt: skip
     """Extract every clip (resuming from ``<out>.parts``) and write the dataset to ``out``.
 
     Args:
         progress: called with each finished ClipResult.
         on_start: called with each clip path as it is submitted (for counting repeats after a crash).
+        session: every clip's session; default: from the layout or the recording day (``clip_session``).
     """
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose a new --out")
-    clips = find_clips(inputs, label_from)
+    recordings = find_recordings(inputs, label_from, session)
+    clips = [(c, lab) for c, lab, _ in recordings]
+    session_of = {c: ses for c, _, ses in recordings}
     parts = out.with_name(out.name + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
     todo = [(c, lab) for c, lab in clips if not (parts / _part_name(c)).exists()]
@@ -137,7 +174,7 @@ def extract(
                 seqs.append(part["X"])
                 rates.append(res.fps or 30.0)
                 labels.append(res.label)
-                sessions.append(Path(res.path).parent.name)
+                sessions.append(session_of[c])
     if not seqs:
         raise DatasetError("no clip gave any hand landmarks; nothing to write")
     classes = sorted(set(labels))
@@ -155,7 +192,7 @@ def extract(
         X=X,
         y=np.array([classes.index(lab) for lab in labels], np.int64),
         classes=classes,
-        seq_id=np.array([f"{Path(r.path).parent.name}/{r.label}/{Path(r.path).stem}" for r in kept]),
+        seq_id=np.array([f"{ses}/{r.label}/{Path(r.path).stem}" for r, ses in zip(kept, sessions, strict=True)]),
         session=np.array(sessions),
         length=np.array([len(s) for s in seqs], np.int64),
         sources=[f"signstream extract ({variant} HandLandmarker) from {len(clips)} clips"],

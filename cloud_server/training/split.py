@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from shared.dataset import Dataset, sequence_groups
+from shared.errors import DatasetError
+
+MIN_VAL_SESSIONS = 3
 
 # Whole sessions are held out only while that keeps validation near the fraction asked for: with
 # two or three sessions one of them is 33-50% of the data, and holding it out made the KSL models
@@ -50,3 +53,35 @@ def _draw(keys: np.ndarray, fraction: float, seed: int, cap: float | None = None
             break
         val = more
     return val
+
+
+def check_split(ds: Dataset, train_mask: np.ndarray, val_mask: np.ndarray) -> list[str]:
+    """Refuse a split that cannot measure the model on new people; return warnings about a weak one.
+
+    Raises:
+        DatasetError (one line) when sessions are classes (every session holds a single class, as when
+        the label folder was taken for the session) or a class has no training sequence.
+    """
+    sessions = np.unique(ds.session)
+    classes_per_session = [len(np.unique(ds.y[ds.session == s])) for s in sessions]
+    if len(sessions) > 1 and max(classes_per_session) == 1:
+        raise DatasetError(
+            f"every session holds a single class (e.g. session {sessions[0]!r}): sessions look like labels, so "
+            "validation would hold out signs, not people; record with capture --session or extract --session"
+        )
+    missing = [ds.classes[c] for c in range(len(ds.classes)) if not np.any(ds.y[train_mask] == c)]
+    if missing:
+        raise DatasetError(
+            f"class {missing[0]!r} has no training sequence (all of it is held out for validation"
+            + (f"; {len(missing) - 1} more" if len(missing) > 1 else "")
+            + "): record it in more sessions"
+        )
+    warnings = []
+    val_sessions = np.unique(ds.session[val_mask])
+    if len(val_sessions) < MIN_VAL_SESSIONS:
+        warnings.append(
+            f"validation holds {len(val_sessions)} session(s) ({', '.join(map(str, val_sessions))}); with fewer "
+            f"than {MIN_VAL_SESSIONS} the recommended threshold and the validation accuracy say little about new "
+            "signers: record more people"
+        )
+    return warnings

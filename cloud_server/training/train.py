@@ -12,7 +12,7 @@ import numpy as np
 
 from cloud_server.training.augment import augment
 from cloud_server.training.model import ModelConfig, build_model
-from cloud_server.training.split import holdout_sessions
+from cloud_server.training.split import check_split, holdout_sessions
 from shared.atomic import atomic_dir
 from shared.bundle import Manifest, now_iso, write_manifest
 from shared.calibration import (
@@ -146,6 +146,8 @@ def train_bundle(
     )
     keras.utils.set_random_seed(config.seed)
     train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
+    for warning in check_split(ds, train_mask, val_mask):
+        log.warning("%s", warning)
     train, val = ds.subset(train_mask), ds.subset(val_mask)
     n = len(ds.classes)
     steps_per_epoch = int(np.ceil(len(train) / config.batch_size))

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from cloud_server.training.extract import find_clips
+from cloud_server.training.extract import find_clips, find_recordings
 from shared.dataset import load_dataset
 
 
@@ -40,6 +40,41 @@ def test_find_clips_labels(tmp_path):
     assert [lab for _, lab in find_clips([tmp_path])] == ["hello", "hello", "thanks"]
     (tmp_path / "doctor_001.mp4").write_bytes(b"x")
     assert find_clips([tmp_path / "doctor_001.mp4"], "stem")[0][1] == "doctor"
+
+
+def test_sessions_come_from_the_recording_never_the_label(tmp_path):
+    """capture's layouts: ROOT/LABEL/<stamp>.mp4 (session: the day) and ROOT/SESSION/LABEL/<stamp>.mp4."""
+    for name in ("clips/hola/20261201-101500.mp4", "clips/dolor/20261202-090000.mp4", "clips/dolor/other.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    os.utime(tmp_path / "clips/dolor/other.mp4", (0, 1_700_000_000))  # 2023-11-14
+    got = {p.name: (lab, ses) for p, lab, ses in find_recordings([tmp_path / "clips"])}
+    assert got["20261201-101500.mp4"] == ("hola", "day-2026-12-01")
+    assert got["20261202-090000.mp4"] == ("dolor", "day-2026-12-02")
+    assert got["other.mp4"][1] == "day-" + time.strftime("%Y-%m-%d", time.localtime(1_700_000_000))
+    for name in ("by/ana/hola/1.mp4", "by/ana/dolor/2.mp4", "by/ben/hola/3.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    got = sorted((lab, ses) for _, lab, ses in find_recordings([tmp_path / "by"]))
+    assert got == [("dolor", "ana"), ("hola", "ana"), ("hola", "ben")]
+    assert {ses for _, _, ses in find_recordings([tmp_path / "by"], session="s1")} == {"s1"}
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_a_real_extraction_in_the_documented_layout_has_sessions_that_are_not_labels(tmp_path, sign_data):
+    import shutil
+
+    for sign, stamp in (("hoy", "20261201-101500"), ("yo", "20261203-111500")):
+        dest = tmp_path / "clips" / sign / f"{stamp}.mp4"
+        dest.parent.mkdir(parents=True)
+        shutil.copy(sign_data / "videos" / f"{sign}_001.mp4", dest)
+    proc = subprocess.run(_cmd(tmp_path / "clips", "--out", tmp_path / "d.npz", "--workers", 1),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ds = load_dataset(tmp_path / "d.npz")
+    assert sorted(ds.session.tolist()) == ["day-2026-12-01", "day-2026-12-03"]
+    assert not set(ds.session.tolist()) & set(ds.classes)
 
 
 @pytest.mark.slow

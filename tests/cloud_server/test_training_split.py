@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud_server.training.split import holdout_sessions
+from cloud_server.training.split import check_split, holdout_sessions
 from shared.dataset import Dataset
+from shared.errors import DatasetError
 
 
 def _dataset(sessions: int, classes: int = 3, per_class: int = 10) -> Dataset:
@@ -50,3 +51,40 @@ def test_one_session_is_split_into_blocks():
     ds = _dataset(sessions=1)
     train, val = holdout_sessions(ds, 0.2, seed=3)
     assert val.mean() == pytest.approx(0.2) and train.sum() == 24
+
+
+def _labelled_by_folder(labels: list[str], per_class: int = 6) -> Dataset:
+    """Clips from clips/<label>/*.mp4 whose session was taken from the label folder (the old bug)."""
+    rows = [(lab, i) for lab in labels for i in range(per_class)]
+    return Dataset(
+        X=np.zeros((len(rows), 4, 126), np.float32),
+        y=np.array([labels.index(lab) for lab, _ in rows]),
+        classes=labels,
+        seq_id=np.array([f"{lab}/{lab}/{i}" for lab, i in rows]),
+        session=np.array([lab for lab, _ in rows]),
+        length=np.full(len(rows), 4),
+    )
+
+
+def test_sessions_that_are_classes_are_refused_in_one_line():
+    ds = _labelled_by_folder(["ambulancia", "doctor", "dolor", "hoy", "yo"])
+    train, val = holdout_sessions(ds, 0.2, 0)
+    with pytest.raises(DatasetError, match="every session holds a single class") as err:
+        check_split(ds, train, val)
+    assert "\n" not in str(err.value)
+
+
+def test_a_class_held_out_whole_is_refused():
+    ds = _dataset(sessions=6)
+    ds.session[ds.y == 2] = "S9"  # class c2 recorded in one session only
+    train = ds.session != "S9"
+    with pytest.raises(DatasetError, match="class 'c2' has no training sequence"):
+        check_split(ds, train, ~train)
+
+
+def test_fewer_than_three_validation_sessions_warn_and_more_do_not():
+    ds = _dataset(sessions=10)
+    one = ds.session == "S0"
+    assert "validation holds 1 session(s) (S0)" in check_split(ds, ~one, one)[0]
+    three = np.isin(ds.session, ["S0", "S1", "S2"])
+    assert check_split(ds, ~three, three) == []

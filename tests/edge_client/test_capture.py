@@ -44,3 +44,15 @@ def test_bad_labels(label):
 def test_missing_source(tmp_path):
     with pytest.raises(CaptureError, match="no such file"):
         capture("hi", str(tmp_path / "none.mp4"), tmp_path)
+
+
+def test_capture_with_a_session_writes_the_layout_extract_reads_as_people(tmp_path):
+    from cloud_server.training.extract import find_recordings
+
+    src = _video(tmp_path / "src.mp4")
+    paths = capture("hello", str(src), tmp_path / "root", count=1, seconds=0.5, countdown=0, say=lambda s: None,
+                    session="signer-07")  # fmt: skip
+    assert paths[0].parent == tmp_path / "root" / "signer-07" / "hello"
+    assert [(lab, ses) for _, lab, ses in find_recordings([tmp_path / "root"])] == [("hello", "signer-07")]
+    with pytest.raises(CaptureError):
+        capture("hello", str(src), tmp_path / "root", count=1, countdown=0, say=lambda s: None, session="../x")
