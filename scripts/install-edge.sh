@@ -4,6 +4,12 @@
 #   sudo scripts/install-edge.sh [--kiosk-user pi] [--start]     on the Raspberry Pi
 #   scripts/install-edge.sh --root /tmp/scratch ...               into a scratch root (tests, images)
 #
+# On Raspberry Pi OS Trixie, 64-bit (today's image) the virtualenv is made from the system python3,
+# Python 3.13; on Bookworm python3 is Python 3.11 and the command is the same. Python 3.11, 3.12 or
+# 3.13 is accepted (--python PATH for another interpreter); the same requirements-edge.txt pins on a
+# Pi 4 and a Pi 5. From apt the Pi needs python3-venv (Debian ships venv's pip apart) and chromium
+# for the kiosk browser.
+#
 # Installs signstream-edge.service (the client), signstream-kiosk.service (a user unit: Chromium in
 # kiosk mode on the client's page, started with the desktop session) and the optional
 # signstream-edge-sync.timer. Idempotent; re-running from another checkout replaces the code (that is
@@ -11,7 +17,11 @@
 # /etc/signstream/kiosk.env and /var/lib/signstream/edge (models, recordings) are never replaced.
 # shellcheck source-path=SCRIPTDIR source=install-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
-SIDE=edge # read by install-lib.sh
+SIDE=edge # read by install-lib.sh, like the two below
+# Raspberry Pi OS's own python3: 3.13 on Trixie, 3.11 on Bookworm (requirements-edge.txt has aarch64
+# wheels for both; tests/deploy/test_edge_pins.py); 3.12 is within pyproject's requires-python too.
+PYTHON_DEFAULT=python3
+PYTHON_VERSIONS="3.11 3.12 3.13"
 USER_NAME=signstream-edge
 KIOSK=1
 KIOSK_USER="${SUDO_USER:-}"
@@ -23,6 +33,8 @@ HAND_TASK=1
 usage() {
   echo "usage: $(basename "$0") [options]"
   echo "Install or update the signstream edge client and the kiosk browser."
+  echo "Raspberry Pi OS Trixie, 64-bit: python3 is Python 3.13; on Bookworm it is 3.11, same command."
+  echo "Needs apt's python3-venv (and chromium for the kiosk browser)."
   common_usage
   cat <<EOF_USAGE
   --kiosk-user NAME the desktop user whose session shows the kiosk (default: \$SUDO_USER; none: any user)

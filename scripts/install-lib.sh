@@ -20,7 +20,11 @@ REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SIDE=""               # server | edge, set by the caller
 ROOT_DIR="/"          # --root
 R=""                  # path prefix: "" when ROOT_DIR is /
-PYTHON_BIN="python3.11"
+PYTHON_BIN=""         # --python; empty: PYTHON_DEFAULT
+# The interpreter used without --python and the Python versions accepted: the server's (it runs on
+# 3.11 only); install-edge.sh sets its own after sourcing this file.
+PYTHON_DEFAULT="python3.11"
+PYTHON_VERSIONS="3.11"
 VENV_FROM=""
 SOURCE_DIR="$REPO_DIR"
 START=0
@@ -52,10 +56,20 @@ system_run() {
   fi
 }
 
+# The accepted versions as words: "3.11", "3.11 or 3.13", "3.11, 3.12 or 3.13".
+python_versions_text() {
+  local text="" last="" version
+  for version in $PYTHON_VERSIONS; do
+    [ -z "$last" ] || text="${text:+$text, }$last"
+    last="$version"
+  done
+  echo "${text:+$text or }$last"
+}
+
 common_usage() {
   cat <<EOF
   --root DIR        install under DIR instead of / (tests, images); nothing outside DIR is touched
-  --python PATH     Python 3.11 interpreter for the virtualenv (default: python3.11)
+  --python PATH     Python $(python_versions_text) interpreter for the virtualenv (default: $PYTHON_DEFAULT)
   --source DIR      signstream checkout to install (default: the one holding this script)
   --venv-from VENV  take the dependencies from an existing virtualenv instead of installing
                     requirements-$SIDE.txt (development and tests); the package itself is still installed
@@ -103,9 +117,7 @@ check_common() {
   else
     R="$ROOT_DIR"
   fi
-  command -v "$PYTHON_BIN" >/dev/null 2>&1 || die "no Python at '$PYTHON_BIN' (install python3.11 or pass --python PATH)"
-  "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
-    || die "$PYTHON_BIN is not Python 3.11 (signstream needs 3.11; pass --python PATH)"
+  check_python
   [ -f "$SOURCE_DIR/pyproject.toml" ] || die "--source $SOURCE_DIR is not a signstream checkout (no pyproject.toml)"
   SOURCE_DIR="$(cd "$SOURCE_DIR" && pwd)"
   [ -f "$SOURCE_DIR/requirements-$SIDE.txt" ] || die "$SOURCE_DIR/requirements-$SIDE.txt is missing"
@@ -114,6 +126,27 @@ check_common() {
     VENV_FROM="$(cd "$VENV_FROM" && pwd)"
   fi
   mkdir -p "$ROOT_DIR" # only now: bad options leave no trace
+}
+
+# The interpreter for the virtualenv: one of PYTHON_VERSIONS, able to make a virtualenv with pip.
+check_python() {
+  PYTHON_BIN="${PYTHON_BIN:-$PYTHON_DEFAULT}"
+  local accepted version
+  accepted="$(python_versions_text)"
+  command -v "$PYTHON_BIN" >/dev/null 2>&1 \
+    || die "no Python at '$PYTHON_BIN' (signstream-$SIDE needs Python $accepted; install one or pass --python PATH)"
+  version="$("$PYTHON_BIN" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" || version=""
+  [[ "$version" =~ ^[0-9]+\.[0-9]+$ ]] || version=""
+  case " $PYTHON_VERSIONS " in
+    *" ${version:-none} "*) ;;
+    *) die "$PYTHON_BIN is ${version:+Python }${version:-not a working Python}; signstream-$SIDE needs Python $accepted (pass --python PATH)" ;;
+  esac
+  # Debian (Raspberry Pi OS) ships venv's pip bootstrap, ensurepip, apart in python3-venv; a
+  # --venv-from virtualenv is made without pip and needs only venv itself.
+  local modules="venv, ensurepip"
+  [ -z "$VENV_FROM" ] || modules="venv"
+  "$PYTHON_BIN" -c "import $modules" 2>/dev/null \
+    || die "$PYTHON_BIN cannot create a virtualenv (\`$PYTHON_BIN -m venv\` is unavailable): sudo apt install python3-venv"
 }
 
 # make_dir MODE OWNER:GROUP PATH: create PATH and set its mode (and owner, on a real root).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -261,11 +262,87 @@ def test_uninstall_of_nothing_is_fine(tmp_path: Path) -> None:
     assert "nothing to remove" in proc.stdout
 
 
-def test_a_python_other_than_3_11_is_refused(tmp_path: Path) -> None:
-    other = tmp_path / "python3.12"
-    other.write_text("#!/bin/sh\n# answers the version check like any Python but 3.11\nexit 1\n")
-    other.chmod(0o755)
-    proc = run_script("install-server.sh", "--root", tmp_path / "root", "--python", other, check=False)
+def fake_python(folder: Path, version: str, *, venv: bool = True) -> Path:
+    """An interpreter that tells the installers' version check it is Python ``version``.
+
+    A shell script ``folder/python3``: it answers the probe scripts/install-lib.sh asks (a ``-c`` program
+    printing ``sys.version_info``) with ``version`` and runs the test venv's base Python for anything
+    else, so an accepted one installs for real. Without ``venv`` it fails the ``import venv, ensurepip``
+    check, like Debian's python3 without the python3-venv package.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    no_venv = "" if venv else '  *"import venv"*) exit 1 ;;\n'
+    path = folder / "python3"
+    path.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        f"  *version_info*) echo {version}; exit 0 ;;\n"
+        f"{no_venv}"
+        "esac\n"
+        f'exec "{BASE_PYTHON}" "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("version", ["3.13", "3.11"])  # Raspberry Pi OS Trixie, Bookworm
+def test_edge_installs_with_the_python_of_either_image(tmp_path: Path, source: Path, version: str) -> None:
+    python = fake_python(tmp_path / "bin", version)
+    root = tmp_path / "root"
+    args = ["--root", root, "--source", source, "--venv-from", VENV, "--no-kiosk", "--skip-hand-task"]
+    proc = run_script("install-edge.sh", *args, "--python", python)
+    assert "creating the virtualenv" in proc.stdout
+    venv_python = root / "opt/signstream/edge/venv/bin/python"
+    subprocess.run([venv_python, "-c", "import edge_client"], check=True, cwd=tmp_path)
+    assert installed_info(root, "edge")["side"] == "edge"
+
+
+@pytest.mark.parametrize(
+    ("script", "version", "message"),
+    [
+        ("install-edge.sh", "3.10", "is Python 3.10; signstream-edge needs Python 3.11, 3.12 or 3.13 (pass --python"),
+        ("install-edge.sh", "3.14", "is Python 3.14; signstream-edge needs Python 3.11, 3.12 or 3.13"),
+        ("install-server.sh", "3.13", "is Python 3.13; signstream-server needs Python 3.11 (pass --python PATH)"),
+        ("install-server.sh", "3.12", "is Python 3.12; signstream-server needs Python 3.11"),
+        ("install-server.sh", "garbage", "is not a working Python; signstream-server needs Python 3.11"),
+    ],
+)  # fmt: skip
+def test_a_python_of_another_version_is_refused(tmp_path: Path, script: str, version: str, message: str) -> None:
+    python = fake_python(tmp_path / "bin", version)
+    proc = run_script(script, "--root", tmp_path / "root", "--python", python, check=False)
     assert proc.returncode == 2
-    assert "is not Python 3.11" in proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr
     assert not (tmp_path / "root").exists()
+
+
+def test_edge_default_is_python3_and_its_version_is_checked(tmp_path: Path) -> None:
+    """Without --python the edge installer checks the python3 on PATH (an older 3.10 here: refused)."""
+    fake_python(tmp_path / "bin", "3.10")
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    proc = run_script("install-edge.sh", "--root", tmp_path / "root", check=False, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "python3 is Python 3.10; signstream-edge needs Python 3.11, 3.12 or 3.13" in proc.stderr
+    assert not (tmp_path / "root").exists()
+
+
+def test_a_python_without_venv_asks_for_python3_venv(tmp_path: Path) -> None:
+    """Debian's python3 without python3-venv: one line saying which package to install."""
+    python = fake_python(tmp_path / "bin", "3.13", venv=False)
+    proc = run_script("install-edge.sh", "--root", tmp_path / "root", "--python", python, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "sudo apt install python3-venv" in proc.stderr
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize(
+    ("script", "line"),
+    [
+        ("install-edge.sh", "Python 3.11, 3.12 or 3.13 interpreter for the virtualenv (default: python3)\n"),
+        ("install-server.sh", "Python 3.11 interpreter for the virtualenv (default: python3.11)\n"),
+    ],
+)  # fmt: skip
+def test_help_names_the_pythons_of_each_side(script: str, line: str) -> None:
+    assert line in run_script(script, "--help").stdout
