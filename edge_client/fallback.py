@@ -42,6 +42,7 @@ class Answer:
     model_name: str
     model_version: str
     answered_by: str  # CLOUD or LOCAL
+    no_sign: bool = False  # nobody signs: never shown as a label
 
 
 class LocalModel:
@@ -73,7 +74,8 @@ class LocalModel:
         with self._lock:
             pred = predict_windows(self.runner, self.manifest, [np.asarray(window, np.float32)], k=1)[0]
         m = self.manifest
-        return Answer(pred.label, pred.confidence, pred.below_threshold, m.threshold, m.name, m.version, LOCAL)
+        return Answer(pred.label, pred.confidence, pred.below_threshold, m.threshold, m.name, m.version, LOCAL,
+                      pred.no_sign)  # fmt: skip
 
 
 class ModelSlot:
@@ -127,7 +129,7 @@ class Answerer:
             try:
                 r = self.cloud.predict(window)
                 return Answer(r.label, r.confidence, r.below_threshold, r.threshold, r.model.name, r.model.version,
-                              CLOUD)  # fmt: skip
+                              CLOUD, r.no_sign)  # fmt: skip
             except CircuitOpenError as err:
                 problem = str(err)
             except TransportError as err:

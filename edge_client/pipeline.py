@@ -363,8 +363,8 @@ class Pipeline:
         else:
             self.counters.answers_local += 1
         self.counters.answer_latency_ms.append(latency)
-        confident = not answer.below_threshold if self.smoother.threshold is None else (
-            answer.confidence >= self.smoother.threshold)  # fmt: skip
+        confident = not answer.no_sign and (not answer.below_threshold if self.smoother.threshold is None else (
+            answer.confidence >= self.smoother.threshold))  # fmt: skip
         if self.on_answer is not None:
             self.on_answer(AnswerEvent(answer.label, round(answer.confidence, 4), confident, answer.answered_by,
                                        answer.model_name, answer.model_version, answer.threshold, window.truth,

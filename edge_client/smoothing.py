@@ -70,7 +70,7 @@ class Smoother:
             self._sign = sign
             self._votes.clear()
             self._sign_votes = []
-        vote = answer.label if self._confident(answer) else None
+        vote = answer.label if self._confident(answer) and not answer.no_sign else None
         self._votes.append((vote, answer))
         self._sign_votes.append(vote)
         if vote is not None and sum(v == vote for v, _ in self._votes) >= self.k:

@@ -49,6 +49,9 @@ class Manifest(BaseModel):
     labels: list[str] = Field(min_length=2)
     temperature: float = Field(1.0, gt=0, description="Divide logits by this before the softmax.")
     threshold: float = Field(0.0, ge=0, le=1, description="Recommended confidence threshold.")
+    no_sign_label: str | None = Field(
+        "idle", description="The class that means nobody is signing: answered as no sign, never shown as a label."
+    )
     sources: list[str] = Field(default_factory=list)
     licences: list[str] = Field(default_factory=list)
     architecture: dict[str, Any] = Field(default_factory=dict)

@@ -236,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="signs", help="model name in the manifest (default signs)")
     p.add_argument("--version", help="model version (default: a UTC timestamp)")
+    p.add_argument(
+        "--no-sign-label",
+        default="idle",
+        help="the class meaning nobody signs: answered as no sign, never shown (default idle)",
+    )
     p.set_defaults(func=_lazy("cloud_server.training.cli", "run_train"))
 
     p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")

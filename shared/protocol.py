@@ -188,6 +188,11 @@ class Prediction(BaseModel):
     confidence: float = Field(description="Its calibrated probability, 0..1.")
     top_k: list[LabelScore] = Field(description="Most likely labels, best first.")
     below_threshold: bool = Field(description="True if confidence is under the model's recommended threshold.")
+    no_sign: bool = Field(
+        False,
+        description="True when nobody is signing: no hand in (almost) any frame (answered without the model) or the "
+        "model's no-sign class won. Then label is empty, index is -1 (no hand) or the no-sign class's; show nothing.",
+    )
 
 
 class PredictResponse(Prediction):

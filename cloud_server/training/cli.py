@@ -36,7 +36,8 @@ def run_train(args: argparse.Namespace) -> None:
             bar.set_postfix(shown)
             bar.update(1)
 
-        manifest = train_bundle(data, args.out, None, config, name=args.name, version=args.version, progress=progress)
+        manifest = train_bundle(data, args.out, None, config, name=args.name, version=args.version, progress=progress,
+                                no_sign_label=getattr(args, "no_sign_label", "idle"))  # fmt: skip
     m = manifest.metrics
     print(
         f"wrote {args.out}: {manifest.name} {manifest.version}, {len(manifest.labels)} labels, "
@@ -87,6 +88,16 @@ def run_evaluate(args: argparse.Namespace) -> None:
         f"accuracy {metrics['accuracy']:.3f}  macro F1 {metrics['macro_f1']:.3f}  ECE {metrics['ece']:.3f}",
         f"at the recommended threshold {metrics['threshold']:.2f}: {metrics['coverage_at_threshold']:.0%} answered, "
         f"accuracy {metrics['accuracy_at_threshold'] or 0:.3f}",
+        "as shown by a kiosk: accuracy on signs "
+        + (f"{metrics['shown_accuracy']:.3f}" if metrics["shown_accuracy"] is not None else "-")
+        + ", false labels when nobody signs "
+        + (f"{metrics['false_label_rate']:.3f}" if metrics["false_label_rate"] is not None else "- (no idle data)")
+        + ", worst-decile session accuracy "
+        + (
+            f"{metrics['worst_decile_session_accuracy']:.3f}"
+            if metrics["worst_decile_session_accuracy"] is not None
+            else "-"
+        ),
         f"confusion matrix: {metrics['confusion_png']}",
     ]
     if args.json:

@@ -1,5 +1,6 @@
 """Evaluate a bundle on a dataset: accuracy, macro F1, per-class precision/recall, confusion matrix,
-calibration (ECE) and accuracy against coverage as the confidence threshold rises."""
+calibration (ECE), accuracy against coverage as the confidence threshold rises, and what the kiosk
+would show (shown accuracy, false labels on no-sign sequences, per-session accuracy and its worst decile)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from shared.calibration import coverage_curve, expected_calibration_error, softm
 from shared.dataset import Dataset
 from shared.errors import DatasetError
 from shared.normalize import clip_windows, features_batch
+from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 from shared.spec import check_supported
 
 RUNTIMES = ("savedmodel", "tflite", "int8")
@@ -48,6 +50,57 @@ def match_classes(manifest: Manifest, ds: Dataset) -> tuple[np.ndarray, np.ndarr
     keep = np.isin(names, manifest.labels)
     lookup = {n: i for i, n in enumerate(manifest.labels)}
     return keep, np.array([lookup[n] for n in names[keep]], np.int64)
+
+
+NO_SIGN = -1  # a shown "label" meaning nothing is shown
+MIN_SESSION_SIGNS = 10  # sessions with fewer sign sequences are left out of the worst decile
+
+
+def shown_labels(probs: np.ndarray, threshold: float, no_sign: int | None, no_hand: np.ndarray) -> np.ndarray:
+    """(N,) what the kiosk shows per sequence: a label index, or NO_SIGN (no hand, the no-sign class, or
+    under the threshold).
+
+    Args:
+        probs: (N, C) calibrated probabilities; no_sign: the no-sign class's index or None;
+        no_hand: (N,) bool, sequences without a hand in (almost) any frame (answered without the model).
+    """
+    top = probs.argmax(1)
+    shown = np.where(probs.max(1) >= threshold, top, NO_SIGN)
+    if no_sign is not None:
+        shown = np.where(top == no_sign, NO_SIGN, shown)
+    return np.where(no_hand, NO_SIGN, shown)
+
+
+def kiosk_metrics(
+    probs: np.ndarray, y: np.ndarray, sessions: np.ndarray, threshold: float, no_sign: int | None, no_hand: np.ndarray
+) -> dict[str, Any]:
+    """What a person in front of the kiosk meets, per sequence (see docs/training.md).
+
+    shown_accuracy: share of sign sequences whose shown label is the true one; false_label_rate: share
+    of no-sign sequences for which a sign label would be shown (None without any); per_session:
+    top-1 accuracy and shown accuracy of each session's sign sequences; worst_decile_session_accuracy:
+    the 10th percentile (numpy's linear) of per-session accuracy over sessions with at least
+    MIN_SESSION_SIGNS sign sequences (None without any).
+    """
+    shown = shown_labels(probs, threshold, no_sign, no_hand)
+    top = probs.argmax(1)
+    signs = y != no_sign if no_sign is not None else np.ones(len(y), bool)
+    idle = ~signs
+    per_session = {}
+    for s in sorted(set(sessions[signs].tolist())):
+        m = signs & (sessions == s)
+        per_session[str(s)] = {
+            "accuracy": float((top[m] == y[m]).mean()),
+            "shown_accuracy": float((shown[m] == y[m]).mean()),
+            "n": int(m.sum()),
+        }
+    counted = [v["accuracy"] for v in per_session.values() if v["n"] >= MIN_SESSION_SIGNS]
+    return {
+        "shown_accuracy": float((shown[signs] == y[signs]).mean()) if signs.any() else None,
+        "false_label_rate": float((shown[idle] != NO_SIGN).mean()) if idle.any() else None,
+        "per_session": per_session,
+        "worst_decile_session_accuracy": float(np.percentile(counted, 10)) if counted else None,
+    }
 
 
 def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tuple[dict[str, Any], np.ndarray]:
@@ -90,6 +143,10 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
         "accuracy_at_threshold": float((pred == y)[accepted].mean()) if accepted.any() else None,
         "coverage_curve": coverage_curve(probs, y, np.round(np.arange(0, 1.0, 0.05), 2)),
     }
+    kept = np.flatnonzero(keep)
+    no_hand = np.array([hand_fraction(ds.X[i, : ds.length[i]]) <= NO_HAND_MAX_FRACTION for i in kept])
+    no_sign = manifest.labels.index(manifest.no_sign_label) if manifest.no_sign_label in manifest.labels else None
+    metrics.update(kiosk_metrics(probs, y, ds.session[kept], manifest.threshold, no_sign, no_hand))
     return metrics, confusion_matrix(y, pred, labels=labels)
 
 

@@ -119,6 +119,7 @@ def train_bundle(
     name: str = "signs",
     version: str | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
+    no_sign_label: str | None = "idle",
 ) -> Manifest:
     """Train on ``data`` and write the complete bundle to ``out`` (which must not exist).
 
@@ -126,6 +127,7 @@ def train_bundle(
         data: dataset files, merged (sessions kept apart by file), or a loaded Dataset.
         classes: train on these classes only, in this order (default: all).
         progress: called after every epoch with (epoch, epochs, logs).
+        no_sign_label: the class meaning nobody signs (recorded in the manifest when the data has it).
     """
     import keras
     import tensorflow as tf
@@ -211,6 +213,7 @@ def train_bundle(
             labels=list(ds.classes),
             temperature=temperature,
             threshold=threshold,
+            no_sign_label=no_sign_label if no_sign_label in ds.classes else None,
             sources=ds.sources,
             licences=ds.licences,
             architecture=config.model.as_dict(),

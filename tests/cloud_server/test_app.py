@@ -157,3 +157,14 @@ def test_openapi_document_is_served_and_valid(client):
     schema = doc["components"]["schemas"]["PredictRequest"]
     assert set(schema["properties"]) == {"sequence", "sequences", "top_k"}
     assert "/predict" in doc["paths"]
+
+
+def test_a_window_without_hands_is_answered_no_sign_without_the_model(client, holder):
+    runner = holder.current.runner
+    before = runner.calls
+    r = client.post("/predict", json={"sequence": np.zeros((30, 126)).tolist()})
+    assert r.status_code == 200
+    assert r.json["no_sign"] is True and r.json["label"] == "" and r.json["index"] == -1
+    assert runner.calls == before
+    r = client.post("/predict", json={"sequence": _window().tolist()})
+    assert r.json["no_sign"] is False and r.json["label"] in LABELS and runner.calls == before + 1

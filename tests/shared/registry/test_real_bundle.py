@@ -24,5 +24,5 @@ def test_a_signed_trained_bundle_reaches_a_serving_model_holder(registry, tiny_b
     model = holder.current
     assert model is not None and model.manifest.version == "1"
     assert set(load_manifest(tmp_path / "cache" / "tiny" / "1").files) == set(load_manifest(tiny_bundle).files)
-    (answer,) = model.predict([np.zeros((30, 126), np.float32)], k=2)
+    (answer,) = model.predict([np.full((30, 126), 0.5, np.float32)], k=2)  # a hand: the model answers
     assert len(answer.top_k) == 2
