@@ -269,7 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench.add_parser("accuracy", help="our training vs the seed recipes on unseen signers and sessions")
     b.add_argument("--data-dir", type=_existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
     b.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[0, 1, 2])
-    b.add_argument("--splits", type=lambda v: v.split(","), default=["asl", "ksl"], help="asl,ksl")
+    b.add_argument(
+        "--splits",
+        type=lambda v: v.split(","),
+        default=["asl", "ksl", "many"],
+        help="asl,ksl,many (many: the 98-signer ASL file, a fifth of its signers held out)",
+    )
     b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"])
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=_lazy("cloud_server.training.bench_accuracy", "main"))

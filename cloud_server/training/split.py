@@ -18,7 +18,9 @@ MAX_SESSION_HOLDOUT = 1.5
 def holdout_sessions(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Boolean (N,) train and validation masks holding out whole sessions, else sequence blocks.
 
-    Sessions are drawn at random until about ``fraction`` of the sequences are held out. With a
+    Sessions are drawn at random until about ``fraction`` of the sequences are held out, skipping a
+    session whose classes would then have no training sequence left (a sign only one or two people
+    recorded stays in training). With a
     single session, or so few that this would hold out more than ``MAX_SESSION_HOLDOUT * fraction``
     (two sessions: half the data), every session is split into blocks of consecutive recordings
     (shared.dataset.sequence_groups) and the same blocks of every session are held out instead, so
@@ -27,7 +29,7 @@ def holdout_sessions(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> tuple
     sessions = np.unique(ds.session)
     cap = MAX_SESSION_HOLDOUT * fraction
     if len(sessions) >= 2:
-        val = _draw(ds.session, fraction, seed, cap)
+        val = _draw(ds.session, fraction, seed, cap, ds.y)
         if val.any() and val.mean() <= cap:
             return ~val, val
     groups = np.zeros(len(ds), np.int64)
@@ -38,9 +40,12 @@ def holdout_sessions(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> tuple
     return ~val, val
 
 
-def _draw(keys: np.ndarray, fraction: float, seed: int, cap: float | None = None) -> np.ndarray:
+def _draw(
+    keys: np.ndarray, fraction: float, seed: int, cap: float | None = None, y: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) bool: whole keys, in a seeded random order, until ``fraction`` is reached (never all
-    keys); with ``cap``, a key that would take the share above it is not added to a non-empty draw."""
+    keys); with ``cap``, a key that would take the share above it is not added to a non-empty draw;
+    with ``y``, a key is skipped when one of its classes would be left without a training sequence."""
     names = np.unique(keys)
     rng = np.random.default_rng(seed)
     rng.shuffle(names)
@@ -51,6 +56,8 @@ def _draw(keys: np.ndarray, fraction: float, seed: int, cap: float | None = None
         more = val | (keys == name)
         if cap is not None and val.any() and more.mean() > cap:
             break
+        if y is not None and not np.isin(np.unique(y[keys == name]), y[~more]).all():
+            continue
         val = more
     return val
 

@@ -88,3 +88,14 @@ def test_fewer_than_three_validation_sessions_warn_and_more_do_not():
     assert "validation holds 1 session(s) (S0)" in check_split(ds, ~one, one)[0]
     three = np.isin(ds.session, ["S0", "S1", "S2"])
     assert check_split(ds, ~three, three) == []
+
+
+def test_a_session_holding_a_rare_class_stays_in_training():
+    ds = _dataset(sessions=10, classes=3)
+    rare = (ds.y == 2) & (ds.session != "S4")  # class c2 recorded by one person only: S4
+    keep = ~rare
+    ds = ds.subset(keep)
+    for seed in range(10):
+        train, val = holdout_sessions(ds, 0.3, seed)
+        assert "S4" not in set(ds.session[val])
+        assert check_split(ds, train, val) is not None  # never refused: every class trains
