@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,13 @@ class Manifest(BaseModel):
     architecture: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, FileEntry] = Field(default_factory=dict)
+
+
+def check_name(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid model/dataset name or version, else raise BundleError."""
+    if not isinstance(value, str) or not re.fullmatch(NAME_PATTERN, value) or value.startswith(".") or len(value) > 128:
+        raise BundleError(f"invalid {what} {value!r}: use letters, digits, '.', '_' or '-', not starting with '.'")
+    return value
 
 
 def now_iso() -> str:

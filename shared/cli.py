@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from shared.errors import SignstreamError
 
@@ -21,6 +22,17 @@ EXIT_USAGE = 2
 
 class CliError(SignstreamError):
     """A command-line problem reported as one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``signstream CMD: error: ...``) and exit 2.
+
+    argparse prints the whole usage block before its error; an operator or a unit's journal needs
+    only the line that says what is wrong (``--help`` still shows the usage).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _existing_file(value: str) -> Path:
@@ -45,6 +57,50 @@ def _positive(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return n
+
+
+def _number(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from err
+    if n != n or n in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number")
+    return n
+
+
+def _above_0(value: str) -> float:
+    n = _number(value)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
+    return n
+
+
+def _at_least_0(value: str) -> float:
+    n = _number(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return n
+
+
+def _frame_rate(value: str) -> float:
+    """A frame rate the feature spec accepts (0 < fps <= 120), checked before any work starts."""
+    from shared.spec import MAX_FPS
+
+    n = _above_0(value)
+    if n > MAX_FPS:
+        raise argparse.ArgumentTypeError(f"{value} is above {MAX_FPS:g} frames per second")
+    return n
+
+
+def _name(value: str) -> str:
+    """A model or dataset name or version as the manifest and the registry accept it."""
+    from shared.bundle import check_name
+
+    try:
+        return check_name(value, "name")
+    except SignstreamError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _classes(value: str) -> list[str]:
@@ -88,6 +144,8 @@ def cmd_keys(args: argparse.Namespace) -> None:
 
     if not args.file:
         raise CliError("give --file or set SIGNSTREAM_SERVER_KEYS_FILE")
+    if args.keys_command != "add" and not args.file.is_file():  # only add may create the file
+        raise CliError(f"{args.file}: no such key file (create one with 'signstream keys add NAME --file FILE')")
     if args.keys_command == "add":
         key = add_key(args.file, args.name, args.admin)
         print(f"created key {args.name!r}{' (admin)' if args.admin else ''}; it is shown only this once:")
@@ -96,7 +154,10 @@ def cmd_keys(args: argparse.Namespace) -> None:
         revoke_key(args.file, args.name)
         print(f"revoked key {args.name!r}; servers refuse it within a second")
     else:
-        for k in read_keys(args.file).keys:
+        keys = read_keys(args.file).keys
+        if not keys:
+            print(f"{args.file}: no keys")
+        for k in keys:
             state = f"revoked {k.revoked}" if k.revoked else "active"
             print(f"{k.name:<24} {'admin' if k.admin else 'client':<6} created {k.created}  {state}")
 
@@ -131,8 +192,8 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("push", help="push a model bundle or a dataset to the registry")
     p.add_argument("path", type=Path, help="bundle folder (has manifest.json) or dataset file/folder")
     store_options(p)
-    p.add_argument("--name", help="bundles: must match the manifest; datasets: default the file's name")
-    p.add_argument("--version", help="bundles: must match the manifest; datasets: default a UTC timestamp")
+    p.add_argument("--name", type=_name, help="bundles: must match the manifest; datasets: default the file's name")
+    p.add_argument("--version", type=_name, help="bundles: must match the manifest; datasets: default a UTC timestamp")
     p.add_argument("--signing-key", type=Path, help="ed25519 private key (default $SIGNSTREAM_SIGNING_KEY)")
     p.set_defaults(func=_lazy("shared.registry.cli", "run_push"))
 
@@ -172,7 +233,7 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every subcommand."""
-    parser = argparse.ArgumentParser(prog="signstream", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="signstream", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -206,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, required=True, help="clips go to ROOT[/SESSION]/LABEL/<timestamp>.mp4")
     p.add_argument("--session", help="who is recording (e.g. a signer's id): clips go to ROOT/SESSION/LABEL/")
     p.add_argument("--count", type=_positive, default=1, help="clips to record (default 1)")
-    p.add_argument("--seconds", type=float, default=2.0, help="length of each clip (default 2)")
-    p.add_argument("--countdown", type=float, default=3.0, help="seconds of countdown before each clip (camera)")
+    p.add_argument("--seconds", type=_above_0, default=2.0, help="length of each clip (default 2)")
+    p.add_argument("--countdown", type=_at_least_0, default=3.0, help="seconds of countdown before each clip (camera)")
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("extract", help="extract hand landmarks from videos into a dataset")
@@ -232,10 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=_classes, help="comma-separated classes to train on (default: all)")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist)")
     p.add_argument("--epochs", type=_positive, help="training epochs (default: the measured default)")
-    p.add_argument("--fps", type=float, help="frame rate a window assumes (default: the data's, else 15)")
+    p.add_argument("--fps", type=_frame_rate, help="frame rate a window assumes (default: the data's, else 15)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", default="signs", help="model name in the manifest (default signs)")
-    p.add_argument("--version", help="model version (default: a UTC timestamp)")
+    p.add_argument("--name", type=_name, default="signs", help="model name in the manifest (default signs)")
+    p.add_argument("--version", type=_name, help="model version (default: a UTC timestamp)")
     p.add_argument(
         "--no-sign-label",
         default="idle",
@@ -284,8 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_lazy("cloud_server.training.bench_model", "main"))
     b = bench.add_parser("server", help="our server vs the seed-style Flask/LSTM server under 16 concurrent clients")
     b.add_argument("--model", type=_existing_dir, required=True, help="bundle to serve")
-    b.add_argument("--duration", type=float, default=20.0, help="seconds of load per configuration (default 20)")
-    b.add_argument("--swap-seconds", type=float, default=60.0, help="load with a model swap midway (0: skip)")
+    b.add_argument("--duration", type=_above_0, default=20.0, help="seconds of load per configuration (default 20)")
+    b.add_argument("--swap-seconds", type=_at_least_0, default=60.0, help="load with a model swap midway (0: skip)")
     b.add_argument("--clients", type=_positive, default=16)
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=_lazy("cloud_server.bench_server", "main"))
@@ -293,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", type=_existing_dir, required=True, help="bundle to serve and to run locally")
     b.add_argument("--data-dir", type=_existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
     b.add_argument("--repeats", type=_positive, default=3, help="runs per clip and scenario (default 3)")
-    b.add_argument("--delay", type=float, default=0.5, help="added server latency, seconds (default 0.5)")
+    b.add_argument("--delay", type=_at_least_0, default=0.5, help="added server latency, seconds (default 0.5)")
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=_lazy("edge_client.bench", "main"))
     b = bench.add_parser("landmarks", help="hand landmark backends (MediaPipe, LiteRT) and models: time per frame")

@@ -12,6 +12,7 @@ LANDMARKS = 21
 COORDS = 3
 RAW_DIM = HANDS * LANDMARKS * COORDS  # 126 values per frame on the wire and in datasets
 MAX_INPUT_FRAMES = 256  # longest window a client may send; it is resampled to the model's length
+MAX_FPS = 120.0  # highest frame rate a window may assume
 VALUE_BOUND = 10.0  # |value| allowed on the wire; MediaPipe's x, y are ~0..1 and z is small
 
 
@@ -22,7 +23,7 @@ class FeatureSpec(BaseModel):
 
     spec_version: int = Field(SPEC_VERSION, description="Version of this spec's schema.")
     frames: int = Field(30, ge=2, le=MAX_INPUT_FRAMES, description="Frames per model window.")
-    fps: float = Field(15.0, gt=0, le=120, description="Frame rate a window assumes.")
+    fps: float = Field(15.0, gt=0, le=MAX_FPS, description="Frame rate a window assumes.")
     hands: int = Field(HANDS, description="Hand slots per frame (slot 0: Holistic's left).")
     landmarks: int = Field(LANDMARKS, description="Landmarks per hand.")
     coords: int = Field(COORDS, description="Coordinates per landmark (x, y, z).")

@@ -26,7 +26,7 @@ def run_train(args: argparse.Namespace) -> None:
     config = TrainConfig(seed=args.seed)
     if args.epochs:
         config.epochs = args.epochs
-    if getattr(args, "fps", None):
+    if getattr(args, "fps", None) is not None:  # 0 and negatives are refused by the parser, never ignored
         config.fps = args.fps
     with tqdm(unit="epoch", desc="training", dynamic_ncols=True) as bar:
 

@@ -14,7 +14,7 @@ from cloud_server.training.augment import augment
 from cloud_server.training.model import ModelConfig, build_model
 from cloud_server.training.split import check_split, holdout_sessions
 from shared.atomic import atomic_dir
-from shared.bundle import Manifest, now_iso, write_manifest
+from shared.bundle import Manifest, check_name, now_iso, write_manifest
 from shared.calibration import (
     choose_threshold,
     expected_calibration_error,
@@ -22,9 +22,9 @@ from shared.calibration import (
     softmax,
 )
 from shared.dataset import Dataset, load_many
-from shared.errors import DatasetError
+from shared.errors import DatasetError, SpecMismatchError
 from shared.normalize import clip_windows, feature_dim, feature_mirror, features_batch
-from shared.spec import FeatureSpec
+from shared.spec import MAX_FPS, FeatureSpec
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,17 @@ def train_bundle(
         progress: called after every epoch with (epoch, epochs, logs).
         no_sign_label: the class meaning nobody signs (recorded in the manifest when the data has it).
     """
+    config = config or TrainConfig()
+    check_name(name, "model name")  # a bad name or version must fail before the training, not after it
+    if version is not None:
+        check_name(version, "model version")
+    if config.fps is not None and not 0 < config.fps <= MAX_FPS:
+        raise SpecMismatchError(f"fps {config.fps} must be greater than 0 and at most {MAX_FPS:g}")
     import keras
     import tensorflow as tf
 
     from cloud_server.training.export import agreement, export_saved_model, export_tflite
 
-    config = config or TrainConfig()
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; train never overwrites a bundle")

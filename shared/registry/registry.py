@@ -33,7 +33,17 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.bundle import MANIFEST, NAME_PATTERN, SIGNATURE, FileEntry, Manifest, load_manifest, now_iso, sha256_file
+from shared.bundle import (
+    MANIFEST,
+    NAME_PATTERN,
+    SIGNATURE,
+    FileEntry,
+    Manifest,
+    load_manifest,
+    now_iso,
+    sha256_file,
+)
+from shared.bundle import check_name as bundle_check_name
 from shared.errors import BundleError, DatasetError, SignstreamError
 from shared.registry.signing import sign_bytes, verify_bundle, verify_bytes
 from shared.registry.store import ObjectNotFound, PreconditionFailed, Store
@@ -136,9 +146,10 @@ def _no_progress(description: str, total: int) -> ProgressBar:
 
 def check_name(value: str, what: str) -> str:
     """Return ``value`` if it is a valid model/dataset name or version, else raise RegistryError."""
-    if not isinstance(value, str) or not re.fullmatch(NAME_PATTERN, value) or value.startswith(".") or len(value) > 128:
-        raise RegistryError(f"invalid {what} {value!r}: use letters, digits, '.', '_' or '-', not starting with '.'")
-    return value
+    try:
+        return bundle_check_name(value, what)
+    except BundleError as err:
+        raise RegistryError(str(err)) from err
 
 
 def _files_digest(files: dict[str, FileEntry]) -> str:

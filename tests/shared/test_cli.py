@@ -58,3 +58,59 @@ def test_registry_commands_need_a_store(capsys, monkeypatch):
     monkeypatch.delenv("SIGNSTREAM_STORE", raising=False)
     assert main(["models"]) == 2  # issue 5: real now; tests/shared/registry covers them
     assert "give --store URL or set SIGNSTREAM_STORE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--version", "v 1/2"], "invalid name 'v 1/2'"),
+        (["--name", "../x"], "invalid name '../x'"),
+        (["--fps", "-5"], "argument --fps: -5 must be greater than 0"),
+        (["--fps", "0"], "argument --fps: 0 must be greater than 0"),
+        (["--fps", "500"], "argument --fps: 500 is above 120"),
+        (["--fps", "nan"], "argument --fps: 'nan' is not a finite number"),
+        (["--epochs", "0"], "argument --epochs: 0 must be at least 1"),
+    ],
+)
+def test_train_refuses_a_bad_argument_in_one_line_before_any_work(args, message, tmp_path):
+    """Issue 14, finding 2: a bad --version used to fail after the whole run; --fps 0 was ignored."""
+    from shared.dataset import save_dataset
+    from shared.synth import generate
+
+    save_dataset(tmp_path / "d.npz", generate(classes=2, per_class=2, signers=1, seed=0))
+    proc = _run("train", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "b"), *args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [proc.stderr.strip()], proc.stderr  # one line, no usage block
+    assert proc.stderr.startswith("signstream train: error: ") and message in proc.stderr
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["capture", "--label", "a", "--root", "r", "--seconds", "0"], "argument --seconds: 0 must be greater than 0"),
+        (["capture", "--label", "a", "--root", "r", "--countdown", "-1"], "argument --countdown: -1 must not be"),
+        (["push", "x", "--version", "a b"], "argument --version: invalid name 'a b'"),
+        (["bench", "server", "--model", ".", "--duration", "0"], "argument --duration: 0 must be greater than 0"),
+        (["synth"], "the following arguments are required: --out"),
+    ],
+)
+def test_every_bad_argument_is_one_line_and_exit_2(args, message):
+    proc = _run(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [proc.stderr.strip()], proc.stderr
+    assert proc.stderr.startswith(f"signstream {args[0]}") and message in proc.stderr
+
+
+def test_train_bundle_checks_its_name_version_and_fps_before_training(tmp_path):
+    pytest.importorskip("tensorflow")
+    from cloud_server.training.train import TrainConfig, train_bundle
+    from shared.errors import SignstreamError
+    from shared.synth import generate
+
+    ds = generate(classes=2, per_class=2, signers=1, seed=0)
+    with pytest.raises(SignstreamError, match="invalid model version"):
+        train_bundle(ds, tmp_path / "b", version="v 1/2")
+    with pytest.raises(SignstreamError, match="fps 0"):
+        train_bundle(ds, tmp_path / "b", config=TrainConfig(fps=0))
+    assert not (tmp_path / "b").exists()
