@@ -208,9 +208,9 @@ def create_app(
         if status in ("missing", "invalid"):
             raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        g.key_name = entry.name  # named in the log and the device table even when refused below
         if status == "revoked":
             raise ApiError(403, "key_revoked", f"the API key {entry.name!r} was revoked")
-        g.key_name = entry.name
         g.admin = entry.admin
         wait = c.limiter.check(entry.name)
         if wait is not None:

@@ -220,7 +220,13 @@ class FileStore(Store):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()  # no need to hash it
 
+    def _check_root(self) -> None:
+        """Listing a store that is not there is an error (like S3's NoSuchBucket), never an empty store."""
+        if not self.root.is_dir():
+            raise StoreError(f"{self.url}: no such folder {self.root}")
+
     def list(self, prefix: str = "") -> list[str]:
+        self._check_root()
         base = self._path(prefix, allow_empty=True)
         if not base.is_dir():
             return []
@@ -232,6 +238,7 @@ class FileStore(Store):
         return sorted(keys)
 
     def children(self, prefix: str = "") -> list[str]:
+        self._check_root()
         base = self._path(prefix, allow_empty=True)
         if not base.is_dir():
             return []

@@ -116,3 +116,38 @@ def test_cli_add_list_revoke(tmp_path):
     again = run("revoke", "ops")
     assert again.returncode == 2 and "revoked already" in again.stderr
     assert json.loads(path.read_text())["keys"][0]["admin"] is True
+
+
+@pytest.mark.parametrize("action", [["list"], ["revoke", "ops"]])
+def test_cli_refuses_a_key_file_that_is_not_there(tmp_path, action):
+    """Issue 14, finding 6: ``keys list --file /missing`` printed nothing and exited 0."""
+    proc = subprocess.run([sys.executable, "-m", "shared.cli", "keys", *action, "--file", str(tmp_path / "none.json")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"signstream keys: error: {tmp_path / 'none.json'}: no such key file "
+        "(create one with 'signstream keys add NAME --file FILE')"
+    ]
+    assert not (tmp_path / "none.json").exists()
+
+
+def test_cli_lists_an_empty_key_file_as_empty(tmp_path):
+    path = tmp_path / "k.json"
+    path.write_text('{"version": 1, "keys": []}')
+    proc = subprocess.run([sys.executable, "-m", "shared.cli", "keys", "list", "--file", str(path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == f"{path}: no keys\n"
+
+
+def test_a_refused_revoked_key_is_named_in_the_request_log(secured, caplog):
+    """Issue 14, finding 6: a revoked key was logged as "key": null."""
+    import logging
+
+    client, path, key = secured
+    revoke_key(path, "kiosk")
+    with caplog.at_level(logging.INFO, logger="signstream.access"):
+        r = client.post("/predict", json={"sequence": _window().tolist()}, headers={"X-API-Key": key})
+    assert r.status_code == 403
+    (line,) = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "signstream.access"]
+    assert line["key"] == "kiosk" and line["status"] == 403 and line["reason"] == "key_revoked"
+    assert key not in json.dumps(line)

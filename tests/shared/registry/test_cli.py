@@ -91,3 +91,15 @@ def test_an_unreachable_s3_store_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert "s3://nobody/registry" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_models_of_a_store_that_is_not_there_is_an_error_not_empty(tmp_path):
+    """Issue 14, finding 6: ``models --store file:///missing`` said "empty"."""
+    proc = _run("models", "--store", (tmp_path / "missing").as_uri())
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr.strip() == f"signstream models: error: {(tmp_path / 'missing').as_uri()}: no such folder " + str(
+        tmp_path / "missing"
+    )
+    (tmp_path / "there").mkdir()
+    proc = _run("models", "--store", (tmp_path / "there").as_uri())
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(": empty")
