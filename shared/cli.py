@@ -190,7 +190,7 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--profile", help="AWS profile (default: the AWS chain's)")
 
     p = sub.add_parser("push", help="push a model bundle or a dataset to the registry")
-    p.add_argument("path", type=Path, help="bundle folder (has manifest.json) or dataset file/folder")
+    p.add_argument("path", type=Path, help="bundle folder (has manifest.json) or dataset .npz file")
     store_options(p)
     p.add_argument("--name", type=_name, help="bundles: must match the manifest; datasets: default the file's name")
     p.add_argument("--version", type=_name, help="bundles: must match the manifest; datasets: default a UTC timestamp")

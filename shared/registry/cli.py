@@ -43,7 +43,7 @@ def _registry(settings: RegistrySettings) -> Registry:
 
 
 def run_push(args: argparse.Namespace) -> None:
-    """Push a bundle folder (has manifest.json) or a dataset (a file, or a folder without one)."""
+    """Push a bundle folder (has manifest.json) or a dataset .npz file; refuse anything else."""
     settings = _settings(args)
     path: Path = args.path
     if not path.exists():

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.bundle import (
     MANIFEST,
     NAME_PATTERN,
+    SAVED_MODEL_DIR,
     SIGNATURE,
     FileEntry,
     Manifest,
@@ -222,25 +223,24 @@ class Registry:
         return manifest
 
     def push_dataset(self, path: str | Path, name: str | None = None, version: str | None = None) -> DatasetManifest:
-        """Upload a dataset file (a checked .npz, or any file) or folder as ``datasets/<name>/<version>/``.
+        """Upload a landmark dataset file (an .npz that ``load_dataset`` reads) as ``datasets/<name>/<version>/``.
 
-        The name defaults to the file's stem, the version to a UTC timestamp.
+        Nothing else is accepted: the registry cannot delete, so a folder or a file pushed by mistake
+        would stay for good. The name defaults to the file's stem, the version to a UTC timestamp.
         """
         path = Path(path)
         if not path.exists():
             raise RegistryError(f"{path}: no such file or folder")
+        if not path.is_file() or path.suffix != ".npz":
+            raise RegistryError(f"{path}: {describe_unpushable(path)}; {PUSH_ACCEPTS}")
         name = check_name(name or re.sub(r"[^A-Za-z0-9._-]", "_", path.stem).lstrip("."), "dataset name")
         version = check_name(version or _timestamp_version(), "version")
-        root = path if path.is_dir() else path.parent
-        members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        files, summary = {}, {}
-        for p in members:
-            rel = p.relative_to(root).as_posix()
-            files[rel] = FileEntry(sha256=sha256_file(p), size=p.stat().st_size)
-            if p.suffix == ".npz":
-                summary[rel] = _dataset_summary(p)
-        if not files:
-            raise RegistryError(f"{path}: no files to push")
+        root = path.parent
+        try:
+            summary = {path.name: _dataset_summary(path)}
+        except DatasetError as err:
+            raise DatasetError(f"{err}; {PUSH_ACCEPTS}") from err
+        files = {path.name: FileEntry(sha256=sha256_file(path), size=path.stat().st_size)}
         manifest = DatasetManifest(name=name, version=version, created=now_iso(), files=files, summary=summary)
         prefix = f"{DATASETS}/{name}/{version}"
         self._upload(prefix, root, files, manifest.model_dump_json(indent=2).encode(), None)
@@ -548,6 +548,20 @@ class Registry:
             raise PromoteConflictError(
                 f"{name}: someone else changed the current pointer meanwhile ({detail}); check and run again"
             ) from err
+
+
+PUSH_ACCEPTS = "push accepts a model bundle folder (with manifest.json, as train writes it) or a dataset .npz file"
+
+
+def describe_unpushable(path: Path) -> str:
+    """Say what ``path`` is, for a refusal: neither a bundle folder nor a dataset file."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / SAVED_MODEL_DIR / "saved_model.pb").is_file():
+            return "a folder holding a SavedModel but no manifest.json: not a signstream model bundle"
+        names = sorted(p.name for p in path.iterdir())
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return f"a folder without manifest.json ({len(names)} entries: {shown or 'empty'}): not a model bundle"
+    return f"a {path.suffix or 'extension-less'} file, not a dataset .npz"
 
 
 def _dataset_summary(path: Path) -> dict[str, Any]:

@@ -103,3 +103,33 @@ def test_models_of_a_store_that_is_not_there_is_an_error_not_empty(tmp_path):
     (tmp_path / "there").mkdir()
     proc = _run("models", "--store", (tmp_path / "there").as_uri())
     assert proc.returncode == 0 and proc.stdout.strip().endswith(": empty")
+
+
+def test_push_refuses_what_is_neither_a_bundle_nor_a_dataset_file(tmp_path):
+    """Issue 14, finding 3: a peer's SavedModel + labels.json was uploaded as a dataset, for good."""
+    peer = tmp_path / "peer_model"
+    (peer / "variables").mkdir(parents=True)
+    (peer / "saved_model.pb").write_bytes(b"\x08\x01")
+    (peer / "labels.json").write_text('["a", "b"]')
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    text = tmp_path / "notes.npz"
+    text.write_text("X,y\n1,2\n")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"x")
+    store = tmp_path / "store"
+    cases = [
+        (peer, "a folder holding a SavedModel but no manifest.json: not a signstream model bundle"),
+        (clip, "a .mp4 file, not a dataset .npz"),
+        (text, "not a readable npz file"),
+        (folder, "a folder without manifest.json (1 entries: a.mp4): not a model bundle"),
+    ]
+    for path, what in cases:
+        proc = _run("push", str(path), "--store", store.as_uri())
+        assert proc.returncode == 2, (path, proc.stdout, proc.stderr)
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(f"signstream push: error: {path}") and what in line, line
+        assert line.endswith("push accepts a model bundle folder (with manifest.json, as train writes it) "
+                             "or a dataset .npz file"), line  # fmt: skip
+    assert not store.exists() or not [p for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")]
