@@ -6,9 +6,11 @@ This process becomes gunicorn's arbiter, so SIGTERM or SIGINT to it stops every 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import runpy
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -103,7 +105,31 @@ def owned_arbiter():
     return OwnedArbiter
 
 
-def gunicorn_app(settings: ServerSettings):
+def bind_listener(settings: ServerSettings) -> socket.socket:
+    """The listening socket, bound here so a taken port or a foreign address is one line, exit 2.
+
+    gunicorn would log about ten lines over five seconds of retries, then exit 1; it is handed this
+    socket instead (``fd://N``) and binds nothing itself.
+    """
+    host, port = settings.host, settings.port
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as err:
+        raise SettingsError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        sock.bind((host, port))
+        sock.listen()  # gunicorn calls listen() again with its configured backlog
+    except OSError as err:
+        sock.close()
+        hint = " (another server is running there?)" if err.errno == errno.EADDRINUSE else ""
+        raise SettingsError(f"cannot listen on {host}:{port}: {err.strerror or err}{hint}") from err
+    sock.set_inheritable(True)
+    return sock
+
+
+def gunicorn_app(settings: ServerSettings, listener: socket.socket | None = None):
     """A gunicorn application serving create_app(settings) in each worker."""
     from gunicorn.app.base import BaseApplication
 
@@ -118,7 +144,8 @@ def gunicorn_app(settings: ServerSettings):
             for key, value in runpy.run_path(str(CONF_PATH)).items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
-            self.cfg.set("bind", [f"{settings.host}:{settings.port}"])
+            bind = f"fd://{listener.fileno()}" if listener is not None else f"{settings.host}:{settings.port}"
+            self.cfg.set("bind", [bind])
             self.cfg.set("workers", settings.workers)
             self.cfg.set("threads", settings.threads)
             self.cfg.set("timeout", settings.timeout)
@@ -182,9 +209,11 @@ def run_serve(args: argparse.Namespace) -> None:
         keys_file=getattr(args, "keys_file", None),
     )
     preflight(settings)
+    listener = bind_listener(settings)
     settings, temporary = prepare_runtime_dir(settings)
     try:
-        gunicorn_app(settings).run()
+        gunicorn_app(settings, listener).run()
     finally:
+        listener.close()  # gunicorn works on its own duplicate
         if temporary:
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)

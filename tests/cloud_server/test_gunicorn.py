@@ -68,6 +68,38 @@ def test_bad_settings_stop_the_start_with_one_line(tiny_bundle):
     )
 
 
+def test_a_port_in_use_stops_the_start_with_one_line(tiny_bundle):
+    """Issue 14, finding 4: gunicorn logged 11 lines over 5 s of retries and exited 1."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "--model", str(tiny_bundle), "--no-auth",
+                               "--port", str(port)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"signstream serve: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another server is running there?)"
+    ]
+    assert time.monotonic() - t0 < 20  # no retries
+
+
+def test_an_address_not_on_this_machine_is_one_line(tiny_bundle, tmp_path):
+    from cloud_server.keys import add_key
+
+    add_key(tmp_path / "keys.json", "k")
+    proc = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "--model", str(tiny_bundle), "--host",
+                           "192.0.2.1", "--keys-file", str(tmp_path / "keys.json")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "signstream serve: error: cannot listen on 192.0.2.1:8000: Cannot assign requested address"
+    ]
+
+
 def test_served_with_keys_added_and_revoked_while_running(tiny_bundle, tmp_path):
     from cloud_server.keys import add_key, revoke_key
 
