@@ -103,11 +103,13 @@ class ModelWatcher:
         except FileNotFoundError:
             return None
 
-    def check_now(self) -> str:
-        """Check the source once (serialised with the poll loop)."""
+    def check_now(self, *, polled: bool = False) -> str:
+        """Check the source once (serialised with the poll loop); log the outcome at INFO, except a
+        routine poll that found nothing new (DEBUG: one line per worker per interval is noise)."""
         with self._lock:
             outcome = self.source.check()
-        log.info("model check (%s): %s", self.source.describe(), outcome)
+        level = logging.DEBUG if polled and outcome == "unchanged" else logging.INFO
+        log.log(level, "model check (%s): %s", self.source.describe(), outcome)
         return outcome
 
     def request_reload(self) -> str:
@@ -133,10 +135,11 @@ class ModelWatcher:
         while not self._stop.wait(self._tick):
             stamp = self._request_stamp()
             due = time.monotonic() >= next_poll
-            if stamp != self._request_seen or due:
+            requested = stamp != self._request_seen
+            if requested or due:
                 self._request_seen = stamp
                 next_poll = time.monotonic() + self._interval
                 try:
-                    self.check_now()
+                    self.check_now(polled=not requested)
                 except Exception:  # the loop must outlive any one failure
                     log.exception("model check failed")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import runpy
 import shutil
@@ -24,6 +25,7 @@ CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
 # prometheus_client chooses file-backed values at import when this is set: the arbiter sets it and
 # must not import prometheus_client before (cloud_server.metrics is imported only in the workers).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+log = logging.getLogger(__name__)
 
 
 def worker_exited(pid: int) -> None:
@@ -129,7 +131,7 @@ def bind_listener(settings: ServerSettings) -> socket.socket:
     return sock
 
 
-def gunicorn_app(settings: ServerSettings, listener: socket.socket | None = None):
+def gunicorn_app(settings: ServerSettings, listener_fd: int | None = None, verbose: bool = False):
     """A gunicorn application serving create_app(settings) in each worker."""
     from gunicorn.app.base import BaseApplication
 
@@ -144,12 +146,14 @@ def gunicorn_app(settings: ServerSettings, listener: socket.socket | None = None
             for key, value in runpy.run_path(str(CONF_PATH)).items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
-            bind = f"fd://{listener.fileno()}" if listener is not None else f"{settings.host}:{settings.port}"
+            bind = f"fd://{listener_fd}" if listener_fd is not None else f"{settings.host}:{settings.port}"
             self.cfg.set("bind", [bind])
             self.cfg.set("workers", settings.workers)
             self.cfg.set("threads", settings.threads)
             self.cfg.set("timeout", settings.timeout)
             self.cfg.set("proc_name", "signstream-server")
+            # starting, workers booting or exiting, signals, stopping: logged by default (journald)
+            self.cfg.set("loglevel", "debug" if verbose else "info")
             self.cfg.set("child_exit", lambda arbiter, worker: worker_exited(worker.pid))
 
         def load(self):
@@ -208,12 +212,34 @@ def run_serve(args: argparse.Namespace) -> None:
         no_auth=args.no_auth or None,
         keys_file=getattr(args, "keys_file", None),
     )
+    verbose = bool(getattr(args, "verbose", False))
+    configure_logging(verbose)
     preflight(settings)
     listener = bind_listener(settings)
     settings, temporary = prepare_runtime_dir(settings)
+    served = f"model {settings.model_dir}" if settings.store is None else f"{settings.model_name} from {settings.store}"
+    log.info("starting on %s:%s, %s workers x %s threads, serving %s", settings.host, listener.getsockname()[1],
+             settings.workers, settings.threads, served)  # fmt: skip
+    arbiter = os.getpid()
     try:
-        gunicorn_app(settings, listener).run()
+        gunicorn_app(settings, listener.detach(), verbose).run()  # gunicorn owns (and closes) the socket
     finally:
-        listener.close()  # gunicorn works on its own duplicate
-        if temporary:
-            shutil.rmtree(settings.runtime_dir, ignore_errors=True)
+        # A worker is a fork of this process and leaves through SystemExit, so it runs this clause too:
+        # only the arbiter may remove the folder every worker shares, and say the server stopped.
+        if os.getpid() == arbiter:
+            if temporary:
+                shutil.rmtree(settings.runtime_dir, ignore_errors=True)
+            log.info("stopped")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our lifecycle lines (start, model loads, promotions, rollbacks, refusals, stop) at INFO by default.
+
+    The CLI sets the root logger to WARNING for every command; the server's own loggers log at INFO
+    (DEBUG with ``-v``), so a unit without ``-v`` still tells the journal what it serves. The
+    workers inherit this after the fork.
+    """
+    for name in ("cloud_server", "shared", "signstream"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not logging.getLogger().handlers:  # run without shared.cli's logging setup
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")

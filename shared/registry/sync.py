@@ -192,7 +192,8 @@ class ModelSync:
         self.applied_version = pointer.version
         self.last_good = path
         self._remember(path)
-        return UPDATED, "now %s (promoted by %s at %s)", (path, pointer.promoted_by, pointer.promoted_at)
+        done = "rolled back" if pointer.action == "rollback" else "promoted"
+        return UPDATED, "now %s (%s by %s at %s)", (path, done, pointer.promoted_by, pointer.promoted_at)
 
     def next_delay(self) -> float:
         """Seconds to the next poll: ``interval``, doubled per consecutive failure up to ``max_backoff``, jittered."""

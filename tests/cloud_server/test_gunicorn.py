@@ -100,6 +100,33 @@ def test_an_address_not_on_this_machine_is_one_line(tiny_bundle, tmp_path):
     ]
 
 
+def test_a_worker_that_exits_leaves_the_shared_runtime_folder(tiny_bundle, tmp_path):
+    """A worker is a fork of ``signstream serve`` and left through its ``finally``, removing the temporary
+    runtime folder every worker shares: the respawned worker then failed on its metrics file (the CI
+    shutdown race in docs/status.md) and every worker lost its metrics and device table."""
+    import os
+    import signal
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(tiny_bundle, port, workers=2, env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        wait_ready(base + "/ready", proc)
+        (runtime,) = tmp_path.glob("signstream-server-*")
+        first, _ = _children(proc.pid)
+        os.kill(first, signal.SIGTERM)  # gunicorn replaces it
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (first in _children(proc.pid) or len(_children(proc.pid)) < 2):
+            time.sleep(0.2)
+        time.sleep(1)
+        assert runtime.is_dir() and (runtime / "metrics").is_dir()
+        assert proc.poll() is None and len(_children(proc.pid)) == 2
+        wait_ready(base + "/ready", proc)
+    finally:
+        stop_server(proc)
+    assert not runtime.exists()  # the arbiter still removes it when it stops
+
+
 def test_served_with_keys_added_and_revoked_while_running(tiny_bundle, tmp_path):
     from cloud_server.keys import add_key, revoke_key
 

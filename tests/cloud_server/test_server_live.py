@@ -228,7 +228,8 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
            "SIGNSTREAM_SERVER_RUNTIME_DIR": str(tmp_path / "run")}  # fmt: skip
     cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", url, "--model-name", "tiny", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
-    proc = subprocess.Popen(cmd, start_new_session=True, env=env)
+    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, start_new_session=True, env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"
 
     def versions_answering(n=8):
@@ -264,3 +265,20 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
         assert updated == 6, [line for line in text.splitlines() if "model_sync" in line]  # 2 workers x 3 versions
     finally:
         stop_server(proc)
+        log.seek(0)
+        lines = log.read().splitlines()
+        log.close()
+
+    # Issue 14, finding 1: without -v (as the systemd unit runs it) every lifecycle event is logged.
+    def count(*parts):
+        return sum(all(p in line for p in parts) for line in lines)
+
+    assert count("INFO cloud_server.serve: starting on 127.0.0.1:", "2 workers x 4 threads", "tiny from file://") == 1
+    assert count("Booting worker with pid") == 2, lines
+    assert count("INFO cloud_server.model_holder: serving model tiny 1 from") == 4, lines  # at start, after rollback
+    assert count("INFO shared.registry.sync: tiny sync updated:", "(promoted by test at") == 4, lines
+    assert count("INFO cloud_server.model_holder: serving model tiny 2 from") == 2, lines
+    assert count("INFO shared.registry.sync: tiny sync updated:", "(rolled back by test at") == 2, lines
+    assert count("Handling signal: term") == 1 and count("Shutting down: Master") == 1, lines
+    assert count("cloud_server.serve: stopped") == 1, lines  # the arbiter's, not each worker's too
+    assert lines[-1].endswith("INFO cloud_server.serve: stopped"), lines[-3:]
