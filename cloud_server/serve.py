@@ -168,9 +168,7 @@ def gunicorn_app(settings: ServerSettings, listener_fd: int | None = None, verbo
 def preflight(settings: ServerSettings) -> None:
     """Check the model folder (or the store URL) in the arbiter, so a bad one stops the start with one line."""
     if settings.store is not None:
-        from shared.registry.store import open_store
-
-        open_store(settings.store)  # a malformed URL or a missing folder fails here, not in every worker
+        check_store(settings.store, settings.model_name)
         return
     from shared.bundle import load_manifest
     from shared.spec import check_supported
@@ -181,6 +179,32 @@ def preflight(settings: ServerSettings) -> None:
         from shared.registry.signing import verify_bundle
 
         verify_bundle(settings.model_dir, settings.public_key)
+
+
+def check_store(url: str, name: str) -> None:
+    """Refuse, in one line, a store that is not there or a model name it lacks (naming those it has).
+
+    Otherwise every worker would wait, unready, for a version that can never be promoted. A store
+    that cannot be reached right now is no reason to refuse: the workers serve their cached version
+    and keep polling (logged here as a warning). A model pushed but never promoted is waited for.
+    """
+    from shared.registry.registry import Registry
+    from shared.registry.store import NoSuchStore, StoreError, open_store
+
+    registry = Registry(open_store(url))  # a malformed URL fails here, not in every worker
+    try:
+        names = registry.model_names()
+        pointer = registry.current(name) if name in names else None
+    except NoSuchStore as err:
+        raise SettingsError(str(err)) from err
+    except StoreError as err:
+        log.warning("cannot check the store now (%s); the workers serve their cached version if any", err)
+        return
+    if name not in names:
+        have = f"its models: {', '.join(names)}" if names else "no model has been pushed there"
+        raise SettingsError(f"{registry.store.url} has no model {name!r} ({have})")
+    if pointer is None:
+        log.warning("%s: model %r has no promoted version; not ready until one is promoted", registry.store.url, name)
 
 
 def prepare_runtime_dir(settings: ServerSettings) -> tuple[ServerSettings, bool]:

@@ -71,7 +71,8 @@ def build_app(settings: ServerSettings) -> Flask:
         )
         outcome = sync.check_once()
         if holder.current is None and not sync.apply_cached():
-            log.error("registry check: %s and no cached version: not ready until one is promoted", outcome)
+            waiting = "one is promoted" if outcome == "unchanged" else "the store gives a good version (see above)"
+            log.error("registry check: %s and no cached version: not ready until %s", outcome, waiting)
         sync.start(load_cached=False)
         watcher = ModelWatcher(StoreSource(sync), NEVER, settings.runtime_dir)
     else:

@@ -292,6 +292,10 @@ class Registry:
 
     # --- read ------------------------------------------------------------------------------------
 
+    def model_names(self) -> list[str]:
+        """Names of the models pushed to this store, sorted (NoSuchStore if the store is not there)."""
+        return self.store.children(MODELS)
+
     def current(self, name: str) -> Pointer | None:
         """The current pointer of a model, or None if none was promoted."""
         return self._read_pointer(name)[0]

@@ -42,6 +42,10 @@ class ObjectNotFound(StoreError):
     """The key does not exist in the store."""
 
 
+class NoSuchStore(StoreError):
+    """The store itself is not there (no such bucket, no such folder): not a passing outage."""
+
+
 class UnsafeKeyError(StoreError):
     """A key that could address something outside the store's prefix."""
 
@@ -223,7 +227,7 @@ class FileStore(Store):
     def _check_root(self) -> None:
         """Listing a store that is not there is an error (like S3's NoSuchBucket), never an empty store."""
         if not self.root.is_dir():
-            raise StoreError(f"{self.url}: no such folder {self.root}")
+            raise NoSuchStore(f"{self.url}: no such folder {self.root}")
 
     def list(self, prefix: str = "") -> list[str]:
         self._check_root()
@@ -288,7 +292,7 @@ class S3Store(Store):
             if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
                 raise PreconditionFailed(f"{self.url}: {key} changed since it was read") from err
             if code == "NoSuchBucket":
-                raise StoreError(f"{self.url}: no such bucket {self.bucket}") from err
+                raise NoSuchStore(f"{self.url}: no such bucket {self.bucket}") from err
             raise StoreError(f"{self.url}: {key}: {code or status} {error.get('Message', '')}".rstrip()) from err
         except (BotoCoreError, Boto3Error) as err:
             cause = err.__cause__ or err.__context__

@@ -37,3 +37,60 @@ def test_missing_settings_file_and_unknown_environment_variable(tmp_path, monkey
     monkeypatch.setenv("SIGNSTREAM_SERVER_THREAD", "8")
     with pytest.raises(SettingsError, match="unknown setting SIGNSTREAM_SERVER_THREAD"):
         load_settings(model_dir=tmp_path, no_auth=True)
+
+
+def _serve(*args, env=None):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "shared.cli", "serve", "--no-auth", "--port", "0", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_a_store_that_is_not_there_or_a_model_it_lacks_stops_the_start(tmp_path, tiny_bundle):
+    """Issue 14, finding 5: the server ran unready for ever saying "not ready until one is promoted"."""
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+
+    proc = _serve("--store", (tmp_path / "nowhere").as_uri(), "--model-name", "signs")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"signstream serve: error: {(tmp_path / 'nowhere').as_uri()}: no such folder {tmp_path / 'nowhere'}"
+    ]
+    url = (tmp_path / "registry").as_uri()
+    (tmp_path / "registry").mkdir()
+    proc = _serve("--store", url, "--model-name", "signs")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"signstream serve: error: {url} has no model 'signs' (no model has been pushed there)"
+    ]
+    Registry(open_store(url)).push_bundle(tiny_bundle)
+    proc = _serve("--store", url, "--model-name", "signs")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"signstream serve: error: {url} has no model 'signs' (its models: tiny)"]
+
+
+def test_a_missing_bucket_stops_the_start(tmp_path):
+    from tests.moto_server import moto_server, s3_environment
+
+    with moto_server() as endpoint:
+        proc = _serve("--store", "s3://missing-bucket/prod", "--model-name", "signs", env=s3_environment(endpoint))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "signstream serve: error: s3://missing-bucket/prod: no such bucket missing-bucket"
+    ]
+
+
+def test_a_model_pushed_but_not_promoted_is_waited_for(tmp_path, tiny_bundle, caplog):
+    import logging
+
+    from cloud_server.serve import check_store
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+
+    url = (tmp_path / "registry").as_uri()
+    Registry(open_store(url)).push_bundle(tiny_bundle)
+    with caplog.at_level(logging.WARNING, logger="cloud_server.serve"):
+        check_store(url, "tiny")
+    assert "model 'tiny' has no promoted version; not ready until one is promoted" in caplog.text
