@@ -273,7 +273,9 @@ def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.nd
         path: the video file.
         max_side: shrink frames so their longer side is at most this many pixels (None: as is).
     Raises:
-        OSError if the file cannot be opened as a video.
+        OSError if the file cannot be opened as a video, or (after the frames that could be read) if
+        decoding stopped well before the frame count the container declares: a file corrupted or cut
+        mid-stream must not pass for a short clip.
     """
     import cv2
 
@@ -281,6 +283,7 @@ def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.nd
     if not cap.isOpened():
         raise OSError(f"{path}: cannot open as a video")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # 0 or less: the container does not say
     i = 0
     try:
         while True:
@@ -291,3 +294,5 @@ def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.nd
             i += 1
     finally:
         cap.release()
+    if declared > 0 and i < declared - max(2, declared // 50):  # containers may overstate by a frame or two
+        raise OSError(f"{path}: only {i} of its {declared} frames could be decoded (corrupt or cut short)")

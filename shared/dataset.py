@@ -80,9 +80,26 @@ def _strings(arr: np.ndarray, n: int, name: str, path: Path) -> np.ndarray:
     return arr.astype(str)
 
 
+def _what_file(path: Path) -> str:
+    """A few words on what a file that is not a zip archive holds, for an error message."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{path.stat().st_size} bytes of binary data"
+    return "a text file"
+
+
 def load_dataset(path: str | Path) -> Dataset:
     """Load and check a dataset file; raise DatasetError naming what is wrong."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would call it "pickled data"
+        raise _fail(path, f"not a readable npz file (an .npz is a zip archive; this is {_what_file(path)})")
     try:
         npz = np.load(path, allow_pickle=False)
         arrays = {k: npz[k] for k in npz.files}

@@ -177,6 +177,12 @@ def extract(
                 sessions.append(session_of[c])
     if not seqs:
         raise DatasetError("no clip gave any hand landmarks; nothing to write")
+    lost = sorted({r.label for r in results} - set(labels))
+    if lost:  # a class must not vanish from the dataset while the command succeeds
+        raise DatasetError(
+            f"every clip of {', '.join(lost)} was skipped (see above); nothing written: fix or remove those clips "
+            f"and run again (finished clips are kept in {parts})"
+        )
     classes = sorted(set(labels))
     fps = float(np.median(rates))
     seqs = [

@@ -128,3 +128,47 @@ def test_resumes_after_sigkill_repeating_only_clips_in_flight(tmp_path, sign_dat
     ds = load_dataset(out)
     assert len(ds) == 8 and ds.fps == pytest.approx(30, abs=1)
     assert not (tmp_path / "d.npz.parts").exists()
+
+
+def _corrupt_midway(src, dst):
+    data = bytearray(src.read_bytes())
+    start = len(data) // 2
+    data[start : start + 20000] = bytes(range(256)) * (20000 // 256) + bytes(20000 % 256)
+    dst.write_bytes(bytes(data))
+
+
+@pytest.mark.realdata
+def test_a_clip_corrupted_midway_is_skipped_and_said(sign_data, tmp_path):
+    """Issue 14, finding 9: a video corrupted mid-stream was cut silently (62 -> 20 frames, "0 skipped")."""
+    videos = sign_data / "videos"
+    _corrupt_midway(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
+    out = tmp_path / "ds.npz"
+    clips = [videos / "ambulancia_001.mp4", videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4"]
+    proc = subprocess.run(
+        _cmd(*clips, "--label-from", "stem", "--out", out), capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "; 1 skipped" in proc.stdout, proc.stdout
+    (skipped,) = [line for line in proc.stdout.splitlines() if line.startswith("  skipped ")]
+    assert (
+        "doctor_002.mp4: unreadable:" in skipped
+        and "of its 62 frames could be decoded (corrupt or cut short)" in skipped
+    )
+    assert len(load_dataset(out)) == 2
+
+
+@pytest.mark.realdata
+def test_a_class_whose_clips_are_all_unreadable_stops_the_command(sign_data, tmp_path):
+    """Issue 14, finding 9: a class whose clips were all unreadable disappeared with exit 0."""
+    videos = sign_data / "videos"
+    (tmp_path / "doctor_001.mp4").write_text("not a video")
+    _corrupt_midway(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
+    out = tmp_path / "ds.npz"
+    clips = [videos / "ambulancia_001.mp4", tmp_path / "doctor_001.mp4", tmp_path / "doctor_002.mp4"]
+    proc = subprocess.run(
+        _cmd(*clips, "--label-from", "stem", "--out", out), capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("signstream")]  # + decoder noise
+    assert error.startswith("signstream extract: error: every clip of doctor was skipped (see above)"), error
+    assert not out.exists() and out.with_name("ds.npz.parts").is_dir()  # finished clips kept for the re-run

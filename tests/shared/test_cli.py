@@ -114,3 +114,24 @@ def test_train_bundle_checks_its_name_version_and_fps_before_training(tmp_path):
     with pytest.raises(SignstreamError, match="fps 0"):
         train_bundle(ds, tmp_path / "b", config=TrainConfig(fps=0))
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    "content, what",
+    [
+        (b"X,y\n1,2\n", "this is a text file"),
+        (b"", "this is an empty file"),
+        (bytes(range(256)), "this is 256 bytes of binary data"),
+    ],
+)
+def test_a_dataset_that_is_not_an_npz_is_named_for_what_it_is(tmp_path, content, what):
+    """Issue 14, finding 9: a text .npz was called "pickled data"."""
+    (tmp_path / "d.npz").write_bytes(content)
+    proc = _run("train", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "b"))
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert (
+        line
+        == f"signstream train: error: {tmp_path / 'd.npz'}: not a readable npz file (an .npz is a zip archive; {what})"
+    )
+    assert "pickle" not in proc.stderr
