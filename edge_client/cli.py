@@ -34,6 +34,8 @@ def run_edge(args: argparse.Namespace) -> None:
     import logging
 
     from edge_client.runner import run_edge_settings
+    from shared.logs import install_repeat_filter
 
     logging.getLogger("edge_client").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    install_repeat_filter()  # a camera gone or a refused key: said once a minute, with how often
     run_edge_settings(settings_from_args(args))

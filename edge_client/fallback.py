@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_client.tflite_runner import TFLiteRunner
-from edge_client.transport import CircuitOpenError, CloudClient, TransportError
+from edge_client.transport import AuthError, CircuitOpenError, CloudClient, TransportError
 from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
 from shared.errors import SignstreamError
 from shared.predictor import predict_windows
@@ -120,6 +120,8 @@ class Answerer:
         self.cloud, self.slot, self.local_only = cloud, slot, local_only
         self.fallbacks = 0
         self.cloud_errors = 0
+        self.auth_errors = 0  # 401/403 answers: the key is wrong or revoked
+        self.problem: str | None = None  # what the status bar shows until the server answers again
         self._lock = threading.Lock()
 
     def answer(self, window: np.ndarray) -> Answer:
@@ -128,10 +130,18 @@ class Answerer:
         if self.cloud is not None and not self.local_only:
             try:
                 r = self.cloud.predict(window)
+                self.problem = None
                 return Answer(r.label, r.confidence, r.below_threshold, r.threshold, r.model.name, r.model.version,
                               CLOUD, r.no_sign)  # fmt: skip
             except CircuitOpenError as err:
                 problem = str(err)
+            except AuthError as err:  # an operator must act: an error, counted and shown, not a warning
+                with self._lock:
+                    self.cloud_errors += 1
+                    self.auth_errors += 1
+                    self.problem = "the server refused the API key"
+                problem = str(err)
+                log.error("API key refused: %s", err)
             except TransportError as err:
                 with self._lock:
                     self.cloud_errors += 1

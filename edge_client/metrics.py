@@ -32,6 +32,8 @@ COUNTERS = {
     "unanswered": ("signstream_edge_unanswered", "Windows neither the server nor the local model answered."),
     "errors": ("signstream_edge_errors", "Pipeline errors (source, extraction, answering)."),
     "labels_shown": ("signstream_edge_labels_shown", "Labels shown on the kiosk."),
+    "cloud_errors": ("signstream_edge_server_errors", "Windows the server did not answer (unreachable or refused)."),
+    "auth_errors": ("signstream_edge_auth_errors", "Windows the server refused because of the API key (401/403)."),
     "fallbacks": (
         "signstream_edge_fallback",
         "Windows answered by the local model because the server was not reached.",

@@ -153,7 +153,13 @@ class EdgeRunner:
             "server": self.settings.server if not self.settings.local_only else None,
             "breaker": self.cloud.breaker.state if self.cloud else None,
             "latest_label": self.hub.latest_label,
-            "counters": p.counters.snapshot() | {"fallbacks": self.answerer.fallbacks},
+            "problem": self.answerer.problem,
+            "counters": p.counters.snapshot()
+            | {
+                "fallbacks": self.answerer.fallbacks,
+                "cloud_errors": self.answerer.cloud_errors,
+                "auth_errors": self.answerer.auth_errors,
+            },
             "history_size": self.settings.history,
         }
 
@@ -220,7 +226,7 @@ class EdgeRunner:
                 from edge_client.display import window
 
                 window.run(self.hub, self.stop, s.mirror)
-            counters = self.pipeline.wait()
+            self.pipeline.wait()
         finally:
             notify("STOPPING=1")
             self.stop.set()
@@ -238,7 +244,7 @@ class EdgeRunner:
                 self.owned_landmarker.close()  # MediaPipe's graph threads end here, not in a GC finaliser
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        summary = counters.snapshot() | {"fallbacks": self.answerer.fallbacks}
+        summary = self.status()["counters"]  # the same counts as /api/status and /metrics
         log.info("counters %s", json.dumps(summary))
         return summary
 

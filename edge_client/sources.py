@@ -9,6 +9,7 @@ Picture sources yield ``Image``; the replay source yields landmark ``Frame`` dir
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -168,6 +169,9 @@ class VideoFileSource:
         pass
 
 
+MAX_REOPEN_DELAY = 10.0  # seconds between attempts to reopen a camera that keeps failing
+
+
 class CameraSource:
     """A USB camera through OpenCV (index or /dev/videoN), reopened whenever it stops giving frames.
 
@@ -192,7 +196,18 @@ class CameraSource:
     def _open(self):
         import cv2
 
-        cap = (self._opener or cv2.VideoCapture)(self.device)
+        if self._opener is not None:
+            cap = self._opener(self.device)
+        else:
+            # OpenCV writes 8 lines of its own for every failed open (every backend it tries); the
+            # loop below says it once, in the log. V4L2 is the one backend for a USB camera on Linux.
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            try:
+                backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+                cap = cv2.VideoCapture(self.device, backend)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
         if cap.isOpened():
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
@@ -203,20 +218,25 @@ class CameraSource:
     def frames(self, stop: threading.Event | None = None) -> Iterator[Image]:
         stop = stop or threading.Event()
         start = time.monotonic()
-        i = 0
+        i = failing = 0
         cap = self._open()
         try:
             while not stop.is_set():
                 ok, bgr = cap.read() if cap.isOpened() else (False, None)
                 if not ok:
                     self.failures += 1
-                    log.warning("camera %s gave no frame; reopening in %.1f s", self.device, self.reopen_delay)
+                    failing += 1
+                    delay = min(MAX_REOPEN_DELAY, self.reopen_delay * 2 ** min(failing - 1, 8))  # backoff
+                    log.warning("camera %s gave no frame; reopening in %.1f s", self.device, delay)
                     cap.release()
-                    if stop.wait(self.reopen_delay):
+                    if stop.wait(delay):
                         return
                     cap = self._open()
                     self.reopens += 1
                     continue
+                if failing:
+                    log.info("camera %s gives frames again", self.device)
+                    failing = 0
                 now = time.monotonic()
                 yield Image(i, now - start, _to_rgb(_shrink(bgr, self.max_side), self.mirror), now)
                 i += 1

@@ -32,6 +32,10 @@ class TransportError(SignstreamError):
     """The server could not be reached or gave no usable answer."""
 
 
+class AuthError(TransportError):
+    """The server refused this kiosk's API key (401 missing or unknown, 403 revoked): retrying cannot help."""
+
+
 class CircuitOpenError(TransportError):
     """The circuit breaker is open: the server is not called for now."""
 
@@ -182,9 +186,14 @@ class CloudClient:
                         raise TransportError(f"{self.url}: unexpected answer: {err.errors()[0]['msg']}") from err
                     self.breaker.success()
                     return answer
+                if resp.status_code in (401, 403):
+                    self.breaker.success()  # the server is up; it refuses the key
+                    refused = "refused" if resp.status_code == 403 else "did not accept"
+                    raise AuthError(f"{self.url}: the server {refused} the API key (HTTP {resp.status_code}: "
+                                    f"{_error_text(resp)}); check SIGNSTREAM_EDGE_API_KEY")  # fmt: skip
                 failure = TransportError(f"{self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
                 if resp.status_code not in RETRY_STATUSES:
-                    self.breaker.success()  # the server is up; it refused this request (bad key, bad window)
+                    self.breaker.success()  # the server is up; it refused this request (bad window)
                     raise failure
                 retry_after = _retry_after(resp)
             if attempt >= self.retries:
@@ -201,6 +210,14 @@ class CloudClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _error_text(resp: requests.Response) -> str:
+    """The server's ``{"error": ...}`` message, else the start of the body."""
+    try:
+        return str(resp.json()["error"])[:200]
+    except (ValueError, KeyError, TypeError):
+        return resp.text[:200]
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -36,8 +36,9 @@
     $("latency").textContent = c.label_latency_p50_ms !== null && c.label_latency_p50_ms !== undefined ? c.label_latency_p50_ms : "–";
     const m = st.model || {};
     $("model").textContent = m.name ? m.name + " " + m.version + " (" + m.answered_by + ")" : "–";
-    $("state").textContent = st.running ? "running" : "paused";
-    $("state").className = "state " + (st.running ? "live" : "down");
+    $("state").textContent = st.problem ? st.problem : (st.running ? "running" : "paused");
+    $("state").className = "state " + (st.running && !st.problem ? "live" : "down");
+    $("errors").textContent = c.cloud_errors || 0;
   }
 
   const source = new EventSource("/api/stream");

@@ -1,0 +1,89 @@
+"""What an operator reads from a kiosk in trouble (issue 14, finding 7): a missing camera or a refused
+key is said clearly and once a minute, not many times a second; a refused key is counted and shown."""
+
+import ast
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from shared.logs import RepeatFilter
+
+
+def _edge(*args, timeout=120, **kw):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
+    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def _own_lines(stderr):
+    """Lines of the kiosk's logs and OpenCV's, without TensorFlow's and MediaPipe's start-up chatter."""
+    noise = ("I0000", "W0000", "WARNING: All log", "INFO: Created", "WARNING: Logging before", "To enable", "E0000")
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
+
+
+def test_a_kiosk_without_its_camera_says_so_without_flooding_the_log(tmp_path):
+    """Was 789 lines in 87 s (OpenCV's 8 lines per reopen, every second, and ours)."""
+    if os.path.exists("/dev/video9"):
+        pytest.skip("/dev/video9 exists here")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
+    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", "--source", "/dev/video9",
+           "--server", "http://127.0.0.1:9"]  # fmt: skip
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        p.wait(25)  # about 10 s of it without a camera, after the imports
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGINT)
+    stderr = p.communicate(timeout=30)[1]
+    lines = _own_lines(stderr)
+    camera = [line for line in lines if "camera /dev/video9 gave no frame" in line]
+    assert len(camera) == 1, lines  # then once a minute, saying how many were held back
+    assert not [line for line in lines if "VIDEOIO" in line or "cap_v4l" in line or "OpenCV(" in line], lines
+    assert len(lines) <= 8, lines
+
+
+def test_a_refused_api_key_is_one_clear_error_counted(fake_server, synth_path, tmp_path):
+    """Was a warning per window, 0 errors counted, and never the word 'key'."""
+    fake_server.mode, fake_server.status = "status", 401
+    proc = _edge("--replay", str(synth_path), "--limit", "12", "--speed", "0", "--server", fake_server.url,
+                 "--api-key", "ssk_wrong")  # fmt: skip
+    lines = _own_lines(proc.stderr)
+    refused = [line for line in lines if "API key refused" in line]
+    assert len(refused) == 1, lines
+    assert "ERROR" in refused[0] and "HTTP 401" in refused[0] and "check SIGNSTREAM_EDGE_API_KEY" in refused[0]
+    assert not [line for line in lines if "server did not answer" in line], lines
+    summary = ast.literal_eval(lines[-1].split(": ", 2)[2])  # signstream edge: stopped after N s: {...}
+    assert summary["auth_errors"] == summary["cloud_errors"] == len(fake_server.requests) >= 2
+
+
+def test_the_status_names_a_refused_key_until_the_server_answers(fake_server):
+    from edge_client.fallback import Answerer
+    from edge_client.transport import CloudClient
+    from tests.edge_client.test_transport import window
+
+    fake_server.mode, fake_server.status = "status", 403
+    answerer = Answerer(CloudClient(fake_server.url, "ssk_revoked", sleep=lambda s: None), None)
+    with pytest.raises(Exception, match="refused the API key"):
+        answerer.answer(window())
+    assert answerer.problem == "the server refused the API key" and answerer.auth_errors == 1
+    fake_server.mode = "ok"
+    answerer.answer(window())
+    assert answerer.problem is None
+
+
+def test_repeat_filter_lets_a_line_through_once_a_minute_with_the_count():
+    now = [0.0]
+    flt = RepeatFilter(60, clock=lambda: now[0])
+
+    def record(msg, *args):
+        return logging.LogRecord("edge_client.sources", logging.WARNING, __file__, 1, msg, args, None)
+
+    assert flt.filter(record("camera %s gave no frame", 0))
+    assert not any(flt.filter(record("camera %s gave no frame", 0)) for _ in range(59))
+    assert flt.filter(record("another problem"))  # other lines are not held back
+    now[0] = 61.0
+    r = record("camera %s gave no frame", 0)
+    assert flt.filter(r) and r.getMessage() == "camera 0 gave no frame (59 more like this in the last 61 s)"
