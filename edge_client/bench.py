@@ -93,7 +93,7 @@ def pipeline_run(clip: Path, server: str, bundle: Path, variant: str) -> dict[st
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
 
-    settings = load_settings(source=str(clip), server=server, local_model=bundle, display="none",
+    settings = load_settings(source=str(clip), server=server, local_model=bundle, display="none", web_port=0,
                              hand_model=variant, counters_interval=3600)  # fmt: skip
     landmarker = HandLandmarks(variant, mirrored=settings.mirror)
     try:

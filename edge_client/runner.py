@@ -303,11 +303,12 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
                         owned_landmarker=owned, out=out or (lambda line: print(line, flush=True)))  # fmt: skip
     pipeline.on_answer, pipeline.on_label = runner._on_answer, runner._on_label
     hub.status_fn = runner.status
-    if s.display == "web":
-        from edge_client.display.web import WebDisplay, create_app
+    # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one
+    # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
+    from edge_client.display.web import WebDisplay, create_app
 
-        app, _ = create_app(hub, runner, mirrored=s.mirror, preview_fps=s.preview_fps)
-        runner.web = WebDisplay(app, s.web_host, s.web_port)
+    app, _ = create_app(hub, runner, mirrored=s.mirror, preview_fps=s.preview_fps)
+    runner.web = WebDisplay(app, s.web_host, s.web_port)
     return runner
 
 

@@ -133,8 +133,8 @@ def test_kiosk_page_shows_the_pipelines_label_in_chromium(server, synth_path, tm
 def test_sigterm_stops_a_live_client_promptly(server, synth_path, tmp_path):
     """A paced (live) replay that would run for minutes stops on SIGTERM with its summary and exit code 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")} | {"PYTHONUNBUFFERED": "1"}
-    client = Client(["--source", str(synth_path), "--server", server, "--headless", "--json-events", "--speed", "1"],
-                    env=env)  # fmt: skip
+    client = Client(["--source", str(synth_path), "--server", server, "--headless", "--web-port", "0", "--json-events",
+                     "--speed", "1"], env=env)  # fmt: skip
     deadline = time.monotonic() + 90
     while not any(e["event"] == "answer" for e in client.events) and time.monotonic() < deadline:
         time.sleep(0.1)

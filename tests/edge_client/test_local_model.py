@@ -91,7 +91,7 @@ def test_the_registry_sync_keeps_the_local_model_current(tiny_bundle, tmp_path, 
     replay = tmp_path / "replay.npz"
     save_dataset(replay, generate(classes=4, per_class=1, signers=1, seed=5))
     settings = load_settings(source=str(replay), server=fake_server.url, store=store, model_name="tiny",
-                             cache_dir=tmp_path / "cache", display="none", replay_speed=0)  # fmt: skip
+                             cache_dir=tmp_path / "cache", display="none", web_port=0, replay_speed=0)  # fmt: skip
     runner = build_runner(settings, out=lambda line: None)
     assert runner.slot.current.manifest.version == "1"
     reg.push_bundle(_copy(tiny_bundle, tmp_path / "v2", version="2"))

@@ -24,7 +24,9 @@ CLIPS = ["ambulancia", "doctor", "dolor", "hoy", "yo"]
 
 def _run_clip(clip, **settings):
     lines: list[str] = []
-    s = load_settings(source=str(clip), display="none", json_events=True, counters_interval=3600, **settings)
+    s = load_settings(
+        source=str(clip), display="none", web_port=0, json_events=True, counters_interval=3600, **settings
+    )
     summary = build_runner(s, out=lines.append).run(install_signals=False)
     events = [json.loads(line) for line in lines]
     return [e for e in events if e["event"] == "label" and e["label"]], summary
@@ -72,7 +74,7 @@ def test_the_cli_names_a_clip_local_only(sign_data, msl_bundle, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
     proc = subprocess.run(
         [sys.executable, "-m", "shared.cli", "edge", "--source", str(sign_data / "videos" / "hoy_001.mp4"),
-         "--local-model", str(msl_bundle), "--local-only", "--headless", "--json-events"],
+         "--local-model", str(msl_bundle), "--local-only", "--headless", "--web-port", "0", "--json-events"],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

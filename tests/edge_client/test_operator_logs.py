@@ -15,7 +15,7 @@ from shared.logs import RepeatFilter
 
 def _edge(*args, timeout=120, **kw):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
-    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", *args]
+    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", "--web-port", "0", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
@@ -30,11 +30,11 @@ def test_a_kiosk_without_its_camera_says_so_without_flooding_the_log(tmp_path):
     if os.path.exists("/dev/video9"):
         pytest.skip("/dev/video9 exists here")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
-    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", "--source", "/dev/video9",
+    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", "--web-port", "0", "--source", "/dev/video9",
            "--server", "http://127.0.0.1:9"]  # fmt: skip
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        p.wait(25)  # about 10 s of it without a camera, after the imports
+        p.wait(35)  # 10 s or more of it without a camera, after the imports
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGINT)
     stderr = p.communicate(timeout=30)[1]
@@ -42,7 +42,7 @@ def test_a_kiosk_without_its_camera_says_so_without_flooding_the_log(tmp_path):
     camera = [line for line in lines if "camera /dev/video9 gave no frame" in line]
     assert len(camera) == 1, lines  # then once a minute, saying how many were held back
     assert not [line for line in lines if "VIDEOIO" in line or "cap_v4l" in line or "OpenCV(" in line], lines
-    assert len(lines) <= 8, lines
+    assert len(lines) <= 12, lines  # the start-up warnings, the camera line, the summary
 
 
 def test_a_refused_api_key_is_one_clear_error_counted(fake_server, synth_path, tmp_path):
@@ -87,3 +87,34 @@ def test_repeat_filter_lets_a_line_through_once_a_minute_with_the_count():
     now[0] = 61.0
     r = record("camera %s gave no frame", 0)
     assert flt.filter(r) and r.getMessage() == "camera 0 gave no frame (59 more like this in the last 61 s)"
+
+
+@pytest.mark.parametrize("display", [["--headless"], ["--display", "none"]])
+def test_a_headless_kiosk_still_serves_its_local_api_and_metrics(fake_server, synth_path, display):
+    """Issue 14, finding 8: --headless also turned off /metrics, the local API and Socket.IO."""
+    import time
+
+    import requests
+
+    from shared.demo import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
+    cmd = [sys.executable, "-m", "shared.cli", "edge", *display, "--web-port", str(port), "--replay", str(synth_path),
+           "--speed", "1", "--server", fake_server.url]  # fmt: skip
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline, status = time.monotonic() + 90, None
+        while status is None and time.monotonic() < deadline and p.poll() is None:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/api/status", timeout=2).json()
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        assert status is not None and "counters" in status, f"no local API (exit {p.poll()})"
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert metrics.status_code == 200 and "signstream_edge_frames_processed_total" in metrics.text
+        sio = requests.get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", timeout=5)
+        assert sio.status_code == 200
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)

@@ -30,7 +30,7 @@ class Edge:
             system.root / f"edge-cache-{time.monotonic_ns()}"), **(extra_env or {})}  # fmt: skip
         self.events: list[dict] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "edge", "--headless", "--json-events", *args],
+            [sys.executable, "-m", "shared.cli", "edge", "--headless", "--web-port", "0", "--json-events", *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         self.stderr: list[str] = []
