@@ -37,7 +37,9 @@ class EdgeSettings(BaseSettings):
     replay_speed: float = Field(1.0, ge=0, description="Replay pace: 1 = real time, 0 = as fast as possible.")
     replay_limit: int | None = Field(None, ge=1, description="Replay at most this many sequences.")
     mirror: bool = Field(False, description="Flip frames left-right for a selfie view (landmarks are mirrored back).")
-    reopen_delay: float = Field(1.0, gt=0, description="Seconds between attempts to reopen a lost camera.")
+    reopen_delay: float = Field(
+        1.0, gt=0, description="Seconds before the first attempt to reopen a lost camera (doubling up to 10 s)."
+    )
     # Landmarks and windows.
     hand_model: Literal["full", "lite"] = Field("full", description="HandLandmarker model variant.")
     hand_backend: Literal["auto", "mediapipe", "litert"] = Field(
@@ -84,7 +86,9 @@ class EdgeSettings(BaseSettings):
     hold: float = Field(1.5, ge=0, description="Seconds a shown label stays after its last support.")
     threshold: float | None = Field(None, ge=0, le=1, description="Confidence needed (default: the model's).")
     # Display and API.
-    display: Literal["web", "opencv", "none"] = Field("web", description="Kiosk web page, OpenCV window or none.")
+    display: Literal["web", "opencv", "none"] = Field(
+        "web", description="Kiosk web page, OpenCV window or none (the local API and /metrics run in every case)."
+    )
     json_events: bool = Field(False, description="One JSON line per event on stdout.")
     web_host: str = Field("127.0.0.1", description="Address of the kiosk page and local API.")
     web_port: int = Field(8080, ge=0, le=65535, description="Port of the kiosk page and local API (0: any free).")

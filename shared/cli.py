@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=_positive, help="frames between windows of a sign (default 5)")
     p.add_argument("--threshold", type=float, help="confidence needed to show a label (default: the model's)")
     p.add_argument("--display", choices=("web", "opencv", "none"), help="kiosk page (default), OpenCV window or none")
-    p.add_argument("--headless", action="store_true", help="no display (= --display none)")
+    p.add_argument("--headless", action="store_true", help="no display (= --display none); the local API stays on")
     p.add_argument("--json-events", action="store_true", default=None, help="one JSON line per event on stdout")
     p.add_argument("--web-host", help="address of the kiosk page and local API (default 127.0.0.1)")
     p.add_argument("--web-port", type=int, help="port of the kiosk page and local API (default 8080)")
