@@ -186,7 +186,9 @@ def check_store(url: str, name: str) -> None:
 
     Otherwise every worker would wait, unready, for a version that can never be promoted. A store
     that cannot be reached right now is no reason to refuse: the workers serve their cached version
-    and keep polling (logged here as a warning). A model pushed but never promoted is waited for.
+    and keep polling (logged here as a warning). A model pushed but never promoted is waited for, and
+    so is any model of an empty store (a server deployed before the first push, as the systemd unit
+    is); a name missing from a store that holds other models is a typo and refused.
     """
     from shared.registry.registry import Registry
     from shared.registry.store import NoSuchStore, StoreError, open_store
@@ -200,9 +202,11 @@ def check_store(url: str, name: str) -> None:
     except StoreError as err:
         log.warning("cannot check the store now (%s); the workers serve their cached version if any", err)
         return
+    if not names:
+        log.warning("%s holds no model yet; not ready until %r is pushed and promoted", registry.store.url, name)
+        return
     if name not in names:
-        have = f"its models: {', '.join(names)}" if names else "no model has been pushed there"
-        raise SettingsError(f"{registry.store.url} has no model {name!r} ({have})")
+        raise SettingsError(f"{registry.store.url} has no model {name!r} (its models: {', '.join(names)})")
     if pointer is None:
         log.warning("%s: model %r has no promoted version; not ready until one is promoted", registry.store.url, name)
 
