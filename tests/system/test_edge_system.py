@@ -196,7 +196,10 @@ def test_a_failing_video_source_is_reported_in_one_line(system, tmp_path):
 def test_a_vanished_camera_is_reported_and_reopened_until_stopped(system, tmp_path):
     edge = Edge(system, "--source", "/dev/video9", "--local-only", "--store", system.store, "--model-name", "signs")
     try:
-        assert wait_until(lambda: sum("reopening" in line for line in edge.stderr) >= 2, 60), edge.stderr[-5:]
+        # Said once (the kiosk lets a repeated line through once a minute, with a count), then kept
+        # trying: still running well after several reopen attempts (1, 2, 4 s apart).
+        assert wait_until(lambda: any("reopening" in line for line in edge.stderr), 60), edge.stderr[-5:]
+        time.sleep(8)
         assert edge.proc.poll() is None, "the edge must keep trying, not die"
     finally:
         edge.stop()
