@@ -137,6 +137,11 @@ def _corrupt_midway(src, dst):
     dst.write_bytes(bytes(data))
 
 
+def _extract_by_stem(clips, out):
+    return subprocess.run(_cmd(*clips, "--label-from", "stem", "--out", out), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+
+
 @pytest.mark.realdata
 def test_a_clip_corrupted_midway_is_skipped_and_said(sign_data, tmp_path):
     """Issue 14, finding 9: a video corrupted mid-stream was cut silently (62 -> 20 frames, "0 skipped")."""
@@ -144,9 +149,7 @@ def test_a_clip_corrupted_midway_is_skipped_and_said(sign_data, tmp_path):
     _corrupt_midway(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
     out = tmp_path / "ds.npz"
     clips = [videos / "ambulancia_001.mp4", videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4"]
-    proc = subprocess.run(
-        _cmd(*clips, "--label-from", "stem", "--out", out), capture_output=True, text=True, timeout=600
-    )
+    proc = _extract_by_stem(clips, out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "; 1 skipped" in proc.stdout, proc.stdout
     (skipped,) = [line for line in proc.stdout.splitlines() if line.startswith("  skipped ")]
@@ -165,9 +168,7 @@ def test_a_class_whose_clips_are_all_unreadable_stops_the_command(sign_data, tmp
     _corrupt_midway(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
     out = tmp_path / "ds.npz"
     clips = [videos / "ambulancia_001.mp4", tmp_path / "doctor_001.mp4", tmp_path / "doctor_002.mp4"]
-    proc = subprocess.run(
-        _cmd(*clips, "--label-from", "stem", "--out", out), capture_output=True, text=True, timeout=600
-    )
+    proc = _extract_by_stem(clips, out)
     assert proc.returncode == 2, proc.stdout[-2000:]
     (error,) = [line for line in proc.stderr.splitlines() if line.startswith("signstream")]  # + decoder noise
     assert error.startswith("signstream extract: error: every clip of doctor was skipped (see above)"), error
