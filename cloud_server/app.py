@@ -86,12 +86,16 @@ def parse_json_windows(body: bytes) -> Windows:
     return req.to_windows()
 
 
+KEY_HEADER = "X-API-Key"
+BEARER_FORM = "Authorization: Bearer <key>"
+
+
 def presented_key() -> str | None:
     """The API key of this request: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
-    return request.headers.get("X-API-Key") or None
+    return request.headers.get(KEY_HEADER) or None
 
 
 @dataclass
@@ -205,8 +209,9 @@ def create_app(
         if request.path == "/metrics" and settings.metrics_public:
             return
         status, entry = c.keys.check(presented_key())
-        if status in ("missing", "invalid"):
-            raise ApiError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)",
+        if status in ("missing", "invalid"):  # say which header to add: a client without one is the usual case
+            what = "missing API key" if status == "missing" else "unknown API key"
+            raise ApiError(401, "unauthorized", f"{what}: send it in the {KEY_HEADER} header (or {BEARER_FORM})",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
         g.key_name = entry.name  # named in the log and the device table even when refused below
         if status == "revoked":

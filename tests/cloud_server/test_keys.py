@@ -151,3 +151,17 @@ def test_a_refused_revoked_key_is_named_in_the_request_log(secured, caplog):
     (line,) = [json.loads(rec.getMessage()) for rec in caplog.records if rec.name == "signstream.access"]
     assert line["key"] == "kiosk" and line["status"] == 403 and line["reason"] == "key_revoked"
     assert key not in json.dumps(line)
+
+
+def test_a_keyless_request_is_told_which_header_to_add(secured):
+    """Issue 14 (integrators): the peer's Pi client posts {"sequence": [...]} (40 frames) with no key; the 401
+    names the header to add, and the same body with that one header added is answered (docs/server.md)."""
+    client, _path, key = secured
+    body = {"sequence": _window(40).tolist()}
+    r = client.post("/predict", json=body)
+    assert r.status_code == 401 and r.json["reason"] == "unauthorized"
+    assert r.json["error"] == "missing API key: send it in the X-API-Key header (or Authorization: Bearer <key>)"
+    r = client.post("/predict", json=body, headers={"X-API-Key": "ssk_0_wrong"})
+    assert r.status_code == 401 and r.json["error"].startswith("unknown API key: ")
+    assert "X-API-Key" in r.json["error"] and "ssk_0_wrong" not in r.json["error"]
+    assert client.post("/predict", json=body, headers={"X-API-Key": key}).status_code == 200
