@@ -12,7 +12,7 @@ _FIELDS = (
     "source", "server", "api_key", "ca_bundle", "local_model", "local_only", "store", "model_name", "public_key",
     "json_events", "display", "web_host", "web_port", "realtime", "mirror", "hand_model", "hand_backend",
     "stride",
-    "display_names", "record_dir", "device_id", "timeout", "tflite", "threshold",
+    "display_names", "record_dir", "device_id", "timeout", "tflite", "threshold", "cors_origins",
 )  # fmt: skip
 
 

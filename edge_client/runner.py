@@ -131,8 +131,8 @@ class EdgeRunner:
         return info
 
     def threshold(self) -> float | None:
-        if self.settings.threshold is not None:
-            return self.settings.threshold
+        if self.pipeline.smoother.threshold is not None:  # the setting, or what POST /api/config set
+            return self.pipeline.smoother.threshold
         if self.last_answer.get("threshold") is not None:
             return self.last_answer["threshold"]
         local = self.slot.current
@@ -167,6 +167,25 @@ class EdgeRunner:
         local = self.slot.current
         labels = list(local.manifest.labels) if local else list((self.server_info or {}).get("labels", []))
         return {"labels": [{"label": x, "display_name": self.names.get(x, x)} for x in labels]}
+
+    def config(self) -> dict[str, Any]:
+        """What the peer bridge's /api/config and /api/status show: threshold, window length, model path."""
+        local = self.slot.current
+        if local is not None:
+            model_path = str(local.folder)
+        else:
+            model_path = f"{self.settings.server.rstrip('/')}/predict" if self.settings.server else None
+        return {
+            "confidence_threshold": self.threshold(),
+            "threshold_source": "kiosk" if self.pipeline.smoother.threshold is not None else "model",
+            "sequence_length": self.pipeline.windower.frames,
+            "model_path": model_path,
+        }
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Confidence a window needs to vote for its label from now on (None: the model's own)."""
+        self.pipeline.smoother.threshold = threshold
+        log.info("threshold set to %s", "the model's" if threshold is None else threshold)
 
     def set_inference(self, running: bool) -> None:
         if running:
@@ -307,7 +326,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
     from edge_client.display.web import WebDisplay, create_app
 
-    app, _ = create_app(hub, runner, mirrored=s.mirror, preview_fps=s.preview_fps)
+    app, _ = create_app(hub, runner, mirrored=s.mirror, preview_fps=s.preview_fps, cors_origins=s.cors_origins)
     runner.web = WebDisplay(app, s.web_host, s.web_port)
     return runner
 

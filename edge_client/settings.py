@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.envcheck import unknown_variables
 from shared.errors import SignstreamError
@@ -92,12 +93,29 @@ class EdgeSettings(BaseSettings):
     json_events: bool = Field(False, description="One JSON line per event on stdout.")
     web_host: str = Field("127.0.0.1", description="Address of the kiosk page and local API.")
     web_port: int = Field(8080, ge=0, le=65535, description="Port of the kiosk page and local API (0: any free).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port], comma-separated) whose pages may use the local API from "
+        "another origin, control POSTs included (off: none; the page's own origin always may).",
+    )
     display_names: Path | None = Field(None, description="JSON file {label: name shown} (e.g. translations).")
     preview_fps: float = Field(10.0, gt=0, le=60, description="Camera picture updates per second on the page.")
     history: int = Field(5, ge=1, le=50, description="Past labels listed on the page.")
     # Privacy and logs.
     record_dir: Path | None = Field(None, description="Save each sent window's landmarks here (off: nothing stored).")
     counters_interval: float = Field(30.0, gt=0, description="Seconds between counter log lines.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):  # SIGNSTREAM_EDGE_CORS_ORIGINS=http://a:3000,http://b
+            return [part for part in (p.strip() for p in value.split(",")) if part]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        return [normal_origin(o) for o in origins]
 
     @model_validator(mode="after")
     def _check(self) -> EdgeSettings:
@@ -120,6 +138,22 @@ class EdgeSettings(BaseSettings):
     def live(self) -> bool:
         """True when frames come in real time (a camera or a paced file): a full queue drops frames."""
         return is_camera(self.source) or self.realtime
+
+
+def normal_origin(origin: str) -> str:
+    """``origin`` as browsers send it in the Origin header (lower case, no default port, no path), or ValueError."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"an origin is scheme://host[:port], like http://127.0.0.1:3000; got {origin!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"an origin has no path, query or user, like http://127.0.0.1:3000; got {origin!r}")
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"bad port in origin {origin!r}") from err
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 def is_camera(source: str) -> bool:

@@ -3,14 +3,21 @@
     GET  /                       the kiosk page (edge_client/static/)
     GET  /api/status             running, model, threshold, latest label, counters
     GET  /api/labels             the model's labels and their display names
-    GET  /api/stream             server-sent events: "label" and "status"
+    GET  /api/gestures           {"0": label, "1": ...}: the model's labels by index (the peer bridge's form)
+    GET  /api/config             confidence_threshold, sequence_length, model_path
+    POST /api/config             change what maps onto the kiosk (confidence_threshold); answers the config
+    GET  /api/stream             server-sent events: "label" and "status" (named), and every shown label
+                                 as an unnamed event (the bridge's: label, confidence, timestamp, index)
     GET  /api/preview.mjpg       the camera picture with the hand skeleton (multipart JPEG)
     GET  /metrics                Prometheus text: the counters, breaker state, models (edge_client/metrics.py)
     POST /api/inference/start    resume answering windows
     POST /api/inference/stop     pause answering (the picture keeps running)
+    GET  /favicon.ico            the kiosk's icon (SVG)
     Socket.IO namespace /gestures, event gesture_prediction: every shown label (the peer bridge's form)
 
-Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
+Frontends written for the peer project's ``frontend_bridge`` work unchanged. Pages from another
+origin may read the API; only origins listed in ``cors_origins`` may POST (preflight answered for
+them alone). Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_client.display.hub import DisplayHub
 from edge_client.display.overlay import encode_jpeg, preview_bgr
@@ -45,11 +54,31 @@ class Control(Protocol):
 
     def set_inference(self, running: bool) -> None: ...
 
+    def config(self) -> dict[str, Any]: ...
 
-def socketio_payload(event: dict) -> dict:
-    """A label event in the form the peer's bridge emitted (label, confidence) plus our fields."""
+    def set_threshold(self, threshold: float | None) -> None: ...
+
+
+class ConfigUpdate(BaseModel):
+    """The body of POST /api/config: the peer bridge's fields that map onto the kiosk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence_threshold: float | None = Field(None, ge=0, le=1)
+
+
+# The bridge's config also names these; the model fixes them, so a body may repeat but not change them.
+FIXED_BY_MODEL = ("sequence_length", "model_path")
+
+
+def socketio_payload(event: dict, index: int | None = None) -> dict:
+    """A label event in the peer bridge's form (label, confidence, timestamp, index) plus our fields.
+
+    Used for Socket.IO's gesture_prediction and for the stream's unnamed events.
+    """
     return {
         "label": event["label"],
+        "index": index,
         "display_name": event.get("display_name"),
         "confidence": event["confidence"],
         "answered_by": event["answered_by"],
@@ -58,25 +87,47 @@ def socketio_payload(event: dict) -> dict:
     }
 
 
-def create_app(hub: DisplayHub, control: Control, *, mirrored: bool = False, preview_fps: float = 10.0):
-    """The Flask app and its SocketIO server (threading mode); events reach Socket.IO through a hub sink."""
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" '
+    'fill="#000"/><path d="M20 52V26a4 4 0 0 1 8 0v12V14a4 4 0 0 1 8 0v24V18a4 4 0 0 1 8 0v22l4-8a4 4 0 0 1 '
+    '7 4l-8 16a10 10 0 0 1-9 6H28a8 8 0 0 1-8-8z" fill="#ffeb3b"/></svg>'
+)
+
+
+def create_app(
+    hub: DisplayHub, control: Control, *, mirrored: bool = False, preview_fps: float = 10.0,
+    cors_origins: Sequence[str] = (),
+):  # fmt: skip
+    """The Flask app and its SocketIO server (threading mode); events reach Socket.IO through a hub sink.
+
+    Args:
+        cors_origins: origins (as browsers send them) whose pages may POST to the control endpoints.
+    """
     from flask import Flask, Response, jsonify, request, send_from_directory
     from flask_socketio import SocketIO
     from werkzeug.exceptions import HTTPException
 
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     socketio = SocketIO(app, async_mode="threading", cors_allowed_origins="*", logger=False, engineio_logger=False)
+    allowed = frozenset(cors_origins)
+
+    def gestures() -> list[str]:
+        return [x["label"] for x in control.labels().get("labels", [])]
+
+    def prediction(event: dict) -> dict:
+        names = gestures()
+        return socketio_payload(event, names.index(event["label"]) if event["label"] in names else None)
 
     def emit(event: dict) -> None:
         if event.get("event") == "label" and event.get("label") is not None:
-            socketio.emit(SOCKETIO_EVENT, socketio_payload(event), namespace=NAMESPACE)
+            socketio.emit(SOCKETIO_EVENT, prediction(event), namespace=NAMESPACE)
 
     hub.add_sink(emit)
 
     @socketio.on("connect", namespace=NAMESPACE)
     def _connect(auth=None):  # a new client sees the current label at once
         if hub.latest_label and hub.latest_label.get("label") is not None:
-            socketio.emit(SOCKETIO_EVENT, socketio_payload(hub.latest_label), namespace=NAMESPACE, to=request.sid)
+            socketio.emit(SOCKETIO_EVENT, prediction(hub.latest_label), namespace=NAMESPACE, to=request.sid)
 
     def error(status: int, message: str, reason: str) -> Response:
         resp = jsonify({"error": message, "reason": reason})
@@ -87,11 +138,40 @@ def create_app(hub: DisplayHub, control: Control, *, mirrored: bool = False, pre
     def _http_error(err: HTTPException):
         return error(err.code or 500, err.description or err.name, err.name.lower().replace(" ", "_"))
 
+    def origin() -> str | None:
+        return request.headers.get("Origin")
+
+    def same_origin() -> bool:
+        return origin() is None or urlparse(origin()).netloc == request.host
+
+    def refused_origin() -> Response:
+        return error(403, f"cross-origin requests from {origin()} are refused: list the origin in "
+                     "SIGNSTREAM_EDGE_CORS_ORIGINS to allow them", "forbidden")  # fmt: skip
+
+    @app.before_request
+    def _preflight():
+        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+            return None
+        if origin() not in allowed:  # no CORS headers: the browser refuses the request
+            return refused_origin()
+        resp = Response(status=204)
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Content-Type"
+        )
+        resp.headers["Access-Control-Max-Age"] = "600"
+        if request.headers.get("Access-Control-Request-Private-Network") == "true":
+            resp.headers["Access-Control-Allow-Private-Network"] = "true"  # Chromium's local-network check
+        return resp
+
     @app.after_request
     def _headers(resp: Response) -> Response:
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Cache-Control"] = "no-store"
-        if request.method == "GET" and request.path.startswith("/api/"):
+        if origin() in allowed:
+            resp.headers["Access-Control-Allow-Origin"] = origin()
+            resp.headers["Vary"] = "Origin"
+        elif request.method == "GET" and request.path.startswith("/api/"):
             resp.headers["Access-Control-Allow-Origin"] = "*"  # read-only: other local frontends may listen
         return resp
 
@@ -99,13 +179,56 @@ def create_app(hub: DisplayHub, control: Control, *, mirrored: bool = False, pre
     def index():
         return send_from_directory(STATIC_DIR, "kiosk.html")
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(FAVICON, content_type="image/svg+xml")
+
+    def latest_prediction() -> dict | None:
+        return prediction(hub.history[0]) if hub.history else None
+
     @app.get("/api/status")
     def status():
-        return jsonify(control.status())
+        names = gestures()
+        bridge = {**control.config(), "latest_prediction": latest_prediction(), "gestures": names}
+        return jsonify({**control.status(), **bridge})
 
     @app.get("/api/labels")
     def labels():
         return jsonify(control.labels())
+
+    @app.get("/api/gestures")
+    def gestures_by_index():
+        return jsonify({str(i): label for i, label in enumerate(gestures())})
+
+    @app.get("/api/config")
+    def config():
+        return jsonify(control.config())
+
+    @app.post("/api/config")
+    def set_config():
+        if not same_origin() and origin() not in allowed:
+            return refused_origin()
+        body = request.get_json(force=True, silent=True)  # whatever the Content-Type says
+        if not isinstance(body, dict):
+            return error(400, 'the body must be a JSON object, e.g. {"confidence_threshold": 0.7}', "invalid_config")
+        current = control.config()
+        for key in FIXED_BY_MODEL:
+            if key in body and body.pop(key) != current[key]:
+                return error(400, f"{key} is fixed by the model ({current[key]!r}) and cannot be changed here",
+                             "invalid_config")  # fmt: skip
+        body.pop("threshold_source", None)  # ours, as GET /api/config shows it
+        try:
+            update = ConfigUpdate.model_validate(body)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            if first["type"] == "extra_forbidden":
+                known = ", ".join([*ConfigUpdate.model_fields, *FIXED_BY_MODEL])
+                return error(400, f"{where} is not a setting of this kiosk (it takes {known})", "invalid_config")
+            return error(400, f"{where}: {first['msg']}", "invalid_config")
+        if "confidence_threshold" in update.model_fields_set:
+            control.set_threshold(update.confidence_threshold)
+        return jsonify(control.config())
 
     @app.get("/metrics")
     def metrics():
@@ -113,18 +236,20 @@ def create_app(hub: DisplayHub, control: Control, *, mirrored: bool = False, pre
 
         return Response(render(control.status), content_type=CONTENT_TYPE)
 
-    def same_origin() -> bool:
-        origin = request.headers.get("Origin")
-        return origin is None or urlparse(origin).netloc == request.host
-
     @app.post("/api/inference/<action>")
     def inference(action: str):
         if action not in ("start", "stop"):
             return error(404, f"unknown action {action!r}: use start or stop", "not_found")
-        if not same_origin():  # another web page in the kiosk's browser must not steer it
-            return error(403, "cross-origin requests are refused", "forbidden")
+        if not same_origin() and origin() not in allowed:  # an unlisted page in the kiosk's browser must not steer it
+            return refused_origin()
         control.set_inference(action == "start")
         return jsonify(control.status())
+
+    def label_events(ev: dict) -> Iterator[str]:
+        """Ours (named "label", blanks too), then the bridge's unnamed one for EventSource.onmessage."""
+        yield f"event: label\ndata: {json.dumps(ev)}\n\n"
+        if ev.get("label") is not None:
+            yield f"data: {json.dumps(prediction(ev))}\n\n"
 
     @app.get("/api/stream")
     def stream():
@@ -134,14 +259,16 @@ def create_app(hub: DisplayHub, control: Control, *, mirrored: bool = False, pre
             try:
                 yield "retry: 1000\n\n"
                 if hub.latest_label is not None:
-                    yield f"event: label\ndata: {json.dumps(hub.latest_label)}\n\n"
+                    yield from label_events(hub.latest_label)
                 yield f"event: status\ndata: {json.dumps({'event': 'status', **control.status()})}\n\n"
                 while not hub.stopped.is_set():
                     ev = sub.get(timeout=0.5)
                     if ev is None:
                         yield ": keep-alive\n\n"
-                        continue
-                    yield f"event: {ev.get('event', 'message')}\ndata: {json.dumps(ev)}\n\n"
+                    elif ev.get("event") == "label":
+                        yield from label_events(ev)
+                    else:
+                        yield f"event: {ev.get('event', 'message')}\ndata: {json.dumps(ev)}\n\n"
             finally:
                 hub.unsubscribe(sub)
 

@@ -76,3 +76,21 @@ def test_a_misspelt_environment_variable_is_refused(monkeypatch):
     monkeypatch.setenv("SIGNSTREAM_EDGE_SEVRER", "http://127.0.0.1:8000")
     with pytest.raises(EdgeSettingsError, match="unknown setting SIGNSTREAM_EDGE_SEVRER"):
         load_settings()
+
+
+def test_cors_origins_are_off_by_default_and_read_as_browsers_send_them(clean_env, monkeypatch):
+    """Issue 14 (integrators): an allow-list of origins for frontends served elsewhere; empty unless set."""
+    import argparse
+
+    assert load_settings(server="http://x").cors_origins == []
+    monkeypatch.setenv("SIGNSTREAM_EDGE_CORS_ORIGINS", "http://127.0.0.1:3000, HTTPS://Kiosk.example:443/")
+    assert load_settings(server="http://x").cors_origins == ["http://127.0.0.1:3000", "https://kiosk.example"]
+    args = argparse.Namespace(server="http://x", cors_origins="http://localhost:5173")  # the flag's value
+    assert settings_from_args(args).cors_origins == ["http://localhost:5173"]  # flags win over the environment
+
+
+@pytest.mark.parametrize("origin", ["*", "127.0.0.1:3000", "http://a:3000/page", "file:///tmp/x.html", "http://"])
+def test_a_bad_cors_origin_is_one_line(clean_env, origin):
+    with pytest.raises(EdgeSettingsError, match="cors_origins: an origin") as err:
+        load_settings(server="http://x", cors_origins=origin)
+    assert "\n" not in str(err.value)
