@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 from flask import Flask, Response, g, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from cloud_server.batching import Batcher, DirectRunner, NotReady, Overloaded
@@ -30,9 +30,11 @@ from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder
 from cloud_server.openapi import openapi_document
 from cloud_server.reloader import ModelWatcher
+from cloud_server.responses import DevicesResponse, HealthResponse, ModelInfo, ReadyResponse, ReloadResponse
 from cloud_server.settings import ServerSettings
 from shared.errors import ProtocolError, SpecMismatchError
 from shared.protocol import (
+    API_KEY_HEADER,
     BINARY_CONTENT_TYPE,
     DEVICE_HEADER,
     JSON_CONTENT_TYPE,
@@ -53,6 +55,11 @@ DRAIN_LIMIT = 64 * 1024 * 1024  # read and discard up to this much of a too-larg
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(payload), status=status, mimetype=JSON_CONTENT_TYPE, headers=headers)
+
+
+def _answer(body: BaseModel) -> Response:
+    """A 200 JSON answer rendered from its documented model."""
+    return Response(body.model_dump_json(), mimetype=JSON_CONTENT_TYPE)
 
 
 def _parse_windows(body: bytes, content_type: str) -> Windows:
@@ -83,10 +90,10 @@ def parse_json_windows(body: bytes) -> Windows:
         first = err.errors()[0]
         where = ".".join(map(str, first["loc"])) or "body"
         raise bad_request(f"{where}: {first['msg']}", "invalid_request") from err
-    return req.to_windows()
+    return req.to_windows(maybe_bools=b"true" in body or b"false" in body)
 
 
-KEY_HEADER = "X-API-Key"
+KEY_HEADER = API_KEY_HEADER
 BEARER_FORM = "Authorization: Bearer <key>"
 
 
@@ -253,10 +260,11 @@ def create_app(
     def _http_error(err: HTTPException) -> Response:
         reason = (err.name or "error").lower().replace(" ", "_")
         g.reason = reason
-        headers = None
+        # werkzeug's own headers (a 405's Allow, RFC 9110), all but the HTML body's content type
+        headers = {k: v for k, v in err.get_headers() if k.lower() != "content-type"}
         if err.code == 413:  # a body without Content-Length that grew past the limit
             _drain(DRAIN_LIMIT)
-            headers = {"Connection": "close"}
+            headers["Connection"] = "close"
         return _json({"error": err.description or err.name, "reason": reason}, err.code or 500, headers)
 
     @app.errorhandler(Exception)
@@ -267,7 +275,7 @@ def create_app(
 
     @app.get("/health")
     def health() -> Response:
-        return _json({"status": "ok"})
+        return _answer(HealthResponse())
 
     openapi = orjson.dumps(openapi_document())
 
@@ -280,9 +288,7 @@ def create_app(
         model = holder.current
         if model is None:
             raise not_ready()
-        return _json(
-            {"status": "ready", "model": model.manifest.name, "version": model.manifest.version, "worker": os.getpid()}
-        )
+        return _answer(ReadyResponse(model=model.manifest.name, version=model.manifest.version, worker=os.getpid()))
 
     @app.get("/models")
     def models() -> Response:
@@ -290,16 +296,16 @@ def create_app(
         if model is None:
             raise not_ready()
         m = model.manifest
-        return _json(
-            {
-                "name": m.name,
-                "version": m.version,
-                "labels": m.labels,
-                "spec": m.spec.model_dump(),
-                "threshold": m.threshold,
-                "temperature": m.temperature,
-                "loaded_at": model.loaded_at,
-            }
+        return _answer(
+            ModelInfo(
+                name=m.name,
+                version=m.version,
+                labels=m.labels,
+                spec=m.spec,
+                threshold=m.threshold,
+                temperature=m.temperature,
+                loaded_at=model.loaded_at,
+            )
         )
 
     @app.get("/metrics")
@@ -311,7 +317,7 @@ def create_app(
     @app.get("/devices")
     def devices() -> Response:
         require_admin()
-        return _json({"devices": c.devices.all_devices()})
+        return _answer(DevicesResponse.model_validate({"devices": c.devices.all_devices()}))
 
     @app.post("/admin/reload")
     def admin_reload() -> Response:
@@ -320,18 +326,16 @@ def create_app(
             raise ApiError(409, "no_reload_source", "this server has no model source to reload from")
         outcome = c.watcher.request_reload()
         model = holder.current
-        return _json({"outcome": outcome, "version": model.manifest.version if model else None})
+        return _answer(ReloadResponse(outcome=outcome, version=model.manifest.version if model else None))
 
     @app.post("/predict")
     def predict() -> Response:
         try:
             windows = _parse_windows(_read_body(settings.max_body_bytes), request.content_type or "")
-            current = holder.current
-            if current is None:
+            if holder.current is None:
                 raise not_ready()
-            n_labels = len(current.manifest.labels)
-            if windows.top_k is not None and windows.top_k > n_labels:
-                raise bad_request(f"top_k must be 1..{n_labels}", "invalid_request")
+            # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must not
+            # change with a model swap, and the document cannot know how many labels the next model has.
             model, preds = c.runner.submit(windows.windows, windows.top_k or settings.default_top_k)
         except (ProtocolError, SpecMismatchError) as err:
             raise bad_request(str(err), "invalid_request") from err
@@ -350,6 +354,6 @@ def create_app(
             body = PredictResponse(
                 **preds[0].model_dump(), model=ref, threshold=model.manifest.threshold, server_time=now
             )
-        return Response(body.model_dump_json(), mimetype=JSON_CONTENT_TYPE)
+        return _answer(body)
 
     return app

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator, model_validator
 
 from shared.errors import ProtocolError
 from shared.spec import MAX_INPUT_FRAMES, RAW_DIM, VALUE_BOUND
@@ -43,6 +43,7 @@ _DTYPE_CODES = {np.dtype("float16"): 1, np.dtype("float32"): 2}
 FLAG_BATCH = 1
 MODEL_VERSION_HEADER = "X-Model-Version"  # the caller's local model version, for /devices
 DEVICE_HEADER = "X-Device-Id"
+API_KEY_HEADER = "X-API-Key"  # the API key, if not sent as Authorization: Bearer
 
 
 @dataclass
@@ -66,19 +67,26 @@ def check_window_values(arr: np.ndarray, where: str) -> np.ndarray:
         out = arr.astype(np.float32)
     if not np.isfinite(out).all():
         raise ProtocolError(f"{where}: values must be finite numbers (after the cast to float32)")
-    if out.size and np.abs(out).max() > VALUE_BOUND:
+    # The bound applies to the values as sent (the document's maximum), not as rounded to float32:
+    # 10.000000000000002 rounds to 10.0 but is out of bounds.
+    if out.size and max(np.abs(out).max(), np.abs(arr).max()) > VALUE_BOUND:
         raise ProtocolError(f"{where}: values must lie within +-{VALUE_BOUND}")
     return out
 
 
-def _as_window(value: Any, where: str) -> np.ndarray:
+def _has_bool(value: list) -> bool:
+    """True if a JSON true/false hides among the numbers (numpy would read it as 1.0/0.0)."""
+    return any(bool in set(map(type, row)) for row in value if isinstance(row, list))
+
+
+def _as_window(value: Any, where: str, maybe_bools: bool = True) -> np.ndarray:
     if not isinstance(value, list) or not value:
         raise ProtocolError(f"{where} must be a non-empty list of frames")
     try:
         arr = np.asarray(value)
     except (ValueError, OverflowError) as err:
         raise ProtocolError(f"{where} must be a list of frames of {RAW_DIM} numbers each") from err
-    if arr.dtype.kind not in "fiu":
+    if arr.dtype.kind not in "fiu" or (maybe_bools and arr.dtype.kind == "f" and _has_bool(value)):
         raise ProtocolError(f"{where} must hold only numbers (frames of {RAW_DIM} numbers)")
     if arr.ndim != 2 or arr.shape[1] != RAW_DIM:
         raise ProtocolError(f"{where} must be (frames, {RAW_DIM}), got shape {arr.shape}")
@@ -93,33 +101,65 @@ _Frame = Annotated[list[_Value], Field(min_length=RAW_DIM, max_length=RAW_DIM)]
 _Window = Annotated[list[_Frame], Field(min_length=1, max_length=MAX_INPUT_FRAMES)]
 
 
+def _exactly_one_window_field(schema: dict[str, Any]) -> None:
+    """The document says what the validator does: exactly one of the two, and never null."""
+    for name in ("sequence", "sequences"):
+        schema["properties"][name].pop("default", None)
+    schema["oneOf"] = [{"required": ["sequence"]}, {"required": ["sequences"]}]
+
+
 class PredictRequest(BaseModel):
-    """JSON body of POST /predict: exactly one of ``sequence`` or ``sequences``."""
+    """JSON body of POST /predict: exactly one of ``sequence`` or ``sequences`` (neither may be null)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_window_field)
 
-    sequence: SkipValidation[_Window] | None = Field(
+    # Not Optional: absent is allowed (default None), an explicit null is refused in _one_of.
+    sequence: SkipValidation[_Window] = Field(
         None, description=f"One window: 1..{MAX_INPUT_FRAMES} frames of {RAW_DIM} landmark values."
     )
-    sequences: SkipValidation[Annotated[list[_Window], Field(min_length=1, max_length=MAX_BATCH)]] | None = Field(
+    sequences: SkipValidation[Annotated[list[_Window], Field(min_length=1, max_length=MAX_BATCH)]] = Field(
         None, description=f"A batch of 1..{MAX_BATCH} windows, each like 'sequence'."
     )
-    top_k: int | None = Field(None, ge=1, description="How many labels to return, 1..number of labels.")
+    top_k: int | None = Field(
+        None,
+        ge=1,
+        strict=True,
+        description="How many labels to return (the best first); more than the model has returns them all. "
+        "Absent or null: the server's default.",
+    )
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _json_integer(cls, value: Any) -> Any:
+        """An integer as JSON Schema counts them (7 or 7.0); a bool, a string or 7.5 is refused (strict)."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @model_validator(mode="after")
     def _one_of(self) -> PredictRequest:
-        if (self.sequence is None) == (self.sequences is None):
+        given = [name for name in ("sequence", "sequences") if name in self.model_fields_set]
+        for name in given:
+            if getattr(self, name) is None:
+                raise ValueError(f"'{name}' must not be null")
+        if len(given) != 1:
             raise ValueError("give exactly one of 'sequence' or 'sequences'")
         return self
 
-    def to_windows(self) -> Windows:
-        """Check every value and return the windows as float32 arrays."""
+    def to_windows(self, maybe_bools: bool = True) -> Windows:
+        """Check every value and return the windows as float32 arrays.
+
+        Args:
+            maybe_bools: False when the caller knows no true/false can be among the values (a JSON text
+                without those words), which skips a per-value type check (~0.1 ms a window).
+        """
         if self.sequence is not None:
-            return Windows([_as_window(self.sequence, "sequence")], self.top_k, False)
+            return Windows([_as_window(self.sequence, "sequence", maybe_bools)], self.top_k, False)
         seqs = self.sequences
         if not isinstance(seqs, list) or not 1 <= len(seqs) <= MAX_BATCH:
             raise ProtocolError(f"sequences must be a list of 1..{MAX_BATCH} windows")
-        return Windows([_as_window(s, f"sequences[{i}]") for i, s in enumerate(seqs)], self.top_k, True)
+        windows = [_as_window(s, f"sequences[{i}]", maybe_bools) for i, s in enumerate(seqs)]
+        return Windows(windows, self.top_k, True)
 
 
 def encode_binary(windows: np.ndarray, dtype: str = "float16", top_k: int | None = None, batch: bool = False) -> bytes:

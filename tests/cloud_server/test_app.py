@@ -104,7 +104,14 @@ def test_predict_batch_and_binary(client):
         ({"data": '{"sequence": [[NaN]]}', "content_type": "application/json"}, 400, "malformed_json"),
         ({"json": {"sequence": [[0.1] * 5]}}, 400, "invalid_request"),
         ({"json": {"sequence": [[0.1] * 126], "bogus": 1}}, 400, "invalid_request"),
-        ({"json": {"sequence": [[0.1] * 126], "top_k": 4}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[0.1] * 126], "top_k": True}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[0.1] * 126], "top_k": "2"}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[0.1] * 126], "top_k": 2.5}}, 400, "invalid_request"),
+        ({"json": {"sequence": None, "sequences": None}}, 400, "invalid_request"),
+        ({"json": {"sequence": None, "sequences": [[[0.1] * 126]]}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[True] + [0.1] * 125]}}, 400, "invalid_request"),  # numpy would read 1.0
+        ({"json": {"sequences": [[[0.1] * 125 + [False]]]}}, 400, "invalid_request"),
+        ({"json": {"sequence": [[10.000000000000002] + [0.1] * 125]}}, 400, "invalid_request"),  # 10.0 as float32
         ({"data": "x", "content_type": "text/plain"}, 415, "unsupported_media_type"),
         ({"data": "x"}, 415, "unsupported_media_type"),
         ({"data": b"SSWB\x01", "content_type": BINARY_CONTENT_TYPE}, 400, "invalid_request"),
@@ -130,6 +137,17 @@ def test_bad_requests_get_json_4xx(client, kwargs, status, reason):
     assert r.status_code == status, r.data[:200]
     body = json.loads(r.data)
     assert body["reason"] == reason and body["error"]
+
+
+@pytest.mark.parametrize("top_k", [4, 7.0, 255])
+def test_a_top_k_over_the_labels_gets_them_all(client, top_k):
+    # the document cannot know how many labels the served model has: what it allows must not be refused
+    r = client.post("/predict", json={"sequence": _window().tolist(), "top_k": top_k})
+    assert r.status_code == 200, r.json
+    assert sorted(s["label"] for s in r.json["top_k"]) == sorted(LABELS)
+    body = encode_binary(_window(), top_k=int(top_k))
+    r = client.post("/predict", data=body, content_type=BINARY_CONTENT_TYPE)
+    assert r.status_code == 200 and len(r.json["top_k"]) == len(LABELS)
 
 
 def test_unknown_route_and_method_are_json(client):
