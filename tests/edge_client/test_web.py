@@ -43,10 +43,10 @@ def label_event(label, by="cloud"):
             "time": time.time()}  # fmt: skip
 
 
-def serve_kiosk(cors_origins=()):
-    """A hub, a FakeControl and the web app on a free port, started; stop with ``stop_kiosk``."""
+def serve_kiosk(cors_origins=(), control=None):
+    """A hub, a control (default: a FakeControl) and the web app on a free port, started; stop with ``stop_kiosk``."""
     hub = DisplayHub(status=None, status_interval=0.2)
-    control = FakeControl()
+    control = control or FakeControl()
     hub.status_fn = control.status
     app, _socketio = create_app(hub, control, preview_fps=20, cors_origins=cors_origins)
     web = WebDisplay(app, "127.0.0.1", 0)
