@@ -171,13 +171,6 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], None]:
     return run
 
 
-def _not_yet(issue: str) -> Callable[[argparse.Namespace], None]:
-    def run(args: argparse.Namespace) -> None:
-        raise CliError(f"'signstream {args.command}' is not built yet (see docs/status.md, {issue})")
-
-    return run
-
-
 # --- parser ----------------------------------------------------------------------------------------
 
 
@@ -233,7 +226,11 @@ def _add_registry_commands(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every subcommand."""
-    parser = OneLineParser(prog="signstream", description=__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog="signstream",
+        description="Sign recognition from hand landmarks: data, training, the server, the kiosk and the model "
+        "registry, one command per job ('signstream COMMAND --help' for each).",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -243,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="use a camera (index or /dev/videoN) or a video file instead of a replay")
     p.add_argument("--epochs", type=_positive, default=25, help="training epochs (default 25)")
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_lazy("shared.demo", "run_demo"))
 
     p = sub.add_parser("synth", help="write a synthetic landmark dataset")
@@ -252,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=_positive, default=40, help="sequences per class (default 40)")
     p.add_argument("--signers", type=_positive, default=4, help="synthetic signers = sessions (default 4)")
     p.add_argument("--frames", type=_positive, default=30, help="frames per sequence (default 30)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("import-mpdata", help="import an MP_Data/<class>/<seq>/<frame>.npy tree")
@@ -268,14 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", help="who is recording (e.g. a signer's id): clips go to ROOT/SESSION/LABEL/")
     p.add_argument("--count", type=_positive, default=1, help="clips to record (default 1)")
     p.add_argument("--seconds", type=_above_0, default=2.0, help="length of each clip (default 2)")
-    p.add_argument("--countdown", type=_at_least_0, default=3.0, help="seconds of countdown before each clip (camera)")
+    p.add_argument("--countdown", type=_at_least_0, default=3.0,
+                   help="seconds of countdown before each clip, camera only (default 3)")  # fmt: skip
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("extract", help="extract hand landmarks from videos into a dataset")
     p.add_argument("inputs", type=Path, nargs="+", help="video files, or folders of LABEL/*.mp4")
     p.add_argument("--out", type=Path, required=True, help="dataset .npz to create")
     p.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
-    p.add_argument("--hand-model", choices=("full", "lite"), default="full")
+    p.add_argument("--hand-model", choices=("full", "lite"), default="full", help="HandLandmarker model (default full)")
     p.add_argument(
         "--label-from",
         choices=("folder", "stem"),
@@ -294,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist)")
     p.add_argument("--epochs", type=_positive, help="training epochs (default: the measured default)")
     p.add_argument("--fps", type=_frame_rate, help="frame rate a window assumes (default: the data's, else 15)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--name", type=_name, default="signs", help="model name in the manifest (default signs)")
     p.add_argument("--version", type=_name, help="model version (default: a UTC timestamp)")
     p.add_argument(
@@ -307,12 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")
     p.add_argument("--model", type=_existing_dir, required=True, help="bundle folder")
     p.add_argument("--data", type=_existing_file, required=True, help="dataset .npz")
-    p.add_argument("--runtime", choices=("savedmodel", "tflite", "int8"), default="savedmodel")
+    p.add_argument("--runtime", choices=("savedmodel", "tflite", "int8"), default="savedmodel",
+                   help="which of the bundle's models to run (default savedmodel)")  # fmt: skip
     p.add_argument("--report", type=Path, help="folder for the PNGs and metrics (default reports/<model>-<data>)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of metrics on stdout")
     p.set_defaults(func=_lazy("cloud_server.training.cli", "run_evaluate"))
 
-    p = sub.add_parser("serve", help="serve a bundle over HTTP under gunicorn")
+    p = sub.add_parser("serve", help="serve a bundle, or a registry's promoted model, over HTTP under gunicorn")
     p.add_argument("--model", type=_existing_dir, help="bundle folder to serve (or a symlink to one)")
     p.add_argument("--store", help="registry URL to follow instead (s3://bucket/prefix or file:///path)")
     p.add_argument("--model-name", help="with --store: the model whose promoted version is served")
@@ -325,29 +324,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env-file", type=Path, help="settings file of SIGNSTREAM_SERVER_*=value lines (systemd style)")
     p.set_defaults(func=_lazy("cloud_server.serve", "run_serve"))
 
-    p = sub.add_parser("bench", help="benchmarks: accuracy, model (server and edge: later issues)")
+    p = sub.add_parser("bench", help="benchmarks: accuracy, model, server, edge, landmarks (docs/benchmarks.md)")
     bench = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
     b = bench.add_parser("accuracy", help="our training vs the seed recipes on unseen signers and sessions")
     b.add_argument("--data-dir", type=_existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
-    b.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[0, 1, 2])
+    b.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[0, 1, 2],
+                   help="comma-separated training seeds, each figure a mean over them (default 0,1,2)")  # fmt: skip
     b.add_argument(
         "--splits",
         type=lambda v: v.split(","),
         default=["asl", "ksl", "many"],
         help="asl,ksl,many (many: the 98-signer ASL file, a fifth of its signers held out)",
     )
-    b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"])
+    b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"],
+                   help="ours,signia,helen: our training and the two seed recipes (default all three)")  # fmt: skip
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=_lazy("cloud_server.training.bench_accuracy", "main"))
     b = bench.add_parser("model", help="a bundle's size and latency on one core, beside the seed LSTM")
-    b.add_argument("--model", type=_existing_dir, required=True)
-    b.add_argument("--repeats", type=_positive, default=200)
+    b.add_argument("--model", type=_existing_dir, required=True, help="bundle folder")
+    b.add_argument("--repeats", type=_positive, default=200, help="timed calls per measurement (default 200)")
     b.set_defaults(func=_lazy("cloud_server.training.bench_model", "main"))
-    b = bench.add_parser("server", help="our server vs the seed-style Flask/LSTM server under 16 concurrent clients")
+    b = bench.add_parser("server", help="our server vs the seed-style Flask/LSTM server under concurrent clients")
     b.add_argument("--model", type=_existing_dir, required=True, help="bundle to serve")
     b.add_argument("--duration", type=_above_0, default=20.0, help="seconds of load per configuration (default 20)")
-    b.add_argument("--swap-seconds", type=_at_least_0, default=60.0, help="load with a model swap midway (0: skip)")
-    b.add_argument("--clients", type=_positive, default=16)
+    b.add_argument("--swap-seconds", type=_at_least_0, default=60.0,
+                   help="seconds of load with a model swap midway (0: skip; default 60)")  # fmt: skip
+    b.add_argument("--clients", type=_positive, default=16, help="concurrent keep-alive clients (default 16)")
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=_lazy("cloud_server.bench_server", "main"))
     b = bench.add_parser("edge", help="edge pipeline rate vs the landmark extractor's, server up/down/slow; latency")

@@ -1,3 +1,5 @@
+import argparse
+import re
 import subprocess
 import sys
 
@@ -135,3 +137,61 @@ def test_a_dataset_that_is_not_an_npz_is_named_for_what_it_is(tmp_path, content,
         == f"signstream train: error: {tmp_path / 'd.npz'}: not a readable npz file (an .npz is a zip archive; {what})"
     )
     assert "pickle" not in proc.stderr
+
+
+def _all_parsers(parser=None, path=("signstream",)):
+    """Every (command path, parser), the subcommands' subcommands included."""
+    parser = parser or build_parser()
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _all_parsers(child, (*path, name))
+
+
+def _settings_defaults(path):
+    """The settings object whose defaults an option left at None falls back to, by field name."""
+    if path[1:2] == ("serve",):
+        from cloud_server.settings import ServerSettings
+
+        return {n: f.default for n, f in ServerSettings.model_fields.items()}
+    if path[1:2] == ("edge",):
+        from edge_client.settings import EdgeSettings
+
+        return {n: f.default for n, f in EdgeSettings.model_fields.items()}
+    return {}
+
+
+def _same(documented: str, value) -> bool:
+    try:
+        return float(documented) == float(value)
+    except (TypeError, ValueError):
+        return documented == str(value)
+
+
+def test_every_help_text_is_true():
+    """No help promises later work, a group's help names its commands, and every literal default a
+    help states is the option's default (argparse's, else the settings field it falls back to)."""
+    for path, parser in _all_parsers():
+        for action in parser._actions:
+            text = action.help or ""
+            assert not re.search(r"later issue|not (built )?yet|TODO", text, re.I), (path, text)
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}  # a subcommand's line in the list
+                assert all(helps.get(name) for name in action.choices), (path, helps)
+                for name, line in helps.items():
+                    assert not re.search(r"later issue|not (built )?yet|TODO", line, re.I), (path, name, line)
+            match = re.search(r"\bdefault:? ([\w.$/-]+)\)", text)
+            if not match or match.group(1).startswith("$"):
+                continue
+            default = action.default
+            if default is None:
+                default = _settings_defaults(path).get(action.dest)
+            if default is None:
+                continue
+            assert _same(match.group(1), default), (path, action.dest, text, default)
+    root = build_parser()
+    group = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    bench_help = next(a.help for a in group._choices_actions if a.dest == "bench")
+    bench_commands = next(a for a in group.choices["bench"]._actions if isinstance(a, argparse._SubParsersAction))
+    assert all(name in bench_help for name in bench_commands.choices), bench_help
