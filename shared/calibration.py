@@ -76,6 +76,39 @@ def choose_threshold(probs: np.ndarray, y: np.ndarray, target: float = 0.95, cap
     return float(grid[int(np.argmax(net))])
 
 
+def kiosk_threshold(
+    probs: np.ndarray, y: np.ndarray, no_sign: int | None = None, max_false: float = 0.05, cap: float = 0.9
+) -> float:
+    """Recommended threshold for what a kiosk shows, from held-out people's windows.
+
+    A window shows its top label when that is not the no-sign class and its probability reaches the
+    threshold. Chosen: the threshold (0.00..``cap`` by 0.01, the lowest of equals) with the most right
+    labels shown minus wrong ones (a sign named wrong, or a sign shown for a no-sign window), among
+    those that show a sign for at most ``max_false`` of the no-sign windows (when there are any; ``cap``
+    if none does). A wrong label costs as much as a missed right one, so the threshold rises only as
+    far as it hides more wrong labels than right ones.
+
+    Args:
+        probs: (N, C) calibrated probabilities of windows the model answers (not those without a hand).
+        y: (N,) true classes; no_sign: the no-sign class's index, or None.
+    """
+    if len(y) == 0:
+        return 0.0
+    top, conf = probs.argmax(1), probs.max(1)
+    idle = y == no_sign if no_sign is not None else np.zeros(len(y), bool)
+    best, best_net = cap, -np.inf
+    for t in np.round(np.arange(0.0, cap + 1e-9, 0.01), 2):
+        shown = (conf >= t) & (top != no_sign if no_sign is not None else True)
+        false = (shown & idle).sum()
+        if idle.any() and false > max_false * idle.sum():
+            continue
+        right = (shown & ~idle & (top == y)).sum()
+        wrong = (shown & ~idle & (top != y)).sum() + false
+        if right - wrong > best_net:
+            best, best_net = float(t), right - wrong
+    return best
+
+
 def top_k(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(N, C) probabilities -> (N, k) indices and (N, k) probabilities, best first."""
     idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]

@@ -12,18 +12,20 @@ import numpy as np
 
 from cloud_server.training.augment import augment
 from cloud_server.training.model import ModelConfig, build_model
+from cloud_server.training.noise import SuspectBlock, suspect_blocks
 from cloud_server.training.split import check_split, holdout_sessions
 from shared.atomic import atomic_dir
 from shared.bundle import Manifest, check_name, now_iso, write_manifest
 from shared.calibration import (
-    choose_threshold,
     expected_calibration_error,
     fit_temperature,
+    kiosk_threshold,
     softmax,
 )
 from shared.dataset import Dataset, load_many
 from shared.errors import DatasetError, SpecMismatchError
 from shared.normalize import clip_windows, feature_dim, feature_mirror, features_batch
+from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 from shared.spec import MAX_FPS, FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,12 @@ class TrainConfig:
     normalization_version: int = FeatureSpec.model_fields["normalization_version"].default
     fps: float | None = None  # None: the dataset's frame rate where known, else 15
     model: ModelConfig = field(default_factory=ModelConfig)
+    # Label noise by person (cloud_server/training/noise.py): after this share of the epochs, a
+    # person's recordings of a class the model names right under `suspect_below` of the time are left
+    # out, in classes with at least `suspect_min_sessions` people. 0 turns it off.
+    warmup_fraction: float = 0.4
+    suspect_below: float = 0.5
+    suspect_min_sessions: int = 5
 
 
 def plot_curves(history: dict[str, list[float]], path: Path) -> None:
@@ -70,6 +78,17 @@ def _class_weights(y: np.ndarray, n: int) -> dict[int, float]:
     counts[counts == 0] = 1.0
     w = len(y) / (n * counts)
     return {i: float(w[i]) for i in range(n)}
+
+
+def _has_people_to_judge(ds: Dataset, min_sessions: int) -> bool:
+    """Whether some class has enough people (sessions) for the label-noise check to judge a block."""
+    return any(len(np.unique(ds.session[ds.y == c])) >= min_sessions for c in np.unique(ds.y))
+
+
+def _predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Top-1 of the model (inference mode) on (N, frames, F) features, in batches."""
+    out = [model(x[i : i + batch], training=False).numpy().argmax(1) for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def _make_sequence(ds: Dataset, spec: FeatureSpec, batch: int, seed: int):
@@ -178,26 +197,49 @@ def train_bundle(
         report = tmp / "report"
         report.mkdir()
         tensorboard = keras.callbacks.TensorBoard(str(report / "tensorboard"), write_graph=False, profile_batch=0)
-        history = model.fit(
-            _make_sequence(train, spec, config.batch_size, config.seed),
-            validation_data=(x_val, val.y) if len(val) else None,
+        fit = {
+            "validation_data": (x_val, val.y) if len(val) else None,
+            "class_weight": _class_weights(train.y, n),
+            "callbacks": [Progress(), tensorboard],
+            "verbose": 0,
+        }
+        warm = round(epochs * config.warmup_fraction)
+        history: dict[str, list[float]] = {}
+        left_out: list[SuspectBlock] = []
+        kept = train
+        if 0 < warm < epochs and _has_people_to_judge(train, config.suspect_min_sessions):
+            first = model.fit(_make_sequence(train, spec, config.batch_size, config.seed), epochs=warm, **fit)
+            history = dict(first.history)
+            pred = _predict(model, plain_features(train, spec))
+            keep, left_out = suspect_blocks(
+                pred, train.y, train.session, list(train.classes), config.suspect_below, config.suspect_min_sessions
+            )
+            for block in left_out:
+                log.warning("%s", block.describe())
+            kept = train.subset(keep)
+        rest = model.fit(
+            _make_sequence(kept, spec, config.batch_size, config.seed + 1 if history else config.seed),
             epochs=epochs,
-            class_weight=_class_weights(train.y, n),
-            callbacks=[Progress(), tensorboard],
-            verbose=0,
+            initial_epoch=warm if history else 0,
+            **fit,
         )
+        for key, values in rest.history.items():
+            history[key] = history.get(key, []) + list(values)
         val_logits = model(x_val, training=False).numpy() if len(val) else np.zeros((0, n))
         # With no validation error the NLL keeps falling as the temperature drops, so a fit would only
         # return the search's lower bound and make the model overconfident on new sessions: keep 1.
         separable = len(val) > 0 and bool((val_logits.argmax(1) == val.y).all())
         temperature = 1.0 if separable else fit_temperature(val_logits, val.y)
         val_probs = softmax(val_logits, temperature)
-        threshold = choose_threshold(val_probs, val.y)
+        no_sign = list(ds.classes).index(no_sign_label) if no_sign_label in ds.classes else None
+        answered = np.array([hand_fraction(val.X[i, : val.length[i]]) > NO_HAND_MAX_FRACTION for i in range(len(val))])
+        threshold = kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if len(val) else 0.0
         metrics = {
             "val_accuracy": float((val_probs.argmax(1) == val.y).mean()) if len(val) else None,
             "val_ece": expected_calibration_error(val_probs, val.y) if len(val) else None,
             "val_sequences": len(val),
             "train_sequences": len(train),
+            "left_out": [asdict(b) for b in left_out],
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,
         }
@@ -205,8 +247,8 @@ def train_bundle(
         export_tflite(tmp)
         sample = x_val[:64] if len(val) else plain_features(train.subset(np.arange(min(64, len(train)))), spec)
         metrics["export"] = agreement(tmp, sample)
-        (report / "history.json").write_text(json.dumps(history.history, default=float, indent=1))
-        plot_curves(history.history, report / "curves.png")
+        (report / "history.json").write_text(json.dumps(history, default=float, indent=1))
+        plot_curves(history, report / "curves.png")
         (report / "training.json").write_text(
             json.dumps({"config": asdict(config), "metrics": metrics, "tensorflow": tf.__version__}, indent=1)
         )

@@ -24,3 +24,13 @@ def test_many_signer_splits_never_share_a_signer(sign_data):
         assert len(set(split.test.session.tolist())) >= 5
     words = got["ASL 98 signers, words + idle"]
     assert "idle" in set(words.test.labels.tolist())  # the false-label rate is measurable
+
+
+def test_each_seed_holds_out_other_signers_the_same_for_every_method(sign_data):
+    split = next(s for s in splits(sign_data, {"many"}) if "words" in s.name)
+    people = [set(split.for_seed(seed).test.session.tolist()) for seed in (0, 1, 2)]
+    assert people[0] == set(split.test.session.tolist())
+    assert people[0] != people[1] != people[2]
+    again = split.for_seed(1)
+    assert set(again.test.session.tolist()) == people[1]
+    assert not set(again.train.session.tolist()) & people[1]
