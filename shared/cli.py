@@ -339,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"],
                    help="ours,signia,helen: our training and the two seed recipes (default all three)")  # fmt: skip
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.add_argument("--report", type=Path, help="write our model's confusion matrix per split (summed over seeds) here")
     b.set_defaults(func=_lazy("cloud_server.training.bench_accuracy", "main"))
     b = bench.add_parser("model", help="a bundle's size and latency on one core, beside the seed LSTM")
     b.add_argument("--model", type=_existing_dir, required=True, help="bundle folder")
@@ -410,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-events", action="store_true", default=None, help="one JSON line per event on stdout")
     p.add_argument("--web-host", help="address of the kiosk page and local API (default 127.0.0.1)")
     p.add_argument("--web-port", type=int, help="port of the kiosk page and local API (default 8080)")
+    p.add_argument(
+        "--cors-origins",
+        help="origins (scheme://host[:port], comma-separated) whose pages may steer the kiosk (none by default)",
+    )
     p.add_argument("--display-names", type=_existing_file, help="JSON {label: name shown}")
     p.add_argument("--record-dir", type=Path, help="store sent windows' landmarks here (default: nothing stored)")
     p.add_argument("--device-id", help="sent as X-Device-Id (default: the host name)")

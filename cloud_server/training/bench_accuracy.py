@@ -29,6 +29,7 @@ GREETINGS = ["hello", "thanks", "iloveyou"]
 WORDS = ["hello", "thanks", "iloveyou", "no", "yes", "please", "good", "goodbye", "help", "i", "you", "welcome",
          "sorry", "idle"]  # fmt: skip
 HELD_OUT_SIGNERS = 0.2
+CONFUSION = "_confusion"  # our runs' (labels, matrix): summed over seeds into a PNG, not a mean
 
 
 def held_out_signers(sessions: np.ndarray, fraction: float = HELD_OUT_SIGNERS, seed: int = 0) -> np.ndarray:
@@ -93,13 +94,15 @@ def _ours(split: Split, seed: int, workdir: Path) -> dict:
     t0 = time.perf_counter()
     manifest = train_bundle(split.train, out, config=TrainConfig(seed=seed), name="bench", version=str(seed))
     seconds = time.perf_counter() - t0
-    m, _ = evaluate(out, split.test, "savedmodel")
+    m, confusion = evaluate(out, split.test, "savedmodel")
     m8, _ = evaluate(out, split.test, "int8")
     size = sum(e.size for e in manifest.files.values())
     kiosk = {k: m[k] for k in ("shown_accuracy", "false_label_rate", "worst_decile_session_accuracy")}
     kiosk = {k: v for k, v in kiosk.items() if v is not None}
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "int8_accuracy": m8["accuracy"],
-            "train_seconds": seconds, "bundle_bytes": size, **kiosk}  # fmt: skip
+            "train_seconds": seconds, "bundle_bytes": size, "threshold": manifest.threshold,
+            "left_out_sequences": sum(b["sequences"] for b in manifest.metrics.get("left_out", [])), **kiosk,
+            CONFUSION: (manifest.labels, confusion)}  # fmt: skip
 
 
 def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
@@ -118,12 +121,19 @@ def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
     return run
 
 
-def run_bench(data_dir: Path, seeds: list[int], which: set[str], methods: list[str], say=print) -> dict:
-    """Run every method on every split and seed; returns {split: {method: {metric: mean}}} plus runs."""
+def run_bench(
+    data_dir: Path, seeds: list[int], which: set[str], methods: list[str], say=print, report: Path | None = None
+) -> dict:
+    """Run every method on every split and seed; returns {split: {method: {metric: mean}}} plus runs.
+
+    With ``report``, our model's confusion matrix on each split, summed over the seeds, is written there
+    as ``<split>-confusion.png``.
+    """
     from cloud_server.training.baselines import helen_predict, signia_predict
 
     runners = {"ours": _ours, "signia": _baseline(signia_predict), "helen": _baseline(helen_predict)}
     results: dict = {"seeds": seeds, "splits": {}, "runs": []}
+    summed: dict[str, tuple[list[str], np.ndarray]] = {}
     with tempfile.TemporaryDirectory(prefix="signstream-bench-") as tmp:
         for split in splits(data_dir, which):
             per_method: dict = {}
@@ -131,30 +141,41 @@ def run_bench(data_dir: Path, seeds: list[int], which: set[str], methods: list[s
                 runs = []
                 for seed in seeds:
                     r = runners[method](split.for_seed(seed), seed, Path(tmp))
+                    if CONFUSION in r:
+                        labels, matrix = r.pop(CONFUSION)
+                        summed[split.name] = (labels, summed.get(split.name, (labels, 0))[1] + matrix)
                     runs.append(r)
                     results["runs"].append({"split": split.name, "method": method, "seed": seed, **r})
                     say(f"{split.name:<28} {method:<7} seed {seed}: accuracy {r['accuracy']:.3f}")
                 per_method[method] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
             results["splits"][split.name] = per_method
+    if report is not None:
+        from cloud_server.training.evaluate import plot_confusion
+
+        for name, (labels, matrix) in summed.items():
+            slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+            title = f"{name}: held-out signers, seeds {','.join(map(str, seeds))}"
+            plot_confusion(matrix, labels, report / f"{slug}-confusion.png", title)
     return results
 
 
 def markdown(results: dict) -> str:
-    """The results as a markdown table (means over seeds)."""
+    """The results as a markdown table (means over seeds); kiosk columns where the split has them."""
     methods = list(next(iter(results["splits"].values())).keys())
-    head = (
-        "| split | "
-        + " | ".join(f"{m} acc" for m in methods)
-        + " | ours - best seed recipe | ours int8 | ours train s |"
-    )
-    lines = [head, "|" + " --- |" * (len(methods) + 4)]
+    extra = [("shown_accuracy", "ours shown acc"), ("false_label_rate", "ours false labels"),
+             ("worst_decile_session_accuracy", "ours worst decile"), ("int8_accuracy", "ours int8"),
+             ("train_seconds", "ours train s")]  # fmt: skip
+    head = "| split | " + " | ".join(f"{m} acc" for m in methods) + " | ours - best seed recipe | "
+    head += " | ".join(title for _, title in extra) + " |"
+    lines = [head, "|" + " --- |" * (len(methods) + 2 + len(extra))]
     for name, per in results["splits"].items():
         best_seed = max((per[m]["accuracy"] for m in methods if m != "ours"), default=float("nan"))
         ours = per.get("ours", {})
-        nan = float("nan")
         cells = [f"{per[m]['accuracy']:.3f}" for m in methods]
-        cells += [f"{ours.get('accuracy', nan) - best_seed:+.3f}", f"{ours.get('int8_accuracy', nan):.3f}"]
-        cells += [f"{ours.get('train_seconds', nan):.0f}"]
+        cells.append(f"{ours.get('accuracy', float('nan')) - best_seed:+.3f}")
+        for key, _ in extra:
+            value = ours.get(key)
+            cells.append("-" if value is None else f"{value:.0f}" if key == "train_seconds" else f"{value:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -166,7 +187,7 @@ def main(args) -> None:
         from shared.errors import SignstreamError
 
         raise SignstreamError("bench accuracy needs the real data: set SIGN_DATA_DIR or pass --data-dir")
-    results = run_bench(data, args.seeds, set(args.splits), args.methods)
+    results = run_bench(data, args.seeds, set(args.splits), args.methods, report=getattr(args, "report", None))
     table = markdown(results)
     print(table)
     if args.out:

@@ -80,12 +80,13 @@ def test_a_misspelt_environment_variable_is_refused(monkeypatch):
 
 def test_cors_origins_are_off_by_default_and_read_as_browsers_send_them(clean_env, monkeypatch):
     """Issue 14 (integrators): an allow-list of origins for frontends served elsewhere; empty unless set."""
-    import argparse
 
     assert load_settings(server="http://x").cors_origins == []
     monkeypatch.setenv("SIGNSTREAM_EDGE_CORS_ORIGINS", "http://127.0.0.1:3000, HTTPS://Kiosk.example:443/")
     assert load_settings(server="http://x").cors_origins == ["http://127.0.0.1:3000", "https://kiosk.example"]
-    args = argparse.Namespace(server="http://x", cors_origins="http://localhost:5173")  # the flag's value
+    from shared.cli import build_parser
+
+    args = build_parser().parse_args(["edge", "--server", "http://x", "--cors-origins", "http://localhost:5173"])
     assert settings_from_args(args).cors_origins == ["http://localhost:5173"]  # flags win over the environment
 
 
