@@ -24,11 +24,12 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from cloud_server.load_client import Connection, HttpError, encode_request
+from cloud_server.load_client import Connection, HttpError, describe_error, encode_request
 from shared.demo import free_port, stop_server, wait_ready
 
 
@@ -41,25 +42,39 @@ def _worker_of(conn: Connection, host: str, headers: dict | None = None) -> int 
         return None
 
 
-def _post_loop(
-    url: str, body: bytes, headers: dict, gate: Callable[[], float]
-) -> tuple[int | None, list[tuple[float, int, str]], float]:
+class ClientRun(NamedTuple):
+    """What one client thread saw while posting."""
+
+    worker: int | None  # the server worker holding the connection at the start (None if it does not say)
+    results: list[tuple[float, int, str]]  # per request: (seconds, status or -1, model version)
+    cpu_s: float  # this thread's CPU seconds while posting
+    failures: list[tuple[float, str, float | None]]  # per status -1: (monotonic time, kind, idle seconds)
+    reopened: int  # keep-alive connections the server closed between requests (reopened, not failures)
+
+
+def _post_loop(url: str, body: bytes, headers: dict, gate: Callable[[Callable[[], object]], float]) -> ClientRun:
     """Connect, wait at ``gate`` (it returns the common end time), then post ``body`` until then.
 
-    Returns the worker that held the connection at the start (None if the server does not say), one
-    result per request: (seconds, status or -1, model version), and this thread's CPU seconds while
-    posting. The request is encoded once and the answers read by ``load_client`` (not ``http.client``
-    or ``requests``): on these shared 2 cores every millisecond of the generator's CPU is taken from
-    the server it measures.
+    ``gate(ping)`` calls ``ping`` every ``GATE_PING_S`` while it waits: the connection asks ``/ready``
+    again, so the server does not close it as idle before the first request (gunicorn's keep-alive
+    timeout is 5 s here; starting 16 client processes beside other jobs took up to 17 s, and the
+    first request on each connection closed meanwhile failed).
+
+    A request that failed at the connection level (status -1) is noted with its kind
+    (``load_client.HttpError.kind``). The request is encoded once and the answers read by
+    ``load_client`` (not ``http.client`` or ``requests``): on these shared 2 cores every millisecond of
+    the generator's CPU is taken from the server it measures.
     """
     parts = urlsplit(url)
     host = f"{parts.hostname}:{parts.port}"
     conn = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
     request = encode_request("POST", parts.path or "/", host, headers, body)
     worker = _worker_of(conn, host)
-    end = gate()
+    end = gate(lambda: _worker_of(conn, host))
+    conn.reopened = 0
     cpu0 = time.thread_time()
     out: list[tuple[float, int, str]] = []
+    failures: list[tuple[float, str, float | None]] = []
     while time.monotonic() < end:
         t0 = time.perf_counter()
         try:
@@ -68,44 +83,45 @@ def _post_loop(
             if status == 200:
                 version = str(json.loads(data).get("model", {}).get("version", ""))
             out.append((time.perf_counter() - t0, status, version))
-        except (HttpError, ValueError, AttributeError):
+        except (HttpError, ValueError, AttributeError) as err:
             out.append((time.perf_counter() - t0, -1, ""))
+            failures.append((time.monotonic(), describe_error(err), getattr(err, "idle_s", None)))
     cpu = time.thread_time() - cpu0
     conn.close()
-    return worker, out, cpu
+    return ClientRun(worker, out, cpu, failures, conn.reopened)
 
 
 def _client_proc(
     url: str, body: bytes, ctype: str, threads: int, start: Start, out: mp.Queue, headers: dict | None
 ) -> None:
-    results: list[tuple[float, int, str]] = []
-    workers: list[int | None] = []
-    cpu: list[float] = []
+    runs: list[ClientRun] = []
     lock = threading.Lock()
     all_headers = {"Content-Type": ctype, **(headers or {})}
 
-    def gate() -> float:
+    def gate(ping: Callable[[], object]) -> float:
         start.ready.put(1)
-        if not start.go.wait(START_TIMEOUT_S):
-            raise RuntimeError("the load generator never started")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not start.go.wait(GATE_PING_S):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the load generator never started")
+            ping()  # keep the connection from idling out while the other clients start
         return start.end.value
 
     def run() -> None:
-        worker, mine, seconds = _post_loop(url, body, all_headers, gate)
+        mine = _post_loop(url, body, all_headers, gate)
         with lock:
-            workers.append(worker)
-            results.extend(mine)
-            cpu.append(seconds)
+            runs.append(mine)
 
     ts = [threading.Thread(target=run) for _ in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    out.put((workers, results, sum(cpu)))
+    out.put(runs)
 
 
 START_TIMEOUT_S = 120.0
+GATE_PING_S = 1.0  # well under any keep-alive timeout a server would use (gunicorn's default is 2 s)
 
 
 class Start:
@@ -157,10 +173,12 @@ def run_load(
     start.go.set()
     if during is not None:
         during(t0)
-    per_proc = [out.get() for _ in procs]
-    results = [r for _, rs, _ in per_proc for r in rs]
-    held = Counter(w for ws, _, _ in per_proc for w in ws if w is not None)
-    client_cpu = sum(c for _, _, c in per_proc)
+    runs: list[ClientRun] = [run for _ in procs for run in out.get()]
+    results = [r for run in runs for r in run.results]
+    held = Counter(run.worker for run in runs if run.worker is not None)
+    client_cpu = sum(run.cpu_s for run in runs)
+    failures = sorted((round(at - t0, 2), kind, None if idle is None else round(idle, 2))
+                      for run in runs for at, kind, idle in run.failures)  # fmt: skip
     wall = time.monotonic() - t0
     for p in procs:
         p.join()
@@ -181,6 +199,12 @@ def run_load(
         "p999_ms": float(np.percentile(lat, 99.9)),
         "max_ms": float(lat.max()),
         "versions": sorted({v for _, s, v in results if s == 200}),
+        # why the requests with status -1 failed (load_client.HttpError.kind), counted per kind; and
+        # the first 100: (seconds from the start, kind, seconds a reused connection had been idle)
+        "error_kinds": dict(Counter(kind for _, kind, _ in failures).most_common()),
+        "failures_at_s": failures[:100],
+        # keep-alive connections the server closed while idle, between requests: reopened, no request lost
+        "reopened": sum(run.reopened for run in runs),
         # keep-alive connections held by each server worker at the start (empty if the server does not say)
         "connections_per_worker": sorted(held.values(), reverse=True),
         # the generator's own CPU while posting (it shares the cores with the server it measures)
@@ -365,7 +389,8 @@ def _fmt(results: dict) -> str:
     if "swap" in results:
         s = results["swap"]
         lines.append(f"swap during {results['swap']['wall_s']:.0f} s of load: {s['ok']} ok, {s['errors']} failed "
-                     f"({s['statuses']}), versions answered {s['versions']}, reload {s['reload']}")  # fmt: skip
+                     f"({s['statuses']}; connection errors {s['error_kinds'] or 'none'}), "
+                     f"versions answered {s['versions']}, reload {s['reload']}")  # fmt: skip
     return "\n".join(lines)
 
 

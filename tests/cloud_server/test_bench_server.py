@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing as mp
 import subprocess
 import sys
 import threading
@@ -13,7 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from cloud_server.bench_server import run_load, wait_all_workers
+from cloud_server import bench_server
+from cloud_server.bench_server import Start, _client_proc, run_load, wait_all_workers
 from shared.demo import free_port
 
 
@@ -117,6 +119,8 @@ def test_run_load_starts_and_stops_every_client_together():
 def test_run_load_counts_a_refused_connection_as_an_error():
     r = run_load(f"http://127.0.0.1:{free_port()}/predict", b"{}", "application/json", clients=2, duration=0.3)
     assert r["requests"] > 0 and r["ok"] == 0 and set(r["statuses"]) == {"-1"}
+    assert r["error_kinds"] == {"ConnectionRefusedError [ECONNREFUSED] connecting on a new connection": r["errors"]}
+    assert len(r["failures_at_s"]) == min(100, r["errors"]) and r["failures_at_s"][0][2] is None
 
 
 def test_the_bench_waits_for_every_worker_not_only_the_first():
@@ -134,3 +138,38 @@ def test_the_bench_waits_for_every_worker_not_only_the_first():
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _ShortKeepAliveHandler(_SlowHandler):
+    """Closes a connection idle for 0.5 s, as gunicorn does after its keepalive (5 s in signstream)."""
+
+    timeout = 0.5
+
+
+def test_clients_waiting_at_the_start_line_keep_their_connection_alive(monkeypatch):
+    # Starting 16 client processes beside other jobs took up to 17 s; connections opened first sat idle
+    # past the server's keep-alive timeout, were closed, and their first request failed (11 of 15,706
+    # beside 3 CPU hogs). While waiting, a client keeps its connection alive instead.
+    monkeypatch.setattr(bench_server, "GATE_PING_S", 0.2)  # the client runs in this process here
+    _SlowHandler.arrivals.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ShortKeepAliveHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ctx = mp.get_context("spawn")
+    start, out = Start(ctx), ctx.Queue()
+    url = f"http://127.0.0.1:{server.server_address[1]}/predict"
+    client = threading.Thread(target=_client_proc, args=(url, b"{}", "application/json", 2, start, out, None))
+    try:
+        client.start()
+        for _ in range(2):
+            start.ready.get(timeout=10)
+        time.sleep(2.0)  # four keep-alive timeouts at the line
+        start.end.value = time.monotonic() + 0.5
+        start.go.set()
+        runs = out.get(timeout=20)
+        client.join(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [run.failures for run in runs] == [[], []]
+    assert [run.reopened for run in runs] == [0, 0]  # the same connection throughout, never closed as idle
+    assert len(_SlowHandler.arrivals) == 2 and all(len(run.results) > 3 for run in runs)

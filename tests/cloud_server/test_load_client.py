@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -13,8 +14,9 @@ from cloud_server.load_client import Connection, HttpError, encode_request
 class ScriptedServer:
     """Accepts connections and answers each request with the next scripted raw answer."""
 
-    def __init__(self, answers: list[bytes]) -> None:
+    def __init__(self, answers: list[bytes], close_after_each: bool = False) -> None:
         self.answers = list(answers)
+        self.close_after_each = close_after_each  # as a server whose keep-alive timeout ran out
         self.requests: list[bytes] = []
         self.connections = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -46,7 +48,7 @@ class ScriptedServer:
                     buf = rest[length:]
                     answer = self.answers.pop(0)
                     conn.sendall(answer)
-                    if b"Connection: close" in answer or b"Content-Length" not in answer:
+                    if self.close_after_each or b"Connection: close" in answer or b"Content-Length" not in answer:
                         break
 
 
@@ -123,3 +125,51 @@ def test_refused_connection_raises_http_error():
     sock.close()
     with pytest.raises(HttpError):
         Connection("127.0.0.1", port, timeout=5).exchange(encode_request("GET", "/", "h"))
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened_not_failed(opened):
+    # gunicorn closes a keep-alive connection idle past its keepalive; the next request must go out on
+    # a new connection (as urllib3 does), not fail with "closed by the server".
+    server = ScriptedServer([OK, OK], close_after_each=True)
+    conn = Connection("127.0.0.1", server.port, timeout=5)
+    opened(server), opened(conn)
+    request = encode_request("GET", "/ready", "h")
+    assert conn.exchange(request) == (200, b"ok")
+    time.sleep(0.2)  # the server's FIN arrives while the connection is idle
+    assert conn.exchange(request) == (200, b"ok")
+    assert server.connections == 2 and conn.reopened == 1
+
+
+@pytest.mark.parametrize(
+    ("answers", "exchanges", "kind"),
+    [
+        ([OK, b""], 2, "closed by the server (EOF) awaiting the answer on a reused connection"),
+        ([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"], 1,
+         "closed by the server (EOF) reading the answer on a new connection"),
+        ([b"SSH-2.0-OpenSSH\r\n\r\n"], 1, "bad answer (not HTTP/1.x) reading the answer on a new connection"),
+    ],
+    ids=["closed-before-the-answer", "closed-mid-answer", "not-http"],
+)  # fmt: skip
+def test_a_failure_names_its_kind_phase_and_connection(answers, exchanges, kind, opened):
+    server = ScriptedServer(answers)
+    conn = Connection("127.0.0.1", server.port, timeout=5)
+    opened(server), opened(conn)
+    request = encode_request("GET", "/", "h")
+    for _ in range(exchanges - 1):
+        assert conn.exchange(request)[0] == 200
+    with pytest.raises(HttpError) as caught:
+        conn.exchange(request)
+    assert caught.value.kind == kind
+    assert (caught.value.idle_s is None) == (exchanges == 1)  # idle time only for a reused connection
+
+
+def test_a_refused_connection_names_its_errno():
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(HttpError) as caught:
+        Connection("127.0.0.1", port, timeout=5).exchange(encode_request("GET", "/", "h"))
+    assert caught.value.kind == "ConnectionRefusedError [ECONNREFUSED] connecting on a new connection"

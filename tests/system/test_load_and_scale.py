@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -18,6 +20,10 @@ from tests.system.conftest import http, wait_until
 
 pytestmark = pytest.mark.slow
 LOAD_SECONDS = float(os.environ.get("SIGNSTREAM_SYSTEM_LOAD_SECONDS", "60"))
+HOGS = int(os.environ.get("SIGNSTREAM_SYSTEM_CPU_HOGS", "3"))
+# what the server's log says about workers and models: a failed request is read beside these lines
+LOG_EVENTS = ("WORKER TIMEOUT", "Booting worker", "exited", "Worker", "CRITICAL", "ERROR", "serving model",
+              "sync updated", "heap settled")  # fmt: skip
 
 
 def body(seed: int = 0) -> bytes:
@@ -36,25 +42,56 @@ def version_of(system, base) -> str:
     return answer["model"]["version"] if status == 200 else f"HTTP {status}"
 
 
-def test_16_clients_for_60_s_with_a_promotion_midway(system, capsys):
-    base, _, _ = system.start_server("load", extra_env={"SIGNSTREAM_SERVER_RATE_LIMIT": "0"})
+@contextlib.contextmanager
+def cpu_hogs(n: int):
+    """``n`` busy-loop processes at normal priority beside the test: other jobs loading the 2 cores."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def log_events(log, start: int) -> str:
+    """The server log's worker and model lines written since byte ``start``."""
+    with open(log, "rb") as fh:
+        fh.seek(start)
+        lines = fh.read().decode(errors="replace").splitlines()
+    return "\n".join(line for line in lines if any(e in line for e in LOG_EVENTS))
+
+
+def test_16_clients_for_60_s_with_a_promotion_midway_beside_a_cpu_hog(system, capsys):
+    # Six of 15,978 requests once failed at the connection level on a machine busy with other jobs;
+    # the hogs make that machine every run, and the error kinds say what broke if it happens again.
+    base, _, log = system.start_server("load", extra_env={"SIGNSTREAM_SERVER_RATE_LIMIT": "0"})
     promote(system, "1")
     assert wait_until(lambda: version_of(system, base) == "1", 60)
     promoted = {}
 
     def midway(t0):
-        time.sleep(max(0.0, LOAD_SECONDS / 2 - (time.monotonic() - t0)))
+        # The CLI takes 10-20 s to promote beside the hogs (it starts a Python process): started at a
+        # quarter, the swap lands near the middle of the load (at 44-51 s of 60 when started at half).
+        time.sleep(max(0.0, LOAD_SECONDS / 4 - (time.monotonic() - t0)))
         promote(system, "2")
         promoted["at"] = time.monotonic() - t0
 
-    result = run_load(base + "/predict", body(), "application/json", 16, LOAD_SECONDS, during=midway,
-                      headers=system.auth())  # fmt: skip
+    log_start = log.stat().st_size
+    with cpu_hogs(HOGS):
+        result = run_load(base + "/predict", body(), "application/json", 16, LOAD_SECONDS, during=midway,
+                          headers=system.auth())  # fmt: skip
+    events = log_events(log, log_start)
     with capsys.disabled():
-        print(f"\nload: 16 clients x {LOAD_SECONDS:.0f} s, promotion at {promoted.get('at', 0):.0f} s: "
-              f"{result['ok']} ok, {result['errors']} failed, {result['rps']:.0f} requests/s, "
-              f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-              f"versions {result['versions']}")  # fmt: skip
-    assert result["errors"] == 0, result["statuses"]
+        print(f"\nload: 16 clients x {LOAD_SECONDS:.0f} s beside {HOGS} CPU hogs, promotion at "
+              f"{promoted.get('at', 0):.0f} s: {result['ok']} ok, {result['errors']} failed, "
+              f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+              f"max {result['max_ms']:.0f} ms, versions {result['versions']}, "
+              f"connection errors {result['error_kinds'] or 'none'}, "
+              f"idle connections closed between requests and reopened {result['reopened']}")  # fmt: skip
+        if result["errors"]:
+            print(f"failed at (s from the start, kind): {result['failures_at_s']}\nserver log:\n{events}")
+    assert result["errors"] == 0, (result["statuses"], result["error_kinds"], result["failures_at_s"], events)
     assert result["versions"] == ["1", "2"], result["versions"]
     promote(system, "1")
 
