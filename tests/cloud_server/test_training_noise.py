@@ -60,6 +60,6 @@ def test_training_leaves_out_a_person_whose_labels_are_swapped(tmp_path):
     swapped[(ds.y == 0) & who], swapped[(ds.y == 1) & who] = 1, 0
     ds = dataclasses.replace(ds, y=swapped)
     out = tmp_path / "b"
-    train_bundle(ds, out, config=TrainConfig(seed=0), name="noisy", version="1")
+    train_bundle(ds, out, config=TrainConfig(seed=0, suspect_min_sessions=5), name="noisy", version="1")
     left = load_manifest(out).metrics["left_out"]
     assert {(x["session"], x["label"]) for x in left} == {(person, ds.classes[0]), (person, ds.classes[1])}

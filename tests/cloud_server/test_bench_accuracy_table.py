@@ -1,0 +1,40 @@
+"""bench accuracy's per-person blocks, the share every method misses, and its table (no training)."""
+
+import numpy as np
+
+from cloud_server.training.bench_accuracy import agreed_misses, blocks, markdown
+
+
+def test_blocks_are_each_persons_recordings_of_each_sign():
+    pred = np.array([0, 0, 1, 1, 1, 0])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    sessions = np.array(["a", "a", "b", "a", "b", "b"])
+    got = blocks(pred, y, sessions, ["hello", "thanks"])
+    assert got == {"a/hello": [2, 1.0], "a/thanks": [1, 1.0], "b/hello": [1, 0.0], "b/thanks": [2, 0.5]}
+
+
+def test_agreed_misses_counts_sign_blocks_every_method_gets_wrong():
+    ours = {"a/hello": [10, 0.2], "b/hello": [30, 0.1], "c/thanks": [60, 0.9], "d/idle": [50, 0.0]}
+    forest = {"a/hello": [10, 0.6], "b/hello": [30, 0.0], "c/thanks": [60, 0.4], "d/idle": [50, 0.0]}
+    # only b/hello is under 0.5 for both; idle is not a sign: 30 of 100 sign sequences
+    assert agreed_misses([ours, forest]) == 0.3
+
+
+def test_the_table_has_the_kiosk_columns_and_the_agreed_misses():
+    results = {
+        "splits": {
+            "words": {
+                "ours": {"accuracy": 0.86, "shown_accuracy": 0.84, "false_label_rate": 0.01,
+                         "worst_decile_session_accuracy": 0.6, "int8_accuracy": 0.859, "train_seconds": 300.4},
+                "signia": {"accuracy": 0.80},
+            },
+            "greetings": {"ours": {"accuracy": 0.96, "int8_accuracy": 0.96, "train_seconds": 100},
+                          "signia": {"accuracy": 0.95}},
+        },
+        "agreed_misses": {"words": 0.08, "greetings": 0.02},
+    }  # fmt: skip
+    lines = markdown(results).splitlines()
+    assert "ours shown acc" in lines[0] and "missed by every method" in lines[0]
+    assert lines[2] == "| words | 0.860 | 0.800 | +0.060 | 0.840 | 0.010 | 0.600 | 0.859 | 300 | 0.080 |"
+    assert lines[3] == "| greetings | 0.960 | 0.950 | +0.010 | - | - | - | 0.960 | 100 | 0.020 |"
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
