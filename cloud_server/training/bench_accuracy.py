@@ -175,7 +175,8 @@ def run_bench(
                     r = {k: v for k, v in r.items() if k != BLOCKS}
                     runs.append(r)
                     say(f"{split.name:<28} {method:<7} seed {seed}: accuracy {r['accuracy']:.3f}")
-                per_method[method] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+                keys = dict.fromkeys(k for r in runs for k in r)  # a seed without idle has no false_label_rate
+                per_method[method] = {k: float(np.mean([r[k] for r in runs if k in r])) for k in keys}
             results["splits"][split.name] = per_method
             mine = [r for r in results["runs"] if r["split"] == split.name]
             results["agreed_misses"][split.name] = float(

@@ -1,6 +1,9 @@
 """bench accuracy's per-person blocks, the share every method misses, and its table (no training)."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from cloud_server.training.bench_accuracy import agreed_misses, blocks, markdown
 
@@ -38,3 +41,20 @@ def test_the_table_has_the_kiosk_columns_and_the_agreed_misses():
     assert lines[2] == "| words | 0.860 | 0.800 | +0.060 | 0.840 | 0.010 | 0.600 | 0.859 | 300 | 0.080 |"
     assert lines[3] == "| greetings | 0.960 | 0.950 | +0.010 | - | - | - | 0.960 | 100 | 0.020 |"
     assert all(line.count("|") == lines[0].count("|") for line in lines)
+
+
+def test_a_seed_whose_held_out_people_have_no_idle_still_averages(monkeypatch):
+    """A 48-minute run once ended in a KeyError: seed 2's held-out fifth had no `idle`, so no false_label_rate."""
+    import cloud_server.training.bench_accuracy as bench
+    from shared.synth import generate
+
+    ds = generate(classes=2, per_class=4, signers=2, seed=0)
+    monkeypatch.setattr(bench, "splits", lambda data_dir, which: [bench.Split("s", ds, ds)])
+
+    def fake_ours(split, seed, workdir):
+        out = {"accuracy": 0.8 + seed / 10, bench.BLOCKS: {"a/x": [1, 1.0]}}
+        return out | ({"false_label_rate": 0.02} if seed == 0 else {})
+
+    monkeypatch.setattr(bench, "_ours", fake_ours)
+    results = bench.run_bench(Path("."), [0, 1], {"many"}, ["ours"], say=lambda *_: None)
+    assert results["splits"]["s"]["ours"] == {"accuracy": pytest.approx(0.85), "false_label_rate": 0.02}
