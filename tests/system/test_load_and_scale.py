@@ -165,13 +165,24 @@ def test_two_instances_behind_nginx_follow_one_pointer_and_survive_one_dying(sys
         assert spread["errors"] == 0 and sum(served) == spread["ok"], (spread, served)
         assert min(served) > 0.2 * sum(served), served
 
-        # One instance killed in the middle of the load costs no failed request.
+        # One instance killed in the middle of the load: nginx sends every request that has not reached a
+        # dead instance, or got no answer from it, to the other one. What no proxy can save is an answer
+        # the killed instance was writing when SIGKILL came (gunicorn writes the headers and the body in
+        # two sends; nginx has passed the headers on and must cut the client's connection): at most one
+        # per client, in the instant of the kill. Seen 1 in 2649 in CI (session 7); the kiosk's
+        # transport retries such a request. Anything else, or later, fails the test.
+        killed_at: list[float] = []
+
         def kill_a(t0):
             time.sleep(max(0.0, 5 - (time.monotonic() - t0)))
             os.killpg(proc_a.pid, signal.SIGKILL)
+            killed_at.append(time.monotonic() - t0)
 
-        killed = run_load(front + "/predict", body(), "application/json", 8, 12, during=kill_a, headers=system.auth())
-        assert killed["errors"] == 0, killed["statuses"]
+        clients = 8
+        auth = system.auth()
+        killed = run_load(front + "/predict", body(), "application/json", clients, 12, during=kill_a, headers=auth)
+        cut = [f for f in killed["failures_at_s"] if killed_at[0] - 0.05 <= f[0] <= killed_at[0] + 1.0]
+        assert killed["errors"] == len(cut) <= clients, (killed["error_kinds"], killed["failures_at_s"], killed_at)
         assert killed["ok"] > 0 and proc_a.wait(10) is not None
     finally:
         proxy.send_signal(signal.SIGQUIT)
