@@ -11,6 +11,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from .browser import chromium
+
+pytest.importorskip("selenium")  # the edge-only venv has no Selenium: skipped there, as the other page tests
 from .test_web import label_event, serve_kiosk, stop_kiosk
 
 # What a bridge frontend does: /api/gestures, EventSource.onmessage, /api/status's fields, a JSON POST to pause.
