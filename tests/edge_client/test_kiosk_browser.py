@@ -19,8 +19,8 @@ import requests
 pytest.importorskip("tensorflow")
 
 from shared.demo import free_port, start_server, stop_server, wait_ready
-from tests.conftest import require_binary
 
+from .browser import chromium
 from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.slow
@@ -69,21 +69,6 @@ class Client:
         return stderr
 
 
-def _chrome(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = require_binary("chromium")
-    driver_path = require_binary("chromedriver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chrome-profile'}",
-                "--window-size=1280,800"):  # fmt: skip
-        opts.add_argument(arg)
-    return webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
-
-
 def test_kiosk_page_shows_the_pipelines_label_in_chromium(server, synth_path, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -101,7 +86,7 @@ def test_kiosk_page_shows_the_pipelines_label_in_chromium(server, synth_path, tm
     try:
         assert notify.recv(64) == b"READY=1"  # systemd Type=notify: ready once the page is served
         url = f"http://127.0.0.1:{port}/"
-        driver = _chrome(tmp_path)
+        driver = chromium(tmp_path / "chrome-profile")
         driver.get(url)
         assert driver.find_element(By.ID, "label").get_attribute("aria-live") == "assertive"
         items = WebDriverWait(driver, 90, poll_frequency=0.2).until(
