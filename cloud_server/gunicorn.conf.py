@@ -4,7 +4,7 @@ Threaded workers; the app (and TensorFlow, and any thread) is created in each wo
 fork, never in the arbiter: keep ``preload_app`` off.
 """
 
-worker_class = "cloud_server.balance.BalancedThreadWorker"  # gthread, spreading keep-alive connections evenly
+worker_class = "cloud_server.front.FrontWorker"  # gthread, balanced, reading each request whole before a thread
 preload_app = False
 graceful_timeout = 10
 keepalive = 5
