@@ -47,6 +47,7 @@ DRAIN_LIMIT = 64 * 1024 * 1024  # as the app's: a too-large body is read and dis
 SWEEP_S = 0.1
 STOP_LINGER_S = 2.0  # a stopping worker keeps idle connections this long at most (as gunicorn's gthread)
 RECV_BYTES = 65536
+ACCEPT_BATCH = 32
 
 # reading phases of a connection
 IDLE, HEAD, BODY, CHUNKED, DISCARD, BUSY, CLOSING = "idle", "head", "body", "chunked", "discard", "busy", "closing"
@@ -167,21 +168,27 @@ class FrontWorker(BalancedThreadWorker):
         self._cap = value
 
     def accept(self, listener) -> None:
-        try:
-            client_sock, client_addr = listener.accept()
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return
-        if self.nr_conns >= self._cap and self.evictable:
-            oldest = next(iter(self.evictable))
-            if oldest.phase != CLOSING:
-                self.closed_by_front["evicted"] += 1
-            self._close(oldest)
-        self.nr_conns += 1
-        client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = FrontConn(self.cfg, client_sock, client_addr, listener.getsockname())
-        self._wait_for_request(conn, time.monotonic(), LIMITS.header_timeout)
+        """Take up to ``ACCEPT_BATCH`` waiting connections (gthread takes one a pass: a burst overflowed
+        the backlog and waited for SYN retries)."""
+        for _ in range(ACCEPT_BATCH):
+            if self.nr_conns >= self.worker_connections:
+                return
+            try:
+                client_sock, client_addr = listener.accept()
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    raise
+                return
+            if self.nr_conns >= self._cap and self.evictable:
+                oldest = next(iter(self.evictable))
+                if oldest.phase != CLOSING:
+                    self.closed_by_front["evicted"] += 1
+                self._close(oldest)
+            self.nr_conns += 1
+            client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = FrontConn(self.cfg, client_sock, client_addr, listener.getsockname())
+            self._wait_for_request(conn, time.monotonic(), LIMITS.header_timeout)
+            self.notify()  # publish the count and look again whether this worker is among the least loaded
 
     # --- reading ------------------------------------------------------------------------------------
     def _wait_for_request(self, conn: FrontConn, now: float, idle_for: float) -> None:
@@ -403,7 +410,8 @@ class FrontWorker(BalancedThreadWorker):
         if not force and now < self._next_sweep:
             return
         self._next_sweep = now + SWEEP_S
-        for conn in [c for c in self.reading if force or c.deadline <= now]:
+        due = [c for c in self.reading if force or c.deadline <= now]
+        for conn in due:
             if conn.phase == CLOSING or force:
                 self._close(conn)
             elif conn.got_bytes:

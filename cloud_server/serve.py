@@ -122,7 +122,9 @@ def bind_listener(settings: ServerSettings) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
         sock.bind((host, port))
-        sock.listen()  # gunicorn calls listen() again with its configured backlog
+        # gunicorn (27) does not call listen() again on a socket that listens: give it the backlog here.
+        # listen() without one queued 128, and a burst of 1024 connects waited on 1 s SYN retries.
+        sock.listen(runpy.run_path(str(CONF_PATH))["backlog"])
     except OSError as err:
         sock.close()
         hint = " (another server is running there?)" if err.errno == errno.EADDRINUSE else ""

@@ -59,16 +59,16 @@ class SlowClients:
 
     def open(self, kind: str, n: int) -> None:
         """Open ``n`` connections of ``kind`` and send their first bytes."""
+        if kind == HEADERS:
+            first = f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+        elif kind == BODY:
+            first = (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 100000\r\n\r\n{").encode()  # fmt: skip
+        else:
+            first = b""
         for _ in range(n):
-            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)  # not under the lock: may wait
             s.setblocking(False)
-            if kind == HEADERS:
-                first = f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
-            elif kind == BODY:
-                first = (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         "Content-Length: 100000\r\n\r\n{").encode()  # fmt: skip
-            else:
-                first = b""
             if first:
                 s.send(first)
             conn = SlowConn(kind, s, time.monotonic())

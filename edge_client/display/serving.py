@@ -37,7 +37,7 @@ class WebLimits:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     send_timeout: float = 10.0
-    max_connections: int = 128
+    max_connections: int = 256
 
 
 @dataclass

@@ -24,11 +24,12 @@ SLOW, FLOOD, CLIENTS = 256, 512, 4
 SLACK_S = 2.0  # the server's sweep (0.1 s) and a busy machine
 
 
-def _poster(port: int, seed: int):
+def _poster(port: int, seed: int, conns: list[Connection]):
     window = np.random.default_rng(seed).uniform(0.2, 0.8, (30, 126)).round(4)
     request = encode_request("POST", "/predict", f"127.0.0.1:{port}", {"Content-Type": "application/json"},
                              json.dumps({"sequence": window.tolist()}).encode())  # fmt: skip
     conn = Connection("127.0.0.1", port, timeout=10)
+    conns.append(conn)
     return lambda: conn.exchange(request)[0] == 200
 
 
@@ -39,10 +40,11 @@ def test_slow_and_idle_clients_do_not_slow_predict_and_are_closed_in_time(tiny_b
     port = free_port()
     proc = start_server(tiny_bundle, port, workers=2, env=os.environ.copy())
     slow = probers = None
+    conns: list[Connection] = []
     try:
         wait_ready(f"http://127.0.0.1:{port}/ready", proc)
         slow = SlowClients(port)
-        probers = [Prober(_poster(port, i), pause=0.01) for i in range(CLIENTS)]
+        probers = [Prober(_poster(port, i, conns), pause=0.01) for i in range(CLIENTS)]
         time.sleep(3.0)
         start = before = time.monotonic()
         slow.open(IDLE, FLOOD)
@@ -50,7 +52,7 @@ def test_slow_and_idle_clients_do_not_slow_predict_and_are_closed_in_time(tiny_b
         slow.open(BODY, SLOW)
         opened = time.monotonic() - start
         # hold 256 slow-header connections open until the slow bodies are closed (after body_s)
-        deadline = start + body_s + 3 * SLACK_S
+        deadline = time.monotonic() + body_s + 3 * SLACK_S
         while slow.open_count(BODY) and time.monotonic() < deadline:
             slow.open(HEADERS, SLOW - slow.open_count(HEADERS))
             time.sleep(0.25)
@@ -70,6 +72,7 @@ def test_slow_and_idle_clients_do_not_slow_predict_and_are_closed_in_time(tiny_b
         closed = {kind: slow.lifetimes(kind) for kind in (HEADERS, BODY, IDLE)}
         for kind, bound in ((HEADERS, header_s), (BODY, body_s), (IDLE, header_s)):
             life = closed[kind]
+            assert len(life), f"no {kind} connection was closed by the server"
             print(f"{kind}: {len(life)} closed by the server after {life.min():.2f}-{life.max():.2f} s (bound {bound})")
             assert life.max() < bound + SLACK_S
         assert len(closed[BODY]) == SLOW and len(closed[IDLE]) == FLOOD and len(closed[HEADERS]) >= SLOW
@@ -82,4 +85,6 @@ def test_slow_and_idle_clients_do_not_slow_predict_and_are_closed_in_time(tiny_b
                 p.stop()
         if slow:
             slow.close()
+        for conn in conns:
+            conn.close()
         stop_server(proc)
