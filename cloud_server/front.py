@@ -153,7 +153,14 @@ class FrontWorker(BalancedThreadWorker):
         self.reading: dict[FrontConn, None] = {}  # connections the front holds (not in a thread)
         self.evictable: OrderedDict[FrontConn, None] = OrderedDict()  # idle or reading headers, oldest first
         self._next_sweep = 0.0
-        self.closed_by_front = {"idle": 0, "timeout": 0, "evicted": 0, "too_large": 0}
+        self._closed = None  # the app's signstream_connections_closed counter, once the app is loaded
+
+    def _count(self, reason: str) -> None:
+        if self._closed is None:
+            collaborators = getattr(self.wsgi, "extensions", {}).get("signstream")
+            self._closed = getattr(getattr(collaborators, "metrics", None), "connections_closed", False)
+        if self._closed:
+            self._closed.labels(reason).inc()
 
     # --- the connection cap -------------------------------------------------------------------------
     @property
@@ -182,7 +189,7 @@ class FrontWorker(BalancedThreadWorker):
             if self.nr_conns >= self._cap and self.evictable:
                 oldest = next(iter(self.evictable))
                 if oldest.phase != CLOSING:
-                    self.closed_by_front["evicted"] += 1
+                    self._count("evicted")
                 self._close(oldest)
             self.nr_conns += 1
             client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -232,7 +239,7 @@ class FrontWorker(BalancedThreadWorker):
             if end < 0:
                 conn.scan = len(conn.buf)
                 if len(conn.buf) > MAX_HEAD_BYTES:
-                    self.closed_by_front["too_large"] += 1
+                    self._count("too_large")
                     self._close(conn, HEAD_TOO_LARGE)
                 return
             conn.scan = 0
@@ -415,10 +422,10 @@ class FrontWorker(BalancedThreadWorker):
             if conn.phase == CLOSING or force:
                 self._close(conn)
             elif conn.got_bytes:
-                self.closed_by_front["timeout"] += 1
+                self._count("timeout")
                 self._close(conn, REQUEST_TIMEOUT)
             else:
-                self.closed_by_front["idle"] += 1
+                self._count("idle")
                 self._close(conn)
 
     def murder_pending(self) -> None:
