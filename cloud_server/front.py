@@ -9,9 +9,9 @@ body by ``Content-Length`` or chunked framing), and only then hands the request,
 The thread parses it with gunicorn's own parser (nothing left to wait for) and writes the answer.
 
 Bounds, each one checked by a sweep every ``SWEEP_S``:
-- the headers must be complete ``header_timeout`` seconds after the connection was accepted or the
-  request's first byte arrived, the body ``body_timeout`` seconds after the headers: else a 408
-  (and close);
+- the headers must be complete ``header_timeout`` seconds after the connection was accepted (its
+  first request) or the request's first byte arrived (later ones), the body ``body_timeout`` seconds
+  after the headers: else a 408 (and close);
 - an idle connection (new, or kept alive between requests) is closed after gunicorn's ``keepalive``;
   it costs a socket and a few hundred bytes, never a thread;
 - at most ``worker_connections`` per worker: when full, the worker still accepts and closes its
@@ -134,6 +134,7 @@ class FrontConn(TConn):
         self.deadline = 0.0
         self.since = 0.0  # when the current phase began (eviction order)
         self.got_bytes = False  # of the current request: a timeout then answers 408, else just closes
+        self.served = False  # a request was handed over (later requests' headers are timed from their first byte)
         self.head = b""
         self.need = 0  # body bytes still to come (BODY) or to discard (DISCARD)
         self.must_close = False
@@ -232,7 +233,10 @@ class FrontWorker(BalancedThreadWorker):
 
     def _advance(self, conn: FrontConn, now: float) -> None:
         if conn.phase == IDLE:
-            conn.phase, conn.since, conn.deadline, conn.got_bytes = HEAD, now, now + LIMITS.header_timeout, True
+            if conn.served:  # a kept-alive connection's next request: its own time from its first byte
+                conn.deadline = now + LIMITS.header_timeout
+            # else a new connection's first request keeps the deadline counted from the accept
+            conn.phase, conn.since, conn.got_bytes = HEAD, now, True
             self.evictable.move_to_end(conn)
         if conn.phase == HEAD:
             end = conn.buf.find(b"\r\n\r\n", max(0, conn.scan - 3))
@@ -357,7 +361,7 @@ class FrontWorker(BalancedThreadWorker):
     # --- to a thread and back -----------------------------------------------------------------------
     def _hand_over(self, conn: FrontConn, request: bytes) -> None:
         self._forget(conn)
-        conn.phase = BUSY
+        conn.phase, conn.served = BUSY, True
         if conn.must_close:
             conn.buf.clear()
         conn.parser = http.get_parser(self.cfg, iter([request]), conn.client)
