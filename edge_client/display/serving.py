@@ -48,6 +48,7 @@ class ConnState:
     since: float
     deadline: float
     got_bytes: bool = False
+    timed_out: bool = False
 
 
 class DeadlineReader(io.RawIOBase):
@@ -81,6 +82,7 @@ class DeadlineReader(io.RawIOBase):
         return n
 
     def _late(self):
+        self.state.timed_out = True
         if self.state.phase == BODY:
             raise RequestTimeout("the request body did not arrive in time")
         if self.state.phase == HEAD and self.state.got_bytes:
@@ -111,11 +113,17 @@ class GuardedRequestHandler(WSGIRequestHandler):
         ok = super().parse_request()
         now = time.monotonic()
         self.state.phase, self.state.deadline = BODY, now + self.server.limits.body_timeout
+        if ok and self.headers.get("Upgrade", "").lower() == "websocket":
+            # Socket.IO's websocket reads the socket itself and may hear nothing for its 25 s ping
+            # interval: no read deadline, no send timeout (its messages are small).
+            self.state.phase = ANSWERED
+            self.connection.settimeout(None)
         return ok
 
     def send_response(self, code, message=None) -> None:
-        self.state.phase = ANSWERED  # what the client sends after this is read only to be dropped
-        if self.state.deadline < time.monotonic():
+        if self.state.phase != ANSWERED:
+            self.state.phase = ANSWERED  # what the client sends after this is read only to be dropped
+        if self.state.timed_out:
             self.close_connection = True
         super().send_response(code, message)
 

@@ -78,3 +78,31 @@ def test_a_flood_past_the_cap_closes_the_longest_waiting(kind):
     finally:
         slow.close()
         web.stop()
+
+
+def test_an_idle_socketio_websocket_outlives_the_read_and_send_bounds():
+    import threading
+
+    import socketio
+
+    from edge_client.display.hub import DisplayHub
+    from edge_client.display.web import NAMESPACE, SOCKETIO_EVENT
+
+    from .test_web import label_event
+
+    hub = DisplayHub(status=None, status_interval=0.2)
+    app, _socketio = create_app(hub, FakeControl())
+    web = WebDisplay(app, "127.0.0.1", 0, limits=WebLimits(header_timeout=0.5, body_timeout=0.5, send_timeout=0.5))
+    web.start()
+    hub.start()
+    received = threading.Event()
+    client = socketio.Client(reconnection=False)
+    client.on(SOCKETIO_EVENT, lambda data: received.set(), namespace=NAMESPACE)
+    try:
+        client.connect(web.url, namespaces=[NAMESPACE], transports=["websocket"], wait_timeout=10)
+        time.sleep(2.0)  # four times every bound, nothing sent either way
+        hub.publish(label_event("gracias"))
+        assert received.wait(5) and client.connected
+    finally:
+        client.disconnect()
+        stop_kiosk(hub, web)
