@@ -8,7 +8,8 @@ session 5): p99 33.0-39.4 ms balanced against 38.6-42.5 ms with plain gthread.
 
 Each worker publishes how many connections it holds in a table every worker shares (an anonymous
 shared mmap made when the arbiter imports this module, before it forks the workers), and accepts new
-ones only while it holds no more than the least loaded of the others, so one always accepts. A worker
+ones only while it holds no more than the least loaded of the others (beyond 8, a lead of 1 in 8 is
+allowed: see ``may_accept``), so one always accepts. A worker
 that has not published for ``STALE_S`` (still booting, stuck) does not count, and the arbiter clears
 a dead worker's row at once (``forget``), so one bad worker cannot stop the rest from accepting.
 While it is not accepting, a worker looks again every ``RECHECK_S`` instead of gunicorn's 1 s, so a
