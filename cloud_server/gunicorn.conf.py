@@ -4,11 +4,11 @@ Threaded workers; the app (and TensorFlow, and any thread) is created in each wo
 fork, never in the arbiter: keep ``preload_app`` off.
 """
 
-worker_class = "cloud_server.balance.BalancedThreadWorker"  # gthread, spreading keep-alive connections evenly
+worker_class = "cloud_server.front.FrontWorker"  # gthread, balanced, reading each request whole before a thread
 preload_app = False
 graceful_timeout = 10
 keepalive = 5
-backlog = 256
+backlog = 1024  # new connections the kernel queues while the workers are busy (capped by net.core.somaxconn)
 accesslog = None  # the app logs one structured line per request itself
 errorlog = "-"
 loglevel = "warning"

@@ -44,6 +44,12 @@ class Metrics:
         self.batch_size = Histogram(
             "signstream_batch_size", "Windows per model call.", buckets=BATCH_BUCKETS, registry=r
         )
+        self.connections_closed = Counter(
+            "signstream_connections_closed",
+            "Connections closed before a whole request arrived: idle, timeout (408), evicted (worker full), too_large.",
+            ["reason"],
+            registry=r,
+        )
         self.shed = Counter("signstream_shed", "Requests refused with 503 because the queue was full.", registry=r)
         self.rate_limited = Counter("signstream_rate_limited", "Requests refused with 429.", ["key"], registry=r)
         self.model_loads = Counter("signstream_model_loads", "Models loaded and swapped in.", registry=r)

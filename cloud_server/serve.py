@@ -122,7 +122,9 @@ def bind_listener(settings: ServerSettings) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
         sock.bind((host, port))
-        sock.listen()  # gunicorn calls listen() again with its configured backlog
+        # gunicorn (27) does not call listen() again on a socket that listens: give it the backlog here.
+        # listen() without one queued 128, and a burst of 1024 connects waited on 1 s SYN retries.
+        sock.listen(runpy.run_path(str(CONF_PATH))["backlog"])
     except OSError as err:
         sock.close()
         hint = " (another server is running there?)" if err.errno == errno.EADDRINUSE else ""
@@ -151,6 +153,7 @@ def gunicorn_app(settings: ServerSettings, listener_fd: int | None = None, verbo
             self.cfg.set("workers", settings.workers)
             self.cfg.set("threads", settings.threads)
             self.cfg.set("timeout", settings.timeout)
+            self.cfg.set("worker_connections", settings.max_connections)
             self.cfg.set("proc_name", "signstream-server")
             # starting, workers booting or exiting, signals, stopping: logged by default (journald)
             self.cfg.set("loglevel", "debug" if verbose else "info")
@@ -163,6 +166,35 @@ def gunicorn_app(settings: ServerSettings, listener_fd: int | None = None, verbo
             return build_app(settings)
 
     return SignstreamServer()
+
+
+def configure_front(settings: ServerSettings) -> None:
+    """The request reader's bounds (cloud_server/front.py), set in the arbiter before the workers fork."""
+    from cloud_server.front import FrontLimits, configure
+
+    configure(FrontLimits(header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
+                          send_timeout=settings.send_timeout, max_body_bytes=settings.max_body_bytes))  # fmt: skip
+
+
+def raise_fd_limit(settings: ServerSettings) -> int:
+    """Raise this process's open-file limit (inherited by the workers) to fit every worker's connections.
+
+    systemd's default soft limit is 1024: two workers at 1000 connections each would run out of
+    descriptors and fail ``accept`` instead of closing an idle connection to make room. Returns the
+    soft limit now in force.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = settings.workers * settings.max_connections + 1024  # model files, logs, metrics, pipes
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+        if new < wanted:
+            log.warning("open-file limit %s is under the %s connections the workers may hold (+1024): "
+                        "raise LimitNOFILE", new, settings.workers * settings.max_connections)  # fmt: skip
+    return soft
 
 
 def preflight(settings: ServerSettings) -> None:
@@ -243,6 +275,8 @@ def run_serve(args: argparse.Namespace) -> None:
     verbose = bool(getattr(args, "verbose", False))
     configure_logging(verbose)
     preflight(settings)
+    raise_fd_limit(settings)
+    configure_front(settings)
     listener = bind_listener(settings)
     settings, temporary = prepare_runtime_dir(settings)
     served = f"model {settings.model_dir}" if settings.store is None else f"{settings.model_name} from {settings.store}"

@@ -50,6 +50,14 @@ class ServerSettings(BaseSettings):
     default_top_k: int = Field(3, ge=1, le=100, description="Labels per answer when a request names none.")
     max_body_bytes: int = Field(4_000_000, ge=1024, description="Largest request body accepted.")
     timeout: int = Field(30, ge=1, description="gunicorn worker timeout, seconds.")
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a request's headers may take (from accept or first byte); then 408."
+    )
+    body_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds a body may take after its headers; then 408.")
+    send_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds a thread waits to write to a client.")
+    max_connections: int = Field(
+        1000, ge=8, le=100_000, description="Open connections per worker; when full, the longest idle one makes room."
+    )
     batching: bool = Field(True, description="Run concurrent requests through the model as one batch.")
     batch_window_ms: float = Field(2.0, ge=0, le=100, description="Extra wait for more requests to batch (ms).")
     max_batch: int = Field(32, ge=1, le=1024, description="Most windows in one model call.")

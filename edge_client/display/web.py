@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edge_client.display.hub import DisplayHub
 from edge_client.display.overlay import encode_jpeg, preview_bgr
 from shared.errors import SignstreamError
+
+if TYPE_CHECKING:
+    from edge_client.display.serving import WebLimits
 
 log = logging.getLogger(__name__)
 
@@ -295,10 +298,13 @@ def create_app(
 
 
 class WebDisplay:
-    """Serves the app with Werkzeug's threaded server in a background thread; ``stop`` shuts it down."""
+    """Serves the app in a background thread (Werkzeug's threaded server, its reads bounded: serving.py).
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 8080) -> None:
-        from werkzeug.serving import make_server
+    ``stop`` shuts it down.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 8080, limits: WebLimits | None = None) -> None:
+        from edge_client.display.serving import GuardedWSGIServer
 
         # Bind here rather than in Werkzeug, which prints and calls sys.exit on a taken port.
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -310,7 +316,7 @@ class WebDisplay:
             sock.close()
             raise SignstreamError(f"cannot serve the kiosk page on {host}:{port}: {err.strerror or err}") from err
         try:
-            self._server = make_server(host, port, app, threaded=True, fd=sock.fileno())
+            self._server = GuardedWSGIServer(host, port, app, limits, fd=sock.fileno())
         finally:
             sock.close()  # Werkzeug keeps its own duplicate of the socket
         self._server.daemon_threads = True

@@ -28,6 +28,7 @@ def test_a_worker_accepts_only_while_among_the_least_loaded():
     assert may_accept(3, np.array([], np.int64))  # alone (or every other worker silent)
     assert may_accept(3, np.array([3, 5]))
     assert not may_accept(4, np.array([3, 5]))
+    assert may_accept(72, np.array([64, 80])) and not may_accept(73, np.array([64, 80]))  # a lead of 1 in 8 beyond 8
 
 
 def test_the_table_is_shared_across_fork_and_ignores_silent_workers():
