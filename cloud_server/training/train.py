@@ -60,6 +60,9 @@ class TrainConfig:
     warmup_fraction: float = 0.4
     suspect_below: float = 0.5
     suspect_min_sessions: int = 8
+    # After the temperature and threshold are chosen on the validation people, train the same recipe
+    # again on every person (validation included) and ship that model, calibrated by the first.
+    refit: bool = False
 
 
 def plot_curves(history: dict[str, list[float]], path: Path) -> None:
@@ -140,6 +143,53 @@ def plain_features(ds: Dataset, spec: FeatureSpec) -> np.ndarray:
     return features_batch([crop(ds, i, spec) for i in range(len(ds))], spec)
 
 
+def _fit(ds: Dataset, spec: FeatureSpec, config: TrainConfig, n: int, epochs: int, validation, callbacks):
+    """A new model trained on ``ds`` for ``epochs``: (model, history, blocks left out as label noise).
+
+    After ``warmup_fraction`` of the epochs, a person's block of a class the model still names wrong
+    is left out (cloud_server/training/noise.py) and training goes on without it.
+    """
+    import keras
+
+    model = build_model(spec.frames, feature_dim(spec), n, config.model, feature_mirror(spec))
+    steps = int(np.ceil(len(ds) / config.batch_size)) * epochs
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    fit = {
+        "validation_data": validation,
+        "class_weight": _class_weights(ds.y, n, config.class_weight_power),
+        "callbacks": callbacks,
+        "verbose": 0,
+    }
+    warm = round(epochs * config.warmup_fraction)
+    history: dict[str, list[float]] = {}
+    left_out: list[SuspectBlock] = []
+    kept = ds
+    if 0 < warm < epochs and _has_people_to_judge(ds, config.suspect_min_sessions):
+        first = model.fit(_make_sequence(ds, spec, config.batch_size, config.seed), epochs=warm, **fit)
+        history = dict(first.history)
+        pred = _predict(model, plain_features(ds, spec))
+        keep, left_out = suspect_blocks(
+            pred, ds.y, ds.session, list(ds.classes), config.suspect_below, config.suspect_min_sessions
+        )
+        for block in left_out:
+            log.warning("%s", block.describe())
+        kept = ds.subset(keep)
+    rest = model.fit(
+        _make_sequence(kept, spec, config.batch_size, config.seed + 1 if history else config.seed),
+        epochs=epochs,
+        initial_epoch=warm if history else 0,
+        **fit,
+    )
+    for key, values in rest.history.items():
+        history[key] = history.get(key, []) + list(values)
+    return model, history, left_out
+
+
 def train_bundle(
     data: list[str | Path] | Dataset,
     out: str | Path,
@@ -188,53 +238,26 @@ def train_bundle(
     n = len(ds.classes)
     steps_per_epoch = int(np.ceil(len(train) / config.batch_size))
     epochs = config.epochs or int(np.clip(round(config.steps / steps_per_epoch), MIN_EPOCHS, MAX_EPOCHS))
+    refit = config.refit and len(val) > 0
     x_val = plain_features(val, spec)
-    model = build_model(spec.frames, feature_dim(spec), n, config.model, feature_mirror(spec))
-    steps = steps_per_epoch * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
 
     class Progress(keras.callbacks.Callback):
+        def __init__(self, before: int, total: int) -> None:
+            super().__init__()
+            self.before, self.total = before, total
+
         def on_epoch_end(self, epoch, logs=None):
             if progress:
-                progress(epoch + 1, epochs, dict(logs or {}))
+                progress(self.before + epoch + 1, self.total, dict(logs or {}))
 
+    total = epochs * (2 if refit else 1)
     with atomic_dir(out) as tmp:  # everything, logs included, appears at once or not at all
         report = tmp / "report"
         report.mkdir()
         tensorboard = keras.callbacks.TensorBoard(str(report / "tensorboard"), write_graph=False, profile_batch=0)
-        fit = {
-            "validation_data": (x_val, val.y) if len(val) else None,
-            "class_weight": _class_weights(train.y, n, config.class_weight_power),
-            "callbacks": [Progress(), tensorboard],
-            "verbose": 0,
-        }
-        warm = round(epochs * config.warmup_fraction)
-        history: dict[str, list[float]] = {}
-        left_out: list[SuspectBlock] = []
-        kept = train
-        if 0 < warm < epochs and _has_people_to_judge(train, config.suspect_min_sessions):
-            first = model.fit(_make_sequence(train, spec, config.batch_size, config.seed), epochs=warm, **fit)
-            history = dict(first.history)
-            pred = _predict(model, plain_features(train, spec))
-            keep, left_out = suspect_blocks(
-                pred, train.y, train.session, list(train.classes), config.suspect_below, config.suspect_min_sessions
-            )
-            for block in left_out:
-                log.warning("%s", block.describe())
-            kept = train.subset(keep)
-        rest = model.fit(
-            _make_sequence(kept, spec, config.batch_size, config.seed + 1 if history else config.seed),
-            epochs=epochs,
-            initial_epoch=warm if history else 0,
-            **fit,
+        model, history, left_out = _fit(
+            train, spec, config, n, epochs, (x_val, val.y) if len(val) else None, [Progress(0, total), tensorboard]
         )
-        for key, values in rest.history.items():
-            history[key] = history.get(key, []) + list(values)
         val_logits = model(x_val, training=False).numpy() if len(val) else np.zeros((0, n))
         # With no validation error the NLL keeps falling as the temperature drops, so a fit would only
         # return the search's lower bound and make the model overconfident on new sessions: keep 1.
@@ -244,11 +267,15 @@ def train_bundle(
         no_sign = list(ds.classes).index(no_sign_label) if no_sign_label in ds.classes else None
         answered = np.array([hand_fraction(val.X[i, : val.length[i]]) > NO_HAND_MAX_FRACTION for i in range(len(val))])
         threshold = kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if len(val) else 0.0
+        if refit:  # the calibration above stays: it was measured on people the first model never saw
+            model, refit_history, left_out = _fit(ds, spec, config, n, epochs, None, [Progress(epochs, total)])
+            history.update({f"refit_{k}": v for k, v in refit_history.items()})
         metrics = {
             "val_accuracy": float((val_probs.argmax(1) == val.y).mean()) if len(val) else None,
             "val_ece": expected_calibration_error(val_probs, val.y) if len(val) else None,
             "val_sequences": len(val),
-            "train_sequences": len(train),
+            "train_sequences": len(ds) if refit else len(train),
+            "refit": refit,
             "left_out": [asdict(b) for b in left_out],
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,

@@ -1,5 +1,7 @@
 """Train a tiny model on synthetic data into a bundle and run it on both runtimes."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -58,3 +60,18 @@ def test_train_refuses_an_existing_output(synth_path, tiny_bundle):
 
     with pytest.raises(FileExistsError):
         train_bundle([synth_path], tiny_bundle)
+
+
+def test_refit_ships_a_model_trained_on_every_person_calibrated_on_the_held_out_ones(tmp_path):
+    from cloud_server.training.train import TrainConfig, train_bundle
+    from shared.synth import generate
+
+    ds = generate(classes=3, per_class=24, signers=6, seed=5)
+    out = tmp_path / "b"
+    train_bundle(ds, out, config=TrainConfig(seed=0, epochs=4, refit=True), name="refit", version="1")
+    metrics = load_manifest(out).metrics
+    assert metrics["refit"] is True
+    assert metrics["train_sequences"] == len(ds)  # the validation people are in the shipped model
+    assert 0 < metrics["val_sequences"] < len(ds) and metrics["val_accuracy"] is not None
+    history = json.loads((out / "report" / "history.json").read_text())
+    assert len(history["loss"]) == 4 and len(history["refit_loss"]) == 4
