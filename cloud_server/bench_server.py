@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from cloud_server.load_client import Connection, HttpError, describe_error, encode_request
-from shared.demo import free_port, stop_server, wait_ready
+from shared.processes import free_port, stop_server, wait_ready
 
 
 def _worker_of(conn: Connection, host: str, headers: dict | None = None) -> int | None:
@@ -260,7 +260,7 @@ def start_ours(model: Path, port: int, runtime: Path, workers: int = 2, **settin
     env = {**os.environ, "SIGNSTREAM_SERVER_LOG_REQUESTS": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
            "SIGNSTREAM_SERVER_RUNTIME_DIR": str(runtime),
            **{f"SIGNSTREAM_SERVER_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
-    cmd = [sys.executable, "-m", "shared.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "signstream.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-auth"]  # fmt: skip
     return _start(cmd, env, port, workers)
 

@@ -303,5 +303,5 @@ def configure_logging(verbose: bool) -> None:
     """
     for name in ("cloud_server", "shared", "signstream"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not logging.getLogger().handlers:  # run without shared.cli's logging setup
+    if not logging.getLogger().handlers:  # run without signstream.cli's logging setup
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 from cloud_server.bench_server import run_load, sample_window, start_ours
-from shared.demo import free_port, stop_server
+from shared.processes import free_port, stop_server
 
 TICK = os.sysconf("SC_CLK_TCK")
 

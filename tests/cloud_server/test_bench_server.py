@@ -16,7 +16,7 @@ import pytest
 
 from cloud_server import bench_server
 from cloud_server.bench_server import Start, _client_proc, run_load, wait_all_workers
-from shared.demo import free_port
+from shared.processes import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -22,7 +22,7 @@ import edge_client.runner, edge_client.fallback, edge_client.smoothing, edge_cli
 import edge_client.display.web, edge_client.display.hub, edge_client.display.window, edge_client.record
 import edge_client.bench
 import shared.normalize, shared.protocol, shared.bundle, shared.predictor
-from shared.cli import main
+from signstream.cli import main
 try:
     main(['edge', '--help'])
 except SystemExit as e:
