@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from cloud_server import bench_server
-from cloud_server.bench_server import Start, _client_proc, run_load, wait_all_workers
+from bench import server as bench_server
+from bench.server import Start, _client_proc, run_load, wait_all_workers
 from shared.processes import free_port
 
 

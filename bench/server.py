@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from cloud_server.load_client import Connection, HttpError, describe_error, encode_request
+from bench.load_client import Connection, HttpError, describe_error, encode_request
 from shared.processes import free_port, stop_server, wait_ready
 
 
@@ -267,8 +267,9 @@ def start_ours(model: Path, port: int, runtime: Path, workers: int = 2, **settin
 
 def start_baseline(port: int) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    checkout = str(Path(__file__).resolve().parents[1])  # gunicorn imports bench.baseline_server from there
     cmd = [sys.executable, "-m", "gunicorn", "-k", "sync", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
-           "cloud_server.bench_baseline:create_app()"]  # fmt: skip
+           "--chdir", checkout, "bench.baseline_server:create_app()"]  # fmt: skip
     return _start(cmd, env, port, 2)
 
 

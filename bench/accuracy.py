@@ -156,7 +156,7 @@ def run_bench(
     With ``report``, our model's confusion matrix on each split, summed over the seeds, is written there
     as ``<split>-confusion.png``.
     """
-    from cloud_server.training.baselines import helen_predict, signia_predict
+    from bench.baselines import helen_predict, signia_predict
 
     runners = {"ours": _ours, "signia": _baseline(signia_predict), "helen": _baseline(helen_predict)}
     results: dict = {"seeds": seeds, "splits": {}, "runs": [], "agreed_misses": {}}
