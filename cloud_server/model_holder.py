@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import Manifest, load_manifest
+from shared.normalize import check_supported
 from shared.predictor import LogitsRunner, predict_windows
 from shared.protocol import Prediction
-from shared.spec import check_supported
 
 log = logging.getLogger(__name__)
 

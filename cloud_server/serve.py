@@ -203,7 +203,7 @@ def preflight(settings: ServerSettings) -> None:
         check_store(settings.store, settings.model_name)
         return
     from shared.bundle import load_manifest
-    from shared.spec import check_supported
+    from shared.normalize import check_supported
 
     manifest = load_manifest(settings.model_dir)
     check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_client.tflite_runner import TFLiteRunner
 from edge_client.transport import AuthError, CircuitOpenError, CloudClient, TransportError
 from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
 from shared.errors import SignstreamError
+from shared.normalize import check_supported
 from shared.predictor import predict_windows
-from shared.spec import check_supported
+from shared.tflite import TFLiteRunner
 
 log = logging.getLogger(__name__)
 

@@ -300,7 +300,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     source = make_source(s, spec)
     owned = None
     if landmarker is None and not s.source.endswith(".npz"):
-        from edge_client.landmarks import HandLandmarks
+        from shared.hands.landmarker import HandLandmarks
 
         landmarker = owned = HandLandmarks(s.hand_model, mirrored=s.mirror, backend=s.hand_backend)
         log.info("hand landmarks: %s (%s model)", landmarker.backend, s.hand_model)

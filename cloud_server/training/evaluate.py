@@ -13,9 +13,8 @@ from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
 from shared.calibration import coverage_curve, expected_calibration_error, softmax
 from shared.dataset import Dataset
 from shared.errors import DatasetError
-from shared.normalize import clip_windows, features_batch
+from shared.normalize import check_supported, clip_windows, features_batch
 from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
-from shared.spec import check_supported
 
 RUNTIMES = ("savedmodel", "tflite", "int8")
 
@@ -26,7 +25,7 @@ def runner_for(bundle: Path, runtime: str):
         from cloud_server.inference import SavedModelRunner
 
         return SavedModelRunner(bundle)
-    from edge_client.tflite_runner import TFLiteRunner
+    from shared.tflite import TFLiteRunner
 
     return TFLiteRunner(bundle / (TFLITE_FLOAT if runtime == "tflite" else TFLITE_INT8))
 
