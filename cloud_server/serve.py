@@ -202,15 +202,9 @@ def preflight(settings: ServerSettings) -> None:
     if settings.store is not None:
         check_store(settings.store, settings.model_name)
         return
-    from shared.bundle import load_manifest
-    from shared.normalize import check_supported
+    from shared.open_bundle import open_bundle
 
-    manifest = load_manifest(settings.model_dir)
-    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
-    if settings.public_key is not None:
-        from shared.registry.signing import verify_bundle
-
-        verify_bundle(settings.model_dir, settings.public_key)
+    open_bundle(settings.model_dir, settings.public_key)
 
 
 def check_store(url: str, name: str) -> None:

@@ -43,8 +43,8 @@ def _registry_and_model(args: argparse.Namespace, run: Path, train_path: Path, r
     """Dataset pushed, model trained and evaluated, pushed signed and promoted; returns (store URL, public key)."""
     from cloud_server.training.cli import run_evaluate, run_train
     from shared.registry.registry import Registry
-    from shared.registry.signing import generate_keypair
     from shared.registry.store import open_store
+    from shared.signing import generate_keypair
 
     store_url = (run / "registry").resolve().as_uri()
     registry = Registry(open_store(store_url))

@@ -145,7 +145,7 @@ def run_rollback(args: argparse.Namespace) -> None:
 
 def run_signing_key(args: argparse.Namespace) -> None:
     """Create an ed25519 key pair for signing bundles."""
-    from shared.registry.signing import generate_keypair
+    from shared.signing import generate_keypair
 
     public = args.public or args.private.with_suffix(".pub")
     generate_keypair(args.private, public)
