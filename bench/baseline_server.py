@@ -1,4 +1,5 @@
-"""The seed project's server, rebuilt as the baseline of ``signstream bench server``.
+"""The reference server, rebuilt as the baseline of ``signstream bench server``: the design signstream
+replaces (Flask, an LSTM, model.predict per request).
 
 Flask under gunicorn with sync workers; a Keras LSTM 160 -> LSTM 96 -> Dense 96 on 30 x 126 input;
 ``model.predict`` per request; JSON in and out. Weights are random: only speed is compared.

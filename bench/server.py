@@ -1,8 +1,8 @@
-"""``signstream bench server``: our server against the seed-style baseline, side by side, same run.
+"""``signstream bench server``: our server against the reference server, side by side, same run.
 
 Each configuration runs on 127.0.0.1 with 2 gunicorn workers while 16 concurrent clients (one process
 each, like 16 devices; a keep-alive connection; the request encoded once) post windows
-for a fixed time; the load generator shares the machine's 2 cores, as the issue asks. Reported:
+for a fixed time; the load generator shares the machine's 2 cores, as a kiosk fleet's server would. Reported:
 requests/s, p50/p99 latency, errors, the ratio to the baseline, served windows/s as a fraction of
 the model's own in-process batched throughput, and a model swap in the middle of a longer load.
 """

@@ -169,7 +169,7 @@ class EdgeRunner:
         return {"labels": [{"label": x, "display_name": self.names.get(x, x)} for x in labels]}
 
     def config(self) -> dict[str, Any]:
-        """What the peer bridge's /api/config and /api/status show: threshold, window length, model path."""
+        """What the bridge API's /api/config and /api/status show: threshold, window length, model path."""
         local = self.slot.current
         if local is not None:
             model_path = str(local.folder)
