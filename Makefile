@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements-edge.txt requirements-server.txt scripts/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c scripts/constraints.txt -e '.[dev]'
-	$(BIN)/python -m shared.hand_task
+	$(BIN)/python -m shared.hands.task
 	@touch $(STAMP)
 
 demo: $(STAMP)

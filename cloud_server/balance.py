@@ -3,8 +3,8 @@
 The kernel gives a new connection to whichever worker is first in ``accept``, and a keep-alive client
 then stays on that worker. 16 clients over 2 workers split 8 + 8 only about 1 time in 5 at random
 (9 + 7, 10 + 6, 11 + 5 and 12 + 4 were all seen), and the clients of the fuller worker wait longer.
-Measured with ``bench server``'s load (16 clients, 15 s, 4 interleaved rounds, docs/benchmarks.md
-session 5): p99 33.0-39.4 ms balanced against 38.6-42.5 ms with plain gthread.
+Measured with ``bench server``'s load (16 clients, 15 s, 4 interleaved rounds, docs/benchmarks.md,
+"a lean generator"): p99 33.0-39.4 ms balanced against 38.6-42.5 ms with plain gthread.
 
 Each worker publishes how many connections it holds in a table every worker shares (an anonymous
 shared mmap made when the arbiter imports this module, before it forks the workers), and accepts new
@@ -38,7 +38,8 @@ def may_accept(mine: int, others: np.ndarray) -> bool:
 
     Strict turns cost the worker whose turn it is up to ``RECHECK_S`` to notice: with 1024 connections
     opened at once the workers took them at about 30 a second, each waiting in the kernel's queue for
-    up to 17 s (issue 17). Leading by 1 in 8 lets a turn take many; 16 kiosks still split 8 + 8.
+    up to 17 s (docs/server.md, "Slow and flooding clients"). Leading by 1 in 8 lets a turn take many;
+    16 kiosks still split 8 + 8.
     """
     if not others.size:
         return True

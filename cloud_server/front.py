@@ -2,8 +2,8 @@
 
 gunicorn's gthread worker hands a connection to a thread as soon as its first byte arrives, and the
 thread then blocks until the request's headers and body are in. Eight clients trickling their headers
-(or a declared body) one byte a second held every thread of a 2 x 4 server, and ``/health`` timed out
-(issue 17). Here the worker's main loop, which already waits on every socket with a selector, reads
+(or a declared body) one byte a second held every thread of a 2 x 4 server, and ``/health`` timed out.
+Here the worker's main loop, which already waits on every socket with a selector, reads
 each connection without blocking into a buffer until it holds one complete request (headers, and the
 body by ``Content-Length`` or chunked framing), and only then hands the request, as bytes, to a thread.
 The thread parses it with gunicorn's own parser (nothing left to wait for) and writes the answer.

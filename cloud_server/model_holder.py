@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import Manifest, load_manifest
+from shared.bundle import Manifest
+from shared.open_bundle import open_bundle
 from shared.predictor import LogitsRunner, predict_windows
 from shared.protocol import Prediction
-from shared.spec import check_supported
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,7 @@ def load_model(
 ) -> LoadedModel:
     """Verify the bundle at ``path`` (checksums, spec, signature when ``public_key``), load and warm it up."""
     path = Path(path)
-    manifest = load_manifest(path)
-    if public_key is not None:
-        from shared.registry.signing import verify_bundle
-
-        verify_bundle(path, public_key)
-    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+    manifest = open_bundle(path, public_key)
     if runner_factory is None:
         from cloud_server.inference import SavedModelRunner
 

@@ -202,15 +202,9 @@ def preflight(settings: ServerSettings) -> None:
     if settings.store is not None:
         check_store(settings.store, settings.model_name)
         return
-    from shared.bundle import load_manifest
-    from shared.spec import check_supported
+    from shared.open_bundle import open_bundle
 
-    manifest = load_manifest(settings.model_dir)
-    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
-    if settings.public_key is not None:
-        from shared.registry.signing import verify_bundle
-
-        verify_bundle(settings.model_dir, settings.public_key)
+    open_bundle(settings.model_dir, settings.public_key)
 
 
 def check_store(url: str, name: str) -> None:
@@ -303,5 +297,5 @@ def configure_logging(verbose: bool) -> None:
     """
     for name in ("cloud_server", "shared", "signstream"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not logging.getLogger().handlers:  # run without shared.cli's logging setup
+    if not logging.getLogger().handlers:  # run without signstream.cli's logging setup
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_client.tflite_runner import TFLiteRunner
 from edge_client.transport import AuthError, CircuitOpenError, CloudClient, TransportError
-from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
+from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
 from shared.errors import SignstreamError
+from shared.open_bundle import open_bundle
 from shared.predictor import predict_windows
-from shared.spec import check_supported
+from shared.tflite import TFLiteRunner
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,7 @@ class LocalModel:
     def load(cls, folder: str | Path, tflite: str = "float", public_key: Path | None = None) -> LocalModel:
         """Verify the bundle (checksums; the signature too with ``public_key``), load and warm its TFLite model."""
         folder = Path(folder)
-        if public_key is not None:
-            from shared.registry.signing import verify_bundle
-
-            verify_bundle(folder, public_key)
-        manifest = load_manifest(folder)
-        check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+        manifest = open_bundle(folder, public_key)
         name = TFLITE_INT8 if tflite == "int8" else TFLITE_FLOAT
         if name not in manifest.files:
             raise SignstreamError(f"{folder}: the bundle has no {name}")

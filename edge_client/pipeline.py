@@ -38,7 +38,7 @@ _END = object()  # end of stream, passed down every queue
 
 
 class Landmarker(Protocol):
-    """Anything that turns an RGB picture into a (126,) landmark vector (edge_client.landmarks.HandLandmarks)."""
+    """Anything that turns an RGB picture into a (126,) landmark vector (shared.hands.landmarker.HandLandmarks)."""
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray: ...
 

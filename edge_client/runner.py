@@ -169,7 +169,7 @@ class EdgeRunner:
         return {"labels": [{"label": x, "display_name": self.names.get(x, x)} for x in labels]}
 
     def config(self) -> dict[str, Any]:
-        """What the peer bridge's /api/config and /api/status show: threshold, window length, model path."""
+        """What the bridge API's /api/config and /api/status show: threshold, window length, model path."""
         local = self.slot.current
         if local is not None:
             model_path = str(local.folder)
@@ -300,7 +300,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     source = make_source(s, spec)
     owned = None
     if landmarker is None and not s.source.endswith(".npz"):
-        from edge_client.landmarks import HandLandmarks
+        from shared.hands.landmarker import HandLandmarks
 
         landmarker = owned = HandLandmarks(s.hand_model, mirrored=s.mirror, backend=s.hand_backend)
         log.info("hand landmarks: %s (%s model)", landmarker.backend, s.hand_model)

@@ -39,10 +39,10 @@ def run(clip: Path, bundle: Path, frames: int, backend: str, hand_model: str, ma
     """The check's report (see the module docstring); raises on a broken install."""
     import numpy as np
 
-    from edge_client.cpu import choose_backend, mediapipe_missing
     from edge_client.fallback import LocalModel
-    from edge_client.landmarks import HandLandmarks
-    from edge_client.sources import video_frames
+    from shared.hands.cpu import choose_backend, mediapipe_missing
+    from shared.hands.landmarker import HandLandmarks
+    from shared.hands.video import video_frames
 
     started = time.perf_counter()
     cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""

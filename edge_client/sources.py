@@ -20,6 +20,7 @@ import numpy as np
 
 from shared.dataset import Dataset
 from shared.errors import SignstreamError
+from shared.hands.video import shrink, to_rgb
 from shared.spec import RAW_DIM
 
 log = logging.getLogger(__name__)
@@ -108,23 +109,6 @@ class ReplaySource:
         pass
 
 
-def _shrink(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
-    import cv2
-
-    if max_side and max(bgr.shape[:2]) > max_side:
-        scale = max_side / max(bgr.shape[:2])
-        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return bgr
-
-
-def _to_rgb(bgr: np.ndarray, mirror: bool) -> np.ndarray:
-    import cv2
-
-    if mirror:
-        bgr = cv2.flip(bgr, 1)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 class VideoFileSource:
     """Every frame of a video file, in order; with ``realtime`` paced at the file's frame rate."""
 
@@ -160,7 +144,7 @@ class VideoFileSource:
                     delay = start + ts - time.monotonic()
                     if delay > 0 and stop.wait(delay):
                         return
-                yield Image(i, ts, _to_rgb(_shrink(bgr, self.max_side), self.mirror))
+                yield Image(i, ts, to_rgb(shrink(bgr, self.max_side), self.mirror))
                 i += 1
         finally:
             cap.release()
@@ -238,7 +222,7 @@ class CameraSource:
                     log.info("camera %s gives frames again", self.device)
                     failing = 0
                 now = time.monotonic()
-                yield Image(i, now - start, _to_rgb(_shrink(bgr, self.max_side), self.mirror), now)
+                yield Image(i, now - start, to_rgb(shrink(bgr, self.max_side), self.mirror), now)
                 i += 1
         finally:
             cap.release()
@@ -277,42 +261,10 @@ class PiCameraSource:
             while not stop.is_set():
                 bgr = self._cam.capture_array("main")  # libcamera's RGB888 is B, G, R in memory
                 now = time.monotonic()
-                yield Image(i, now - start, _to_rgb(_shrink(bgr[..., :3], self.max_side), self.mirror), now)
+                yield Image(i, now - start, to_rgb(shrink(bgr[..., :3], self.max_side), self.mirror), now)
                 i += 1
         finally:
             self._cam.stop()
 
     def close(self) -> None:
         self._cam.close()
-
-
-def video_frames(path: str, max_side: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
-    """Every frame of a video file as (RGB uint8 (H, W, 3), timestamp in ms), in order.
-
-    Args:
-        path: the video file.
-        max_side: shrink frames so their longer side is at most this many pixels (None: as is).
-    Raises:
-        OSError if the file cannot be opened as a video, or (after the frames that could be read) if
-        decoding stopped well before the frame count the container declares: a file corrupted or cut
-        mid-stream must not pass for a short clip.
-    """
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise OSError(f"{path}: cannot open as a video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # 0 or less: the container does not say
-    i = 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield _to_rgb(_shrink(frame, max_side), False), round(i * 1000.0 / fps)
-            i += 1
-    finally:
-        cap.release()
-    if declared > 0 and i < declared - max(2, declared // 50):  # containers may overstate by a frame or two
-        raise OSError(f"{path}: only {i} of its {declared} frames could be decoded (corrupt or cut short)")

@@ -18,10 +18,12 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
-from cloud_server.bench_server import run_load, sample_window, start_ours
-from shared.demo import free_port, stop_server
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench/ of this checkout; PYTHONPATH trees come first
+from bench.server import run_load, sample_window, start_ours
+from shared.processes import free_port, stop_server
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -23,7 +23,7 @@
 #               Cached; rebuilt only when its recipe (suite, include list, SCRIPT_VERSION) changes.
 #   wheels      pip download of requirements-edge.txt (read at run time) for manylinux aarch64 and the
 #               suite's Python, natively on the host; cached per requirements hash and Python.
-#   hand_task   python -m shared.hand_task natively (hand_landmarker_{full,lite}.task); cached.
+#   hand_task   python -m shared.hands.task natively (hand_landmarker_{full,lite}.task); cached.
 #   bundle      signstream synth + train natively (4 classes, 6 epochs, ~1 min); cached per hash of
 #               the training code (cloud_server/, shared/, pyproject.toml).
 #   src         the checkout's git-tracked files (as they are in the working tree) copied into the
@@ -46,7 +46,7 @@
 #   ARM64_BACKEND=auto        auto | mediapipe | litert (auto also checks which one was chosen)
 #   ARM64_CLIP                default $SIGN_DATA_DIR/videos/doctor_001.mp4 (else ../shared/data/...)
 #   ARM64_HOST_PYTHON         the host's project venv python (default <checkout>/.venv/bin/python):
-#                             pip download, shared.hand_task, signstream synth/train
+#                             pip download, shared.hands.task, signstream synth/train
 #   ARM64_MIRROR              Debian mirror (default: the one apt uses on this host)
 #   ARM64_FRESH_VENV=0        1: build the venvs again even when the cached ones match
 #
@@ -339,7 +339,7 @@ hand_task() {
     echo "cache: miss"
   fi
   cd "$SRC"
-  SIGNSTREAM_CACHE="$CACHE/hand-task" SIGNSTREAM_NO_GOOGLE=1 "$HOST_PY" -m shared.hand_task
+  SIGNSTREAM_CACHE="$CACHE/hand-task" SIGNSTREAM_NO_GOOGLE=1 "$HOST_PY" -m shared.hands.task
 }
 # The training code and what it pins (pyproject.toml: TensorFlow, whose converter writes the TFLite file)
 TRAIN_HASH=$(cd "$SRC" && { git ls-files -z cloud_server shared pyproject.toml | xargs -0 -r cat 2>/dev/null || true; } |

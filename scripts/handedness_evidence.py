@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from shared.hand_task import ensure_task_file
+from shared.hands.task import ensure_task_file
 
 
 def main() -> None:

@@ -98,9 +98,9 @@ make_dir 0750 "$USER_NAME:$USER_NAME" "$DATA/recordings"
 stage_source
 install_code
 if [ "$HAND_TASK" = 1 ]; then
-  # The HandLandmarker model file, assembled once into the service's cache (shared/hand_task.py).
+  # The HandLandmarker model file, assembled once into the service's cache (shared/hands/task.py).
   # (from /: `python -m` would import a checkout in the current folder before the installed package)
-  (cd / && SIGNSTREAM_CACHE="$DATA/cache" "$R/opt/signstream/edge/venv/bin/python" -m shared.hand_task >/dev/null) \
+  (cd / && SIGNSTREAM_CACHE="$DATA/cache" "$R/opt/signstream/edge/venv/bin/python" -m shared.hands.task >/dev/null) \
     || die "could not prepare hand_landmarker.task (see above); retry, or pass --skip-hand-task"
   if real_root; then chown -R "$USER_NAME:$USER_NAME" "$DATA/cache"; fi
 fi

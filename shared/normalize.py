@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from shared.errors import SpecMismatchError
-from shared.spec import COORDS, HANDS, LANDMARKS, MAX_INPUT_FRAMES, RAW_DIM, FeatureSpec
+from shared.spec import COORDS, HANDS, LANDMARKS, MAX_INPUT_FRAMES, RAW_DIM, SUPPORTED_LAYOUT, FeatureSpec
 
 WRIST = 0
 MCP = (5, 9, 13, 17)  # knuckles: wrist-to-knuckle distance is the hand's size
@@ -250,6 +250,21 @@ _NORMALIZERS: dict[tuple[str, int], tuple[Callable[[np.ndarray], np.ndarray], in
 def known_normalizations() -> set[tuple[str, int]]:
     """(name, version) pairs this installation can compute."""
     return set(_NORMALIZERS)
+
+
+def check_supported(spec: FeatureSpec, what: str) -> None:
+    """Raise SpecMismatchError unless this code can run models with ``spec``.
+
+    The raw layout must be the one on the wire and the normalisation must be one this
+    installation knows (below).
+    """
+    SUPPORTED_LAYOUT.check_same_layout(spec, what)
+    key = (spec.normalization, spec.normalization_version)
+    if key not in known_normalizations():
+        known = ", ".join(f"{n} v{v}" for n, v in sorted(known_normalizations()))
+        raise SpecMismatchError(
+            f"{what} uses normalisation {key[0]} v{key[1]}, which this installation lacks (knows: {known})"
+        )
 
 
 def _normalizer(spec: FeatureSpec) -> tuple[Callable[[np.ndarray], np.ndarray], int]:

@@ -1,6 +1,6 @@
 """The wire protocol of ``POST /predict``: pydantic models for JSON, and the binary form.
 
-JSON request, single window (the peer's shape): ``{"sequence": [[126 floats] x T], "top_k": 3}``;
+JSON request, single window (the shape older Pi clients already send): ``{"sequence": [[126 floats] x T], "top_k": 3}``;
 a batch: ``{"sequences": [[[126 floats] x T] x N]}``. 1 <= T <= MAX_INPUT_FRAMES,
 1 <= N <= MAX_BATCH, every value finite after the cast to float32 and within +-VALUE_BOUND.
 
@@ -221,7 +221,7 @@ class ModelRef(BaseModel):
 
 
 class Prediction(BaseModel):
-    """The answer for one window: the peer's label/index/confidence plus top-k."""
+    """The answer for one window: label/index/confidence, as older clients read them, plus top-k."""
 
     label: str = Field(description="Most likely label.")
     index: int = Field(description="Index of that label in the model's labels.")

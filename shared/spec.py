@@ -49,20 +49,3 @@ class FeatureSpec(BaseModel):
 
 
 SUPPORTED_LAYOUT = FeatureSpec()
-
-
-def check_supported(spec: FeatureSpec, what: str) -> None:
-    """Raise SpecMismatchError unless this code can run models with ``spec``.
-
-    The raw layout must be the one on the wire and the normalisation must be one this
-    installation knows (see shared.normalize).
-    """
-    from shared.normalize import known_normalizations
-
-    SUPPORTED_LAYOUT.check_same_layout(spec, what)
-    key = (spec.normalization, spec.normalization_version)
-    if key not in known_normalizations():
-        known = ", ".join(f"{n} v{v}" for n, v in sorted(known_normalizations()))
-        raise SpecMismatchError(
-            f"{what} uses normalisation {key[0]} v{key[1]}, which this installation lacks (knows: {known})"
-        )

@@ -12,13 +12,13 @@ pytestmark = pytest.mark.slow
 
 def _server_processes() -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "shared.cli serve" in line or "signstream-server" in line]
+    return [line for line in out.splitlines() if "signstream.cli serve" in line or "signstream-server" in line]
 
 
 def test_demo_shows_live_labels_matching_the_truth_and_stops_cleanly(tmp_path):
     before = _server_processes()
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "demo", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "signstream.cli", "demo", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

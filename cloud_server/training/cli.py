@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from shared import cli_args as a
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -147,3 +149,48 @@ def run_extract(args: argparse.Namespace) -> None:
     )
     for r in skipped:
         print(f"  skipped {r.path}: {r.skipped}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add extract, train and evaluate to ``signstream`` (docs/training.md)."""
+    p = sub.add_parser("extract", help="extract hand landmarks from videos into a dataset")
+    p.add_argument("inputs", type=Path, nargs="+", help="video files, or folders of LABEL/*.mp4")
+    p.add_argument("--out", type=Path, required=True, help="dataset .npz to create")
+    p.add_argument("--workers", type=a.positive, default=2, help="processes (default 2)")
+    p.add_argument("--hand-model", choices=("full", "lite"), default="full", help="HandLandmarker model (default full)")
+    p.add_argument(
+        "--label-from",
+        choices=("folder", "stem"),
+        default="folder",
+        help="label = the clip's folder (default) or its file name without a trailing _NNN",
+    )
+    p.add_argument(
+        "--session",
+        help="session of every clip (default: the folder above the label, else the recording day; never the label)",
+    )
+    p.set_defaults(func=run_extract)
+
+    p = sub.add_parser("train", help="train a model and write a bundle")
+    p.add_argument("--data", type=a.existing_file, action="append", required=True, help="dataset .npz (repeatable)")
+    p.add_argument("--classes", type=a.classes, help="comma-separated classes to train on (default: all)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist)")
+    p.add_argument("--epochs", type=a.positive, help="training epochs (default: the measured default)")
+    p.add_argument("--fps", type=a.frame_rate, help="frame rate a window assumes (default: the data's, else 15)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--name", type=a.name, default="signs", help="model name in the manifest (default signs)")
+    p.add_argument("--version", type=a.name, help="model version (default: a UTC timestamp)")
+    p.add_argument(
+        "--no-sign-label",
+        default="idle",
+        help="the class meaning nobody signs: answered as no sign, never shown (default idle)",
+    )
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")
+    p.add_argument("--model", type=a.existing_dir, required=True, help="bundle folder")
+    p.add_argument("--data", type=a.existing_file, required=True, help="dataset .npz")
+    p.add_argument("--runtime", choices=("savedmodel", "tflite", "int8"), default="savedmodel",
+                   help="which of the bundle's models to run (default savedmodel)")  # fmt: skip
+    p.add_argument("--report", type=Path, help="folder for the PNGs and metrics (default reports/<model>-<data>)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of metrics on stdout")
+    p.set_defaults(func=run_evaluate)

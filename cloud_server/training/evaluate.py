@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest, load_manifest
+from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
 from shared.calibration import coverage_curve, expected_calibration_error, softmax
 from shared.dataset import Dataset
 from shared.errors import DatasetError
 from shared.normalize import clip_windows, features_batch
+from shared.open_bundle import open_bundle
 from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
-from shared.spec import check_supported
 
 RUNTIMES = ("savedmodel", "tflite", "int8")
 
@@ -26,7 +26,7 @@ def runner_for(bundle: Path, runtime: str):
         from cloud_server.inference import SavedModelRunner
 
         return SavedModelRunner(bundle)
-    from edge_client.tflite_runner import TFLiteRunner
+    from shared.tflite import TFLiteRunner
 
     return TFLiteRunner(bundle / (TFLITE_FLOAT if runtime == "tflite" else TFLITE_INT8))
 
@@ -112,8 +112,7 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
     bundle = Path(bundle)
-    manifest = load_manifest(bundle)
-    check_supported(manifest.spec, f"model {manifest.name} {manifest.version}")
+    manifest = open_bundle(bundle)
     keep, y = match_classes(manifest, ds)
     if not keep.any():
         raise DatasetError("no sequence in the dataset has a class the model knows")

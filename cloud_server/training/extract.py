@@ -104,8 +104,8 @@ def _part_name(clip: Path) -> str:
 
 def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dict:
     """Worker: extract one clip and write its part file; returns the ClipResult as a dict."""
-    from edge_client.landmarks import HandLandmarks
-    from edge_client.sources import video_frames
+    from shared.hands.landmarker import HandLandmarks
+    from shared.hands.video import video_frames
 
     result = ClipResult(clip, label)
     frames: list[np.ndarray] = []

@@ -3,7 +3,7 @@
     GET  /                       the kiosk page (edge_client/static/)
     GET  /api/status             running, model, threshold, latest label, counters
     GET  /api/labels             the model's labels and their display names
-    GET  /api/gestures           {"0": label, "1": ...}: the model's labels by index (the peer bridge's form)
+    GET  /api/gestures           {"0": label, "1": ...}: the model's labels by index (the bridge API's form)
     GET  /api/config             confidence_threshold, sequence_length, model_path
     POST /api/config             change what maps onto the kiosk (confidence_threshold); answers the config
     GET  /api/stream             server-sent events: "label" and "status" (named), and every shown label
@@ -13,11 +13,11 @@
     POST /api/inference/start    resume answering windows
     POST /api/inference/stop     pause answering (the picture keeps running)
     GET  /favicon.ico            the kiosk's icon (SVG)
-    Socket.IO namespace /gestures, event gesture_prediction: every shown label (the peer bridge's form)
+    Socket.IO namespace /gestures, event gesture_prediction: every shown label (the bridge API's form)
 
-Frontends written for the peer project's ``frontend_bridge`` work unchanged. Pages from another
-origin may read the API; only origins listed in ``cors_origins`` may POST (preflight answered for
-them alone). Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
+Frontends written for the bridge API (``frontend_bridge``, which older kiosk pages use) work
+unchanged. Pages from another origin may read the API; only origins listed in ``cors_origins`` may
+POST (preflight answered for them alone). Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Control(Protocol):
 
 
 class ConfigUpdate(BaseModel):
-    """The body of POST /api/config: the peer bridge's fields that map onto the kiosk."""
+    """The body of POST /api/config: the bridge API's fields that map onto the kiosk."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,7 +75,7 @@ FIXED_BY_MODEL = ("sequence_length", "model_path")
 
 
 def socketio_payload(event: dict, index: int | None = None) -> dict:
-    """A label event in the peer bridge's form (label, confidence, timestamp, index) plus our fields.
+    """A label event in the bridge API's form (label, confidence, timestamp, index) plus our fields.
 
     Used for Socket.IO's gesture_prediction and for the stream's unnamed events.
     """

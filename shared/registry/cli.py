@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from shared import cli_args as a
 from shared.bundle import MANIFEST, read_manifest
 from shared.errors import SignstreamError
 from shared.registry.registry import Registry, whoami
@@ -144,7 +145,7 @@ def run_rollback(args: argparse.Namespace) -> None:
 
 def run_signing_key(args: argparse.Namespace) -> None:
     """Create an ed25519 key pair for signing bundles."""
-    from shared.registry.signing import generate_keypair
+    from shared.signing import generate_keypair
 
     public = args.public or args.private.with_suffix(".pub")
     generate_keypair(args.private, public)
@@ -152,3 +153,53 @@ def run_signing_key(args: argparse.Namespace) -> None:
     print(
         "push with --signing-key (or SIGNSTREAM_SIGNING_KEY); give servers and kiosks the public key", file=sys.stderr
     )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """push, pull, models, promote, rollback, signing-key (docs/registry.md)."""
+
+    def store_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", help="s3://bucket/prefix or file:///abs/path (default $SIGNSTREAM_STORE)")
+        p.add_argument("--region", help="AWS region (default: the AWS chain's)")
+        p.add_argument("--profile", help="AWS profile (default: the AWS chain's)")
+
+    p = sub.add_parser("push", help="push a model bundle or a dataset to the registry")
+    p.add_argument("path", type=Path, help="bundle folder (has manifest.json) or dataset .npz file")
+    store_options(p)
+    p.add_argument("--name", type=a.name, help="bundles: must match the manifest; datasets: default the file's name")
+    p.add_argument("--version", type=a.name, help="bundles: must match the manifest; datasets: default a UTC timestamp")
+    p.add_argument("--signing-key", type=Path, help="ed25519 private key (default $SIGNSTREAM_SIGNING_KEY)")
+    p.set_defaults(func=run_push)
+
+    p = sub.add_parser("pull", help="pull a model version (default: current) into a new folder")
+    p.add_argument("name", help="model (or dataset) name")
+    p.add_argument("version", nargs="?", help="version (default: the current one)")
+    store_options(p)
+    p.add_argument("--out", type=Path, required=True, help="folder to create (an identical verified copy is reused)")
+    p.add_argument("--public-key", type=Path, help="refuse bundles not signed by this key ($SIGNSTREAM_PUBLIC_KEY)")
+    p.add_argument("--dataset", action="store_true", help="pull a dataset instead of a model")
+    p.set_defaults(func=run_pull)
+
+    p = sub.add_parser("models", help="list models (versions, current, metrics) and datasets")
+    store_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=run_models)
+
+    p = sub.add_parser("promote", help="verify a version and make it current")
+    p.add_argument("name")
+    p.add_argument("version")
+    store_options(p)
+    p.add_argument("--by", help="who promotes (default user@host)")
+    p.add_argument("--public-key", type=Path, help="also require a valid signature ($SIGNSTREAM_PUBLIC_KEY)")
+    p.set_defaults(func=run_promote)
+
+    p = sub.add_parser("rollback", help="point current back at the previous version")
+    p.add_argument("name")
+    store_options(p)
+    p.add_argument("--by", help="who rolls back (default user@host)")
+    p.set_defaults(func=run_rollback)
+
+    p = sub.add_parser("signing-key", help="create an ed25519 key pair for signing bundles")
+    p.add_argument("--private", type=Path, required=True, help="private key file to create (mode 0600)")
+    p.add_argument("--public", type=Path, help="public key file to create (default: PRIVATE with .pub)")
+    p.set_defaults(func=run_signing_key)

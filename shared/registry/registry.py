@@ -46,8 +46,8 @@ from shared.bundle import (
 )
 from shared.bundle import check_name as bundle_check_name
 from shared.errors import BundleError, DatasetError, SignstreamError
-from shared.registry.signing import sign_bytes, verify_bundle, verify_bytes
 from shared.registry.store import ObjectNotFound, PreconditionFailed, Store
+from shared.signing import sign_bytes, verify_bundle, verify_bytes
 
 log = logging.getLogger(__name__)
 

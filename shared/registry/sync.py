@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from shared.atomic import atomic_file
-from shared.bundle import load_manifest
 from shared.errors import BundleError, SignstreamError
+from shared.open_bundle import open_bundle
 from shared.registry.registry import Registry, RegistryError, check_name
-from shared.registry.signing import load_public_key, verify_bundle
 from shared.registry.store import StoreError
+from shared.signing import load_public_key
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,7 @@ class ModelSync:
 
     def _verified(self, folder: Path) -> bool:
         try:
-            manifest = load_manifest(folder)
-            if self.public_key is not None:
-                verify_bundle(folder, self.public_key)
+            manifest = open_bundle(folder, self.public_key, check_spec=False)
         except BundleError as err:
             log.warning("cached %s is not usable: %s", folder, err)
             return False

@@ -30,7 +30,7 @@ def _digest(folder):
 
 
 def _cmd(*args):
-    return [sys.executable, "-m", "shared.cli", "extract", *map(str, args)]
+    return [sys.executable, "-m", "signstream.cli", "extract", *map(str, args)]
 
 
 def test_find_clips_labels(tmp_path):

@@ -10,7 +10,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.processes import free_port, start_server, stop_server, wait_ready
 from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,8 @@ def test_bad_settings_stop_the_start_with_one_line(tiny_bundle):
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "serve", "--model", str(tiny_bundle), "--host", "0.0.0.0", "--no-auth"],
+        [sys.executable, "-m", "signstream.cli", "serve", "--model", str(tiny_bundle), "--host", "0.0.0.0",
+         "--no-auth"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2
@@ -77,8 +78,9 @@ def test_a_port_in_use_stops_the_start_with_one_line(tiny_bundle):
         taken.listen()
         port = taken.getsockname()[1]
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "--model", str(tiny_bundle), "--no-auth",
-                               "--port", str(port)], capture_output=True, text=True, timeout=60)  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "signstream.cli", "serve", "--model", str(tiny_bundle),
+                               "--no-auth", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
         f"signstream serve: error: cannot listen on 127.0.0.1:{port}: Address already in use "
@@ -91,7 +93,7 @@ def test_an_address_not_on_this_machine_is_one_line(tiny_bundle, tmp_path):
     from cloud_server.keys import add_key
 
     add_key(tmp_path / "keys.json", "k")
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "--model", str(tiny_bundle), "--host",
+    proc = subprocess.run([sys.executable, "-m", "signstream.cli", "serve", "--model", str(tiny_bundle), "--host",
                            "192.0.2.1", "--keys-file", str(tmp_path / "keys.json")],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2, proc.stderr

@@ -102,7 +102,7 @@ def test_cli_add_list_revoke(tmp_path):
     path = tmp_path / "k.json"
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "shared.cli", "keys", *args, "--file", str(path)],
+        return subprocess.run([sys.executable, "-m", "signstream.cli", "keys", *args, "--file", str(path)],
                               capture_output=True, text=True, timeout=60)  # fmt: skip
 
     added = run("add", "ops", "--admin")
@@ -121,7 +121,8 @@ def test_cli_add_list_revoke(tmp_path):
 @pytest.mark.parametrize("action", [["list"], ["revoke", "ops"]])
 def test_cli_refuses_a_key_file_that_is_not_there(tmp_path, action):
     """Issue 14, finding 6: ``keys list --file /missing`` printed nothing and exited 0."""
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "keys", *action, "--file", str(tmp_path / "none.json")],
+    missing = str(tmp_path / "none.json")
+    proc = subprocess.run([sys.executable, "-m", "signstream.cli", "keys", *action, "--file", missing],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
@@ -134,7 +135,7 @@ def test_cli_refuses_a_key_file_that_is_not_there(tmp_path, action):
 def test_cli_lists_an_empty_key_file_as_empty(tmp_path):
     path = tmp_path / "k.json"
     path.write_text('{"version": 1, "keys": []}')
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "keys", "list", "--file", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "signstream.cli", "keys", "list", "--file", str(path)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0 and proc.stdout == f"{path}: no keys\n"
 

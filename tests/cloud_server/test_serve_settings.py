@@ -3,7 +3,7 @@
 import pytest
 
 from cloud_server.serve import SettingsError, load_settings
-from shared.cli import main
+from signstream.cli import main
 
 
 def test_env_file_values_and_precedence(tmp_path, monkeypatch):
@@ -44,7 +44,7 @@ def _serve(*args, env=None):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "shared.cli", "serve", "--no-auth", "--port", "0", *args]
+    cmd = [sys.executable, "-m", "signstream.cli", "serve", "--no-auth", "--port", "0", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 

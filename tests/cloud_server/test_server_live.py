@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
-from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.processes import free_port, start_server, stop_server, wait_ready
 from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
 from tests.workers import all_workers_serve
 
@@ -226,8 +226,8 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
     port = free_port()
     env = {**os.environ, "SIGNSTREAM_SERVER_POLL_INTERVAL": "1", "SIGNSTREAM_SERVER_CACHE_DIR": str(tmp_path / "cache"),
            "SIGNSTREAM_SERVER_RUNTIME_DIR": str(tmp_path / "run")}  # fmt: skip
-    cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", url, "--model-name", "tiny", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
+    cmd = [sys.executable, "-m", "signstream.cli", "serve", "--store", url, "--model-name", "tiny",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
     log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(cmd, start_new_session=True, env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"

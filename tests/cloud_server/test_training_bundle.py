@@ -7,12 +7,12 @@ import pytest
 
 from cloud_server.inference import SavedModelRunner
 from cloud_server.model_holder import load_model
-from edge_client.tflite_runner import TFLiteRunner
 from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
 from shared.dataset import load_dataset
 from shared.errors import BundleError
 from shared.normalize import features_batch
 from shared.predictor import predict_windows
+from shared.tflite import TFLiteRunner
 
 pytestmark = pytest.mark.slow
 

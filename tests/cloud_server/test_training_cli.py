@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *map(str, args)], text=True, timeout=900, **kw)
+    return subprocess.run([sys.executable, "-m", "signstream.cli", *map(str, args)], text=True, timeout=900, **kw)
 
 
 def test_evaluate_json_is_the_last_line_and_nothing_follows(tiny_bundle, synth_path, tmp_path):

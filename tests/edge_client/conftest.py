@@ -177,7 +177,7 @@ def fake_server():
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a stopped server)."""
-    from shared.demo import free_port
+    from shared.processes import free_port
 
     return f"http://127.0.0.1:{free_port()}"
 

@@ -18,7 +18,7 @@ import requests
 
 pytest.importorskip("tensorflow")
 
-from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.processes import free_port, start_server, stop_server, wait_ready
 
 from .browser import chromium
 from .conftest import ARTIFACTS
@@ -42,7 +42,7 @@ class Client:
 
     def __init__(self, args, env=None):
         self.events: list[dict] = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "edge", *args], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "signstream.cli", "edge", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -62,7 +62,7 @@ def test_swap_is_atomic_and_a_bad_bundle_keeps_the_old_model(tiny_bundle, tmp_pa
 
 
 def test_signature_checked_with_a_public_key(tiny_bundle, tmp_path):
-    from shared.registry.signing import SignatureError, generate_keypair, sign_bundle
+    from shared.signing import SignatureError, generate_keypair, sign_bundle
 
     generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     signed = _copy(tiny_bundle, tmp_path / "signed")

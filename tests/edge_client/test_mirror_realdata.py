@@ -4,8 +4,8 @@ picture gives the same landmarks (slots included) as the camera's own view."""
 import numpy as np
 import pytest
 
-from edge_client.landmarks import HandLandmarks
 from edge_client.sources import VideoFileSource
+from shared.hands.landmarker import HandLandmarks
 
 pytestmark = pytest.mark.realdata
 

@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow")
 
 from edge_client.runner import build_runner
 from edge_client.settings import load_settings
-from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.processes import free_port, start_server, stop_server, wait_ready
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -73,7 +73,7 @@ def test_each_clip_is_named_locally_from_litert_landmarks(sign, sign_data, msl_b
 def test_the_cli_names_a_clip_local_only(sign_data, msl_bundle, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "edge", "--source", str(sign_data / "videos" / "hoy_001.mp4"),
+        [sys.executable, "-m", "signstream.cli", "edge", "--source", str(sign_data / "videos" / "hoy_001.mp4"),
          "--local-model", str(msl_bundle), "--local-only", "--headless", "--web-port", "0", "--json-events"],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )  # fmt: skip

@@ -15,7 +15,7 @@ from shared.logs import RepeatFilter
 
 def _edge(*args, timeout=120, **kw):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
-    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", "--web-port", "0", *args]
+    cmd = [sys.executable, "-m", "signstream.cli", "edge", "--headless", "--web-port", "0", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
@@ -30,7 +30,7 @@ def test_a_kiosk_without_its_camera_says_so_without_flooding_the_log(tmp_path):
     if os.path.exists("/dev/video9"):
         pytest.skip("/dev/video9 exists here")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
-    cmd = [sys.executable, "-m", "shared.cli", "edge", "--headless", "--web-port", "0", "--source", "/dev/video9",
+    cmd = [sys.executable, "-m", "signstream.cli", "edge", "--headless", "--web-port", "0", "--source", "/dev/video9",
            "--server", "http://127.0.0.1:9"]  # fmt: skip
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -96,12 +96,12 @@ def test_a_headless_kiosk_still_serves_its_local_api_and_metrics(fake_server, sy
 
     import requests
 
-    from shared.demo import free_port
+    from shared.processes import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
-    cmd = [sys.executable, "-m", "shared.cli", "edge", *display, "--web-port", str(port), "--replay", str(synth_path),
-           "--speed", "1", "--server", fake_server.url]  # fmt: skip
+    cmd = [sys.executable, "-m", "signstream.cli", "edge", *display, "--web-port", str(port),
+           "--replay", str(synth_path), "--speed", "1", "--server", fake_server.url]  # fmt: skip
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         deadline, status = time.monotonic() + 90, None

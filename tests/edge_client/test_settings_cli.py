@@ -7,7 +7,7 @@ import pytest
 
 from edge_client.cli import settings_from_args
 from edge_client.settings import EdgeSettings, EdgeSettingsError, load_settings
-from shared.cli import build_parser
+from signstream.cli import build_parser
 
 
 def test_every_setting_has_a_description():
@@ -65,7 +65,7 @@ def test_unknown_setting_is_refused(clean_env):
 )
 def test_cli_errors_are_one_line_without_traceback(argv, message, tmp_path):
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
-    proc = subprocess.run([sys.executable, "-m", "shared.cli", "edge", *argv], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "signstream.cli", "edge", *argv], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, env=env)  # fmt: skip
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
@@ -84,7 +84,7 @@ def test_cors_origins_are_off_by_default_and_read_as_browsers_send_them(clean_en
     assert load_settings(server="http://x").cors_origins == []
     monkeypatch.setenv("SIGNSTREAM_EDGE_CORS_ORIGINS", "http://127.0.0.1:3000, HTTPS://Kiosk.example:443/")
     assert load_settings(server="http://x").cors_origins == ["http://127.0.0.1:3000", "https://kiosk.example"]
-    from shared.cli import build_parser
+    from signstream.cli import build_parser
 
     args = build_parser().parse_args(["edge", "--server", "http://x", "--cors-origins", "http://localhost:5173"])
     assert settings_from_args(args).cors_origins == ["http://localhost:5173"]  # flags win over the environment

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from shared.cli import build_parser, main
+from signstream.cli import build_parser, main
 
 COMMANDS = ["demo", "synth", "import-mpdata", "capture", "extract", "train", "evaluate", "serve", "keys",
             "edge", "push", "pull", "promote", "rollback", "models", "bench"]  # fmt: skip
@@ -22,7 +22,7 @@ def test_every_subcommand_exists_and_has_help(capsys):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "signstream.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.demo import free_port, stop_server, wait_ready
+from shared.processes import free_port, stop_server, wait_ready
 from tests.moto_server import moto_server, s3_environment
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,7 @@ class System:
     def cli(
         self, *args: str, env: dict | None = None, check: bool = True, timeout: float = 600, **kw
     ) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env or self.operator_env(),
+        proc = subprocess.run([sys.executable, "-m", "signstream.cli", *args], env=env or self.operator_env(),
                               capture_output=True, text=True, timeout=timeout, **kw)  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(f"signstream {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -150,7 +150,7 @@ class System:
         env = {**self.env, "SIGNSTREAM_SERVER_POLL_INTERVAL": str(poll),
                "SIGNSTREAM_SERVER_CACHE_DIR": str(self.root / f"{name}-cache"),
                "SIGNSTREAM_SERVER_PUBLIC_KEY": str(self.public_key), **(extra_env or {})}  # fmt: skip
-        cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", self.store, "--model-name", "signs",
+        cmd = [sys.executable, "-m", "signstream.cli", "serve", "--store", self.store, "--model-name", "signs",
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                "--keys-file", str(self.keys_file)]  # fmt: skip
         with open(log, "ab") as fh:

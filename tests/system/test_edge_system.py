@@ -14,7 +14,7 @@ import time
 import pytest
 
 from shared.dataset import save_dataset
-from shared.demo import stop_server, wait_ready
+from shared.processes import stop_server, wait_ready
 from shared.synth import generate
 from tests.system.conftest import http, wait_until
 from tests.workers import all_workers_serve
@@ -30,7 +30,7 @@ class Edge:
             system.root / f"edge-cache-{time.monotonic_ns()}"), **(extra_env or {})}  # fmt: skip
         self.events: list[dict] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "edge", "--headless", "--web-port", "0", "--json-events", *args],
+            [sys.executable, "-m", "signstream.cli", "edge", "--headless", "--web-port", "0", "--json-events", *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         self.stderr: list[str] = []
@@ -167,7 +167,7 @@ def test_server_killed_mid_stream_the_edge_falls_back_and_returns(system, replay
         # The server comes back on the same port: the edge returns to it.
         env = {**system.env, "SIGNSTREAM_SERVER_CACHE_DIR": str(system.root / "killed-cache"),
                "SIGNSTREAM_SERVER_PUBLIC_KEY": str(system.public_key)}  # fmt: skip
-        cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", system.store, "--model-name", "signs",
+        cmd = [sys.executable, "-m", "signstream.cli", "serve", "--store", system.store, "--model-name", "signs",
                "--host", "127.0.0.1", "--port", port, "--workers", "1",
                "--keys-file", str(system.keys_file)]  # fmt: skip
         back = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,

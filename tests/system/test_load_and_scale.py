@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from cloud_server.bench_server import run_load
-from shared.demo import free_port
+from bench.server import run_load
+from shared.processes import free_port
 from tests.conftest import require_binary
 from tests.system.conftest import http, wait_until
 

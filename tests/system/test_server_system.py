@@ -178,7 +178,7 @@ def test_store_outage_keeps_the_last_good_model_and_recovers(system, fleet):
     assert wait_until(lambda: all_workers_serve(base, "2"), 90), "servers must recover after the outage"
     assert wait_until(lambda: all_workers_serve(base2, "2", workers=1), 90)
     assert versions(system, base, 6) == {"2"}
-    from shared.demo import stop_server
+    from shared.processes import stop_server
 
     stop_server(proc2)
     promote(system, "1")

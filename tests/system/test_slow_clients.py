@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pytest
 
-from cloud_server.load_client import Connection, encode_request
+from bench.load_client import Connection, encode_request
 from cloud_server.settings import ServerSettings
-from shared.demo import free_port, start_server, stop_server, wait_ready
+from shared.processes import free_port, start_server, stop_server, wait_ready
 from tests.slow_clients import BODY, HEADERS, IDLE, Prober, SlowClients, raise_fd_limit
 
 pytestmark = pytest.mark.slow

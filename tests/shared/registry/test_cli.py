@@ -1,4 +1,4 @@
-"""The registry commands through shared.cli.main, as an operator types them."""
+"""The registry commands through signstream.cli.main, as an operator types them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from shared.bundle import load_manifest
-from shared.cli import main
+from signstream.cli import main
 
 
 def test_operator_workflow(store_url, make_bundle, tmp_path, monkeypatch, capsys):
@@ -56,7 +56,7 @@ def test_datasets_through_the_cli(tmp_path, synth_path, capsys):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "signstream.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_errors_are_one_line(tmp_path):
@@ -82,7 +82,7 @@ def test_an_unreachable_s3_store_is_one_line(tmp_path):
 
     env = {**os.environ, **s3_environment(f"http://127.0.0.1:{free_port()}"), "AWS_MAX_ATTEMPTS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "models", "--store", "s3://nobody/registry"],
+        [sys.executable, "-m", "signstream.cli", "models", "--store", "s3://nobody/registry"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -16,8 +16,8 @@ from shared.registry.registry import (
     RegistryError,
     VersionExistsError,
 )
-from shared.registry.signing import SignatureError, sign_bundle, verify_bundle
 from shared.registry.store import StoreError, UnsafeKeyError
+from shared.signing import SignatureError, sign_bundle, verify_bundle
 from tests.shared.registry.conftest import CountingStore
 
 

@@ -1,4 +1,4 @@
-"""The two seed recipes the training pipeline must beat, reimplemented from their descriptions.
+"""The two reference recipes training must beat (Signia's forest, Helen's LSTM), rebuilt from their descriptions.
 
 - Signia: per-hand centroid subtracted, resampled to 30 frames, positions + frame deltas + delta
   magnitudes, RandomForest (500 trees, min_samples_split=3, max_features='sqrt', balanced).

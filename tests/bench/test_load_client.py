@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cloud_server.load_client import Connection, HttpError, encode_request
+from bench.load_client import Connection, HttpError, encode_request
 
 
 class ScriptedServer:

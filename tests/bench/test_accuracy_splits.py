@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cloud_server.training.bench_accuracy import GREETINGS, WORDS, held_out_signers, splits
+from bench.accuracy import GREETINGS, WORDS, held_out_signers, splits
 
 pytestmark = pytest.mark.realdata
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge_client.cpu import MEDIAPIPE_AARCH64_FEATURES, choose_backend, cpu_features, mediapipe_missing
+from shared.hands.cpu import MEDIAPIPE_AARCH64_FEATURES, choose_backend, cpu_features, mediapipe_missing
 
 # /proc/cpuinfo as a Raspberry Pi 4 (Cortex-A72, ARMv8.0) and a Pi 5 (Cortex-A76, ARMv8.2) show it.
 PI4 = """processor\t: 0

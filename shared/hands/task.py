@@ -4,7 +4,7 @@ Set-up first tries Google's published file (short timeout). Where that host is u
 assembles the file from the two hand models inside the ``mediapipe==0.10.18`` wheel on PyPI
 (Apache-2.0): every member's sha256 is checked and the zip is written with fixed dates, so every
 machine gets a byte-identical file. Files are cached outside the repo (``SIGNSTREAM_CACHE`` or
-``~/.cache/signstream``). Run ``python -m shared.hand_task`` to prepare both variants.
+``~/.cache/signstream``). Run ``python -m shared.hands.task`` to prepare both variants.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edge_client.landmarks import HandLandmarks
-from edge_client.sources import video_frames
+from shared.hands.landmarker import HandLandmarks
+from shared.hands.video import video_frames
 
 pytestmark = pytest.mark.realdata
 

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import pytest
 
-from cloud_server import bench_server
-from cloud_server.bench_server import Start, _client_proc, run_load, wait_all_workers
-from shared.demo import free_port
+from bench import server as bench_server
+from bench.server import Start, _client_proc, run_load, wait_all_workers
+from shared.processes import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cloud_server.training.bench_accuracy import agreed_misses, blocks, markdown
+from bench.accuracy import agreed_misses, blocks, markdown
 
 
 def test_blocks_are_each_persons_recordings_of_each_sign():
@@ -45,7 +45,7 @@ def test_the_table_has_the_kiosk_columns_and_the_agreed_misses():
 
 def test_a_seed_whose_held_out_people_have_no_idle_still_averages(monkeypatch):
     """A 48-minute run once ended in a KeyError: seed 2's held-out fifth had no `idle`, so no false_label_rate."""
-    import cloud_server.training.bench_accuracy as bench
+    import bench.accuracy as bench
     from shared.synth import generate
 
     ds = generate(classes=2, per_class=4, signers=2, seed=0)

@@ -3,13 +3,13 @@ import zipfile
 
 import pytest
 
-from shared import hand_task
+from shared.hands import task as hand_task
 
 
 def test_assembly_is_deterministic_and_verified(tmp_path, monkeypatch):
     cached = hand_task.cache_dir() / "wheels"
     if not list(cached.glob("mediapipe-0.10.18-*.whl")):
-        pytest.skip("the mediapipe 0.10.18 wheel is not cached yet (make install runs python -m shared.hand_task)")
+        pytest.skip("the mediapipe 0.10.18 wheel is not cached yet (make install runs python -m shared.hands.task)")
     a, b = tmp_path / "a.task", tmp_path / "b.task"
     hand_task.assemble("lite", a)
     hand_task.assemble("lite", b)

@@ -1,8 +1,8 @@
-"""``signstream bench server``: our server against the seed-style baseline, side by side, same run.
+"""``signstream bench server``: our server against the reference server, side by side, same run.
 
 Each configuration runs on 127.0.0.1 with 2 gunicorn workers while 16 concurrent clients (one process
 each, like 16 devices; a keep-alive connection; the request encoded once) post windows
-for a fixed time; the load generator shares the machine's 2 cores, as the issue asks. Reported:
+for a fixed time; the load generator shares the machine's 2 cores, as a kiosk fleet's server would. Reported:
 requests/s, p50/p99 latency, errors, the ratio to the baseline, served windows/s as a fraction of
 the model's own in-process batched throughput, and a model swap in the middle of a longer load.
 """
@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from cloud_server.load_client import Connection, HttpError, describe_error, encode_request
-from shared.demo import free_port, stop_server, wait_ready
+from bench.load_client import Connection, HttpError, describe_error, encode_request
+from shared.processes import free_port, stop_server, wait_ready
 
 
 def _worker_of(conn: Connection, host: str, headers: dict | None = None) -> int | None:
@@ -260,15 +260,16 @@ def start_ours(model: Path, port: int, runtime: Path, workers: int = 2, **settin
     env = {**os.environ, "SIGNSTREAM_SERVER_LOG_REQUESTS": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
            "SIGNSTREAM_SERVER_RUNTIME_DIR": str(runtime),
            **{f"SIGNSTREAM_SERVER_{k.upper()}": v for k, v in settings.items()}}  # fmt: skip
-    cmd = [sys.executable, "-m", "shared.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "signstream.cli", "serve", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--no-auth"]  # fmt: skip
     return _start(cmd, env, port, workers)
 
 
 def start_baseline(port: int) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    checkout = str(Path(__file__).resolve().parents[1])  # gunicorn imports bench.baseline_server from there
     cmd = [sys.executable, "-m", "gunicorn", "-k", "sync", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
-           "cloud_server.bench_baseline:create_app()"]  # fmt: skip
+           "--chdir", checkout, "bench.baseline_server:create_app()"]  # fmt: skip
     return _start(cmd, env, port, 2)
 
 

@@ -1,8 +1,9 @@
-"""The seed project's server, rebuilt as the baseline of ``signstream bench server``.
+"""The reference server, rebuilt as the baseline of ``signstream bench server``: the design signstream
+replaces (Flask, an LSTM, model.predict per request).
 
 Flask under gunicorn with sync workers; a Keras LSTM 160 -> LSTM 96 -> Dense 96 on 30 x 126 input;
 ``model.predict`` per request; JSON in and out. Weights are random: only speed is compared.
-Run: ``gunicorn -k sync -w 2 'cloud_server.bench_baseline:create_app()'``.
+Run: ``gunicorn -k sync -w 2 'bench.baseline_server:create_app()'``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``signstream bench accuracy``: our training against the two seed recipes, on people and sessions
-the models never saw, each figure the mean over seeds.
+"""``signstream bench accuracy``: our training against the two reference recipes (Signia's forest,
+Helen's LSTM), on people and sessions the models never saw, each figure the mean over seeds.
 
 Splits: ASL signer -> other signer in both directions on their shared classes; KSL with each session
 held out in turn; and the 98-signer ASL file (``many``) with a fifth of its signers held out, on
@@ -139,7 +139,7 @@ def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
         y = split.test.y
         out = {"accuracy": float((pred == y).mean()), "macro_f1": float(f1_score(y, pred, average="macro"))}
         out[BLOCKS] = blocks(pred, y, split.test.session, list(split.test.classes))
-        if "idle" in split.test.classes:  # no threshold in the seed recipes: the top-1 is shown unless idle
+        if "idle" in split.test.classes:  # no threshold in the reference recipes: the top-1 is shown unless idle
             idle = split.test.classes.index("idle")
             out["shown_accuracy"] = float((pred == y)[y != idle].mean())
             out["false_label_rate"] = float((pred != idle)[y == idle].mean())
@@ -156,7 +156,7 @@ def run_bench(
     With ``report``, our model's confusion matrix on each split, summed over the seeds, is written there
     as ``<split>-confusion.png``.
     """
-    from cloud_server.training.baselines import helen_predict, signia_predict
+    from bench.baselines import helen_predict, signia_predict
 
     runners = {"ours": _ours, "signia": _baseline(signia_predict), "helen": _baseline(helen_predict)}
     results: dict = {"seeds": seeds, "splits": {}, "runs": [], "agreed_misses": {}}
@@ -198,7 +198,7 @@ def markdown(results: dict) -> str:
     extra = [("shown_accuracy", "ours shown acc"), ("false_label_rate", "ours false labels"),
              ("worst_decile_session_accuracy", "ours worst decile"), ("int8_accuracy", "ours int8"),
              ("train_seconds", "ours train s")]  # fmt: skip
-    head = "| split | " + " | ".join(f"{m} acc" for m in methods) + " | ours - best seed recipe | "
+    head = "| split | " + " | ".join(f"{m} acc" for m in methods) + " | ours - best reference recipe | "
     head += " | ".join(title for _, title in extra) + " | missed by every method |"
     lines = [head, "|" + " --- |" * (len(methods) + 3 + len(extra))]
     for name, per in results["splits"].items():

@@ -9,7 +9,7 @@ in VIDEO mode): letterboxed 192x192 palm detection, SSD anchors, weighted non-ma
 the rotated hand rectangle, a 224x224 crop for the landmark model, projection back to the image,
 and tracking from the previous frame's landmarks so that palm detection runs only while fewer hands
 than wanted are tracked. Constants are MediaPipe's (the graph options, not tuned here); the
-agreement with MediaPipe on the real clips is measured in tests/edge_client/test_hand_tracker_realdata.py.
+agreement with MediaPipe on the real clips is measured in tests/shared/hands/test_litert_realdata.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_client.tflite_runner import interpreter_class
+from shared.tflite import interpreter_class
 
 DETECTOR, LANDMARKS = "hand_detector.tflite", "hand_landmarks_detector.tflite"
 PALM_SIZE, HAND_SIZE = 192, 224

@@ -78,8 +78,8 @@ class SlowProxy:
 
 def extractor_fps(clip: Path, variant: str, max_side: int | None) -> tuple[float, int]:
     """The extractor alone: decode and detect every frame in one thread; (frames/s, frames)."""
-    from edge_client.landmarks import HandLandmarks
-    from edge_client.sources import video_frames
+    from shared.hands.landmarker import HandLandmarks
+    from shared.hands.video import video_frames
 
     with HandLandmarks(variant) as lm:
         t0 = time.perf_counter()
@@ -89,9 +89,9 @@ def extractor_fps(clip: Path, variant: str, max_side: int | None) -> tuple[float
 
 def pipeline_run(clip: Path, server: str, bundle: Path, variant: str) -> dict[str, Any]:
     """One headless client run on ``clip``; its frame rate, answers by whom, label latencies."""
-    from edge_client.landmarks import HandLandmarks
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
+    from shared.hands.landmarker import HandLandmarks
 
     settings = load_settings(source=str(clip), server=server, local_model=bundle, display="none", web_port=0,
                              hand_model=variant, counters_interval=3600)  # fmt: skip
@@ -123,7 +123,7 @@ def run_bench(data_dir: Path, bundle: Path, repeats: int = 3, delay: float = 0.5
               say=print) -> dict[str, Any]:  # fmt: skip
     """Every scenario on every clip; returns the per-scenario medians and the raw rows."""
     from edge_client.settings import EdgeSettings
-    from shared.demo import free_port, start_server, stop_server, wait_ready
+    from shared.processes import free_port, start_server, stop_server, wait_ready
 
     clips = sorted((data_dir / "videos").glob("*.mp4"))
     if not clips:
@@ -202,10 +202,10 @@ def landmark_rates(data_dir: Path, repeats: int = 3, say=print) -> dict[str, Any
 
     Returns {"backend/variant": {"ms_median": ..., "fps": ..., "ratio": time / mediapipe-full time}}.
     """
-    from edge_client.cpu import choose_backend
-    from edge_client.landmarks import HandLandmarks
     from edge_client.settings import EdgeSettings
-    from edge_client.sources import video_frames
+    from shared.hands.cpu import choose_backend
+    from shared.hands.landmarker import HandLandmarks
+    from shared.hands.video import video_frames
 
     clips = sorted((data_dir / "videos").glob("*.mp4"))
     if not clips:

@@ -10,63 +10,13 @@ beside the replayed truth, and everything it started is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from shared.errors import SignstreamError
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SignstreamError(f"the server exited with code {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SignstreamError(f"the server was not ready within {timeout:.0f} s")
-
-
-def start_server(
-    bundle: Path, port: int, workers: int = 2, env: dict | None = None, keys_file: Path | None = None
-) -> subprocess.Popen:
-    """Start ``signstream serve`` (gunicorn) in its own process group on 127.0.0.1 (no keys unless ``keys_file``)."""
-    auth = ["--keys-file", str(keys_file)] if keys_file else ["--no-auth"]
-    cmd = [sys.executable, "-m", "shared.cli", "serve", "--model", str(bundle), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), *auth]  # fmt: skip
-    return subprocess.Popen(cmd, start_new_session=True, env=env or os.environ.copy())
-
-
-def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    """SIGTERM the server (gunicorn stops its workers); SIGKILL its group if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError):  # nothing of the group may survive
-        os.killpg(proc.pid, signal.SIGKILL)
+from shared.processes import free_port, stop_server, wait_ready
 
 
 def _datasets(args: argparse.Namespace, run: Path) -> tuple[Path, Path]:
@@ -93,8 +43,8 @@ def _registry_and_model(args: argparse.Namespace, run: Path, train_path: Path, r
     """Dataset pushed, model trained and evaluated, pushed signed and promoted; returns (store URL, public key)."""
     from cloud_server.training.cli import run_evaluate, run_train
     from shared.registry.registry import Registry
-    from shared.registry.signing import generate_keypair
     from shared.registry.store import open_store
+    from shared.signing import generate_keypair
 
     store_url = (run / "registry").resolve().as_uri()
     registry = Registry(open_store(store_url))
@@ -132,7 +82,7 @@ def run_demo(args: argparse.Namespace) -> None:
     env = {**os.environ, "SIGNSTREAM_SERVER_PUBLIC_KEY": str(public_key), "SIGNSTREAM_SERVER_POLL_INTERVAL": "5",
            "SIGNSTREAM_SERVER_LOG_REQUESTS": "false",
            "SIGNSTREAM_SERVER_CACHE_DIR": str(run / "server-cache")}  # fmt: skip
-    cmd = [sys.executable, "-m", "shared.cli", "serve", "--store", store_url, "--model-name", "demo",
+    cmd = [sys.executable, "-m", "signstream.cli", "serve", "--store", store_url, "--model-name", "demo",
            "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-auth"]  # fmt: skip
     proc = subprocess.Popen(cmd, start_new_session=True, env=env)
     try:

@@ -2,18 +2,18 @@
 
 Frames in, (126,) vectors out in the shared layout: slot 0 the hand Holistic calls left, slot 1 the
 right, zeros for a missing hand. Handedness goes through shared.handedness.slot_for. The backend is
-MediaPipe's library where the CPU can run it and ``edge_client.hand_tracker`` (LiteRT) elsewhere, a
-Raspberry Pi 4 among them (``edge_client.cpu``).
+MediaPipe's library where the CPU can run it and ``shared.hands.litert`` (LiteRT) elsewhere, a
+Raspberry Pi 4 among them (``shared.hands.cpu``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge_client.cpu import choose_backend
-from edge_client.hand_tracker import LiteRTHandLandmarker
-from shared.hand_task import ensure_task_file
 from shared.handedness import HAND_DIM, mirror, slot_for
+from shared.hands.cpu import choose_backend
+from shared.hands.litert import LiteRTHandLandmarker
+from shared.hands.task import ensure_task_file
 from shared.spec import RAW_DIM
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from edge_client.hand_tracker import Hand, Rect, crop, deduplicate, landmarks_rect, ssd_anchors, weighted_nms
+from shared.hands.litert import Hand, Rect, crop, deduplicate, landmarks_rect, ssd_anchors, weighted_nms
 
 
 def test_anchors_are_the_palm_detectors_2016_grid_centres():

@@ -1,7 +1,7 @@
-"""``signstream bench model``: a bundle's size and speed on one core, beside the seed LSTM's.
+"""``signstream bench model``: a bundle's size and speed on one core, beside the reference LSTM's.
 
 TFLite batch-1 (LiteRT, one thread) and SavedModel batch-32 (serving signature, one intra-op
-thread, pinned to one CPU), medians over repeated runs; the seed recipe's Keras LSTM
+thread, pinned to one CPU), medians over repeated runs; the reference recipe's Keras LSTM
 (160 -> 96 -> Dense 96) measured the same way in the same run as the baseline.
 """
 
@@ -34,9 +34,9 @@ def bench_model(bundle: Path, repeats: int = 200) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from cloud_server.inference import SavedModelRunner
-    from edge_client.tflite_runner import TFLiteRunner
     from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
     from shared.normalize import feature_dim
+    from shared.tflite import TFLiteRunner
 
     manifest = load_manifest(bundle)
     rng = np.random.default_rng(0)
@@ -72,5 +72,5 @@ def main(args) -> None:
     b32, b1 = r["savedmodel_batch32_ms"], r["savedmodel_batch1_ms"]
     print(f"  SavedModel batch 32:    {b32:.2f} ms (one core); batch 1: {b1:.2f} ms")
     base = r["baseline_lstm_tf_function_batch32_ms"]
-    print(f"  baseline seed LSTM batch 32 (tf.function): {base:.2f} ms (ratio baseline/ours {base / b32:.2f})")
-    print(f"  baseline seed LSTM model.predict batch 1: {r['baseline_lstm_predict_batch1_ms']:.1f} ms")
+    print(f"  baseline reference LSTM batch 32 (tf.function): {base:.2f} ms (ratio baseline/ours {base / b32:.2f})")
+    print(f"  baseline reference LSTM model.predict batch 1: {r['baseline_lstm_predict_batch1_ms']:.1f} ms")

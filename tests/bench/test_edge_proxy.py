@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edge_client.bench import SlowProxy
+from bench.edge import SlowProxy
 from edge_client.transport import CloudClient
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks and the reference recipes they run against; in a checkout, never in the wheel."""

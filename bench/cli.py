@@ -1,0 +1,53 @@
+"""``signstream bench ...``: the benchmarks, in a checkout only (bench/ is not in the wheel)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shared import cli_args as a
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``bench`` with its five measurements (docs/benchmarks.md)."""
+    p = sub.add_parser("bench", help="benchmarks: accuracy, model, server, edge, landmarks (docs/benchmarks.md)")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
+    b = bench.add_parser("accuracy", help="our training vs the reference recipes on unseen signers and sessions")
+    b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--seeds", type=lambda v: [int(s) for s in v.split(",")], default=[0, 1, 2],
+                   help="comma-separated training seeds, each figure a mean over them (default 0,1,2)")  # fmt: skip
+    b.add_argument(
+        "--splits",
+        type=lambda v: v.split(","),
+        default=["asl", "ksl", "many"],
+        help="asl,ksl,many (many: the 98-signer ASL file, a fifth of its signers held out)",
+    )
+    b.add_argument("--methods", type=lambda v: v.split(","), default=["ours", "signia", "helen"],
+                   help="ours,signia,helen: our training and the reference recipes (default all three)")  # fmt: skip
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.add_argument("--report", type=Path, help="write our model's confusion matrix per split (summed over seeds) here")
+    b.set_defaults(func=a.lazy("bench.accuracy", "main"))
+    b = bench.add_parser("model", help="a bundle's size and latency on one core, beside the reference LSTM")
+    b.add_argument("--model", type=a.existing_dir, required=True, help="bundle folder")
+    b.add_argument("--repeats", type=a.positive, default=200, help="timed calls per measurement (default 200)")
+    b.set_defaults(func=a.lazy("bench.model", "main"))
+    b = bench.add_parser("server", help="our server vs the reference Flask/LSTM server under concurrent clients")
+    b.add_argument("--model", type=a.existing_dir, required=True, help="bundle to serve")
+    b.add_argument("--duration", type=a.above_0, default=20.0, help="seconds of load per configuration (default 20)")
+    b.add_argument("--swap-seconds", type=a.at_least_0, default=60.0,
+                   help="seconds of load with a model swap midway (0: skip; default 60)")  # fmt: skip
+    b.add_argument("--clients", type=a.positive, default=16, help="concurrent keep-alive clients (default 16)")
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.set_defaults(func=a.lazy("bench.server", "main"))
+    b = bench.add_parser("edge", help="edge pipeline rate vs the landmark extractor's, server up/down/slow; latency")
+    b.add_argument("--model", type=a.existing_dir, required=True, help="bundle to serve and to run locally")
+    b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--repeats", type=a.positive, default=3, help="runs per clip and scenario (default 3)")
+    b.add_argument("--delay", type=a.at_least_0, default=0.5, help="added server latency, seconds (default 0.5)")
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.set_defaults(func=a.lazy("bench.edge", "main"))
+    b = bench.add_parser("landmarks", help="hand landmark backends (MediaPipe, LiteRT) and models: time per frame")
+    b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--repeats", type=a.positive, default=3, help="interleaved rounds (default 3)")
+    b.add_argument("--out", type=Path, help="write the results as JSON here too")
+    b.set_defaults(func=a.lazy("bench.edge", "landmarks_main"))
