@@ -25,7 +25,7 @@ def run_train(args: argparse.Namespace) -> None:
 
     from cloud_server.training.train import TrainConfig, train_bundle
 
-    config = TrainConfig(seed=args.seed)
+    config = TrainConfig(seed=args.seed, refit=not getattr(args, "no_refit", False))
     if args.epochs:
         config.epochs = args.epochs
     if getattr(args, "fps", None) is not None:  # 0 and negatives are refused by the parser, never ignored
@@ -183,6 +183,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-sign-label",
         default="idle",
         help="the class meaning nobody signs: answered as no sign, never shown (default idle)",
+    )
+    p.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="ship the model trained without the validation people (half the time; by default a second "
+        "model is trained on everyone once the threshold is chosen)",
     )
     p.set_defaults(func=run_train)
 

@@ -64,3 +64,14 @@ def test_a_model_trained_on_msl_names_every_real_clip(sign_data, tmp_path):
     metrics = json.loads(proc.stdout.splitlines()[-1])
     assert metrics["n"] == 5
     assert metrics["accuracy"] == 1.0, metrics["per_class"]
+
+
+def test_train_refits_on_everyone_unless_told_not_to(synth_path, tmp_path):
+    for flags, refit in (([], True), (["--no-refit"], False)):
+        out = tmp_path / f"b{int(refit)}"
+        proc = _run("train", "--data", synth_path, "--out", out, "--epochs", "2", *flags, capture_output=True)
+        assert proc.returncode == 0, proc.stderr
+        metrics = json.loads((out / "manifest.json").read_text())["metrics"]
+        assert metrics["refit"] is refit
+        everyone = 4 * 24  # synth_path: 4 classes x 24 sequences
+        assert metrics["train_sequences"] == (everyone if refit else everyone - metrics["val_sequences"])
