@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 SCRIPTS = ROOT / "scripts"
 # What an installation needs from a checkout (the installer installs the package from it).
 SOURCE_PARTS = ["pyproject.toml", "README.md", "requirements-server.txt", "requirements-edge.txt", "shared",
-                "edge_client", "cloud_server", "deploy", "docs/deploy.md"]  # fmt: skip
+                "signstream", "edge_client", "cloud_server", "deploy", "docs/deploy.md"]  # fmt: skip
 BASE_PYTHON = str(Path(sys._base_executable).resolve())  # the Python 3.11 behind the test venv
 VENV = Path(sys.prefix)
 
