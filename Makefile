@@ -32,5 +32,7 @@ test: lint
 # The edge side alone: requirements-edge.txt and the package without extras (no TensorFlow).
 edge-venv:
 	@test -x .venv-edge/bin/python || $(PYTHON) -m venv .venv-edge
-	.venv-edge/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-edge.txt pytest==9.2.0 hypothesis==6.170.15
+	@# test tools only: pytest, hypothesis, and websocket-client for the tests' Socket.IO client (pins as in scripts/constraints.txt)
+	.venv-edge/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-edge.txt pytest==9.2.0 hypothesis==6.170.15 \
+	  websocket-client==1.9.2
 	.venv-edge/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
