@@ -110,8 +110,11 @@ def create_app(
     from flask_socketio import SocketIO
     from werkzeug.exceptions import HTTPException
 
+    from edge_client.display.serving import quiet_websocket_close
+
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     socketio = SocketIO(app, async_mode="threading", cors_allowed_origins="*", logger=False, engineio_logger=False)
+    quiet_websocket_close(socketio.server.eio)
     allowed = frozenset(cors_origins)
 
     def gestures() -> list[str]:
