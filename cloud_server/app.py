@@ -16,13 +16,12 @@ from dataclasses import dataclass
 
 import orjson
 from flask import Flask, Response, g, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
 
 from cloud_server.batching import Batcher, DirectRunner, NotReady, Overloaded
 from cloud_server.devices import DeviceTracker, clean_device_id
 from cloud_server.errors import ApiError, bad_request, not_ready
-from cloud_server.json_windows import fast_windows
 from cloud_server.keys import KeyStore
 from cloud_server.limits import RateLimiter, retry_after
 from cloud_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -30,21 +29,18 @@ from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder
 from cloud_server.openapi import openapi_document
 from cloud_server.reloader import ModelWatcher
+from cloud_server.request_body import windows_from_body
 from cloud_server.responses import DevicesResponse, HealthResponse, ModelInfo, ReadyResponse, ReloadResponse
 from cloud_server.settings import ServerSettings
 from shared.errors import ProtocolError, SpecMismatchError
 from shared.protocol import (
     API_KEY_HEADER,
-    BINARY_CONTENT_TYPE,
     DEVICE_HEADER,
     JSON_CONTENT_TYPE,
     MODEL_VERSION_HEADER,
     BatchPredictResponse,
     ModelRef,
-    PredictRequest,
     PredictResponse,
-    Windows,
-    decode_binary,
 )
 
 log = logging.getLogger(__name__)
@@ -60,37 +56,6 @@ def _json(payload: object, status: int = 200, headers: dict[str, str] | None = N
 def _answer(body: BaseModel) -> Response:
     """A 200 JSON answer rendered from its documented model."""
     return Response(body.model_dump_json(), mimetype=JSON_CONTENT_TYPE)
-
-
-def _parse_windows(body: bytes, content_type: str) -> Windows:
-    mime = content_type.split(";")[0].strip().lower()
-    if mime == BINARY_CONTENT_TYPE:
-        return decode_binary(body)
-    if mime != JSON_CONTENT_TYPE:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be {JSON_CONTENT_TYPE} or {BINARY_CONTENT_TYPE}",
-        )
-    fast = fast_windows(body)
-    return fast if fast is not None else parse_json_windows(body)
-
-
-def parse_json_windows(body: bytes) -> Windows:
-    """The strict JSON path: every form of the protocol, and a precise 400 for anything wrong."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise bad_request(f"malformed JSON: {err}", "malformed_json") from err
-    if not isinstance(data, dict):
-        raise bad_request("the JSON body must be an object", "malformed_json")
-    try:
-        req = PredictRequest.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "body"
-        raise bad_request(f"{where}: {first['msg']}", "invalid_request") from err
-    return req.to_windows(maybe_bools=b"true" in body or b"false" in body)
 
 
 KEY_HEADER = API_KEY_HEADER
@@ -119,17 +84,17 @@ class Collaborators:
 
 
 def default_collaborators(settings: ServerSettings, holder: ModelHolder | None = None, **given) -> Collaborators:
-    """Real collaborators for ``settings``; ``holder`` (if not given) loads ``settings.model_dir``."""
+    """Real collaborators for ``settings``.
+
+    ``holder``, if not given, loads ``settings.model_dir`` and reports to the metrics. A given holder
+    reports to whatever it was built with; the model it already serves is shown in the metrics.
+    """
     metrics = given.get("metrics") or Metrics()
     if holder is None:
-        holder = ModelHolder()
+        holder = ModelHolder(on_loaded=metrics.model_loaded, on_failed=metrics.model_failed)
         holder.load(settings.model_dir)
-    if holder.on_loaded is None:
-        holder.on_loaded = lambda model, prev: _on_loaded(metrics, model, prev)
-    if holder.on_failed is None:
-        holder.on_failed = lambda path, err: metrics.model_load_failures.inc()
-    if holder.current is not None:
-        _on_loaded(metrics, holder.current, None)
+    elif holder.current is not None:
+        metrics.serving(holder.current.manifest.name, holder.current.manifest.version, None)
     keys = given.get("keys")
     if keys is None and not settings.no_auth:
         keys = KeyStore(settings.keys_file)
@@ -145,12 +110,6 @@ def default_collaborators(settings: ServerSettings, holder: ModelHolder | None =
     devices = given.get("devices") or DeviceTracker(settings.runtime_dir)
     limiter = given.get("limiter") or RateLimiter(settings.rate_limit / settings.workers, settings.rate_burst)
     return Collaborators(holder, keys, runner, metrics, devices, limiter, given.get("watcher"))
-
-
-def _on_loaded(metrics: Metrics, model, previous) -> None:
-    metrics.model_loads.inc()
-    prev = (previous.manifest.name, previous.manifest.version) if previous is not None else None
-    metrics.serving(model.manifest.name, model.manifest.version, prev)
 
 
 def _drain(limit: int) -> None:
@@ -331,7 +290,7 @@ def create_app(
     @app.post("/predict")
     def predict() -> Response:
         try:
-            windows = _parse_windows(_read_body(settings.max_body_bytes), request.content_type or "")
+            windows = windows_from_body(_read_body(settings.max_body_bytes), request.content_type or "")
             if holder.current is None:
                 raise not_ready()
             # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must not

@@ -72,6 +72,20 @@ class Metrics:
         )
         self.ready = Gauge("signstream_ready", "Workers with a warm model.", multiprocess_mode="livesum", registry=r)
 
+    def model_loaded(self, model, previous) -> None:
+        """``ModelHolder``'s ``on_loaded``: a model (``LoadedModel``) was loaded and swapped in."""
+        self.model_loads.inc()
+        prev = (previous.manifest.name, previous.manifest.version) if previous is not None else None
+        self.serving(model.manifest.name, model.manifest.version, prev)
+
+    def model_failed(self, path, error: Exception) -> None:
+        """``ModelHolder``'s ``on_failed``: a load failed and the old model kept serving."""
+        self.model_load_failures.inc()
+
+    def sync_checked(self, outcome: str) -> None:
+        """``ModelSync``'s ``on_check``: one registry check ended in ``outcome``."""
+        self.model_sync.labels(outcome).inc()
+
     def serving(self, name: str, version: str, previous: tuple[str, str] | None) -> None:
         """Record that this worker now serves ``name`` ``version``."""
         if previous is not None and previous != (name, version):

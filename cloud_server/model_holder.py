@@ -57,20 +57,22 @@ def load_model(
 class ModelHolder:
     """Holds the current model; ``load`` replaces it only after the new one loaded and warmed up.
 
-    ``on_loaded(model, previous)`` and ``on_failed(path, error)`` are told about every attempt (metrics).
+    ``on_loaded(model, previous)`` and ``on_failed(path, error)`` are told about every attempt (the
+    metrics, and the heap's settling after a swap); they are given here and never changed.
     """
 
     def __init__(
         self,
         loader: Callable[[Path], LoadedModel] = load_model,
+        *,
         on_loaded: Callable[[LoadedModel, LoadedModel | None], None] | None = None,
         on_failed: Callable[[Path, Exception], None] | None = None,
     ) -> None:
         self._loader = loader
         self._current: LoadedModel | None = None
         self._lock = threading.Lock()  # one load at a time; readers never wait
-        self.on_loaded = on_loaded
-        self.on_failed = on_failed
+        self._on_loaded = on_loaded
+        self._on_failed = on_failed
 
     @property
     def current(self) -> LoadedModel | None:
@@ -84,11 +86,11 @@ class ModelHolder:
                 candidate = self._loader(Path(path))
             except Exception as err:
                 log.error("model load from %s failed, the current model keeps serving: %s", path, err)
-                if self.on_failed is not None:
-                    self.on_failed(Path(path), err)
+                if self._on_failed is not None:
+                    self._on_failed(Path(path), err)
                 raise
             previous, self._current = self._current, candidate
         log.info("serving model %s %s from %s", candidate.manifest.name, candidate.manifest.version, path)
-        if self.on_loaded is not None:
-            self.on_loaded(candidate, previous)
+        if self._on_loaded is not None:
+            self._on_loaded(candidate, previous)
         return candidate

@@ -1,10 +1,12 @@
 """Keeps a worker's model current: a model folder an operator repoints, or the registry's pointer.
 
-Sources of a reload: the poll interval, an admin call (``POST /admin/reload``, which also touches a
-request file every worker of the server watches), and ``SIGHUP`` (gunicorn replaces its workers
-gracefully and each new worker loads the current model before it accepts a request). A load that
-fails leaves the old model serving; the same failing version is not retried until it changes.
-"""
+The one owner of "keep the served model current": ``ModelWatcher`` runs the worker's only loop,
+asking its source when to look next (the folder's interval, or the registry sync's interval with
+its backoff and jitter after failures). Sources of a reload: the poll, an admin call
+(``POST /admin/reload``, which also touches a request file every worker of the server watches), and
+``SIGHUP`` (gunicorn replaces its workers gracefully and each new worker loads the current model
+before it accepts a request). A load that fails leaves the old model serving; the same failing
+version is not retried until it changes."""
 
 from __future__ import annotations
 
@@ -26,7 +28,11 @@ RELOAD_FILE = "reload-request"
 class ModelSource(Protocol):
     """Where the model comes from; ``check`` loads a new one into the holder when there is one."""
 
+    def prime(self) -> None: ...
+
     def check(self) -> str: ...
+
+    def next_delay(self) -> float: ...
 
     def describe(self) -> str: ...
 
@@ -34,9 +40,10 @@ class ModelSource(Protocol):
 class FolderSource:
     """A bundle folder, usually a symlink (``current -> v7``) that an operator repoints atomically."""
 
-    def __init__(self, folder: Path, holder: ModelHolder) -> None:
+    def __init__(self, folder: Path, holder: ModelHolder, interval: float = 30.0) -> None:
         self._folder = folder
         self._holder = holder
+        self._interval = interval
         self._seen: tuple[str, str] | None = None  # (resolved path, manifest sha256) last tried
 
     def _identity(self) -> tuple[str, str]:
@@ -65,29 +72,42 @@ class FolderSource:
             return "rejected"
         return "updated"
 
+    def next_delay(self) -> float:
+        return self._interval
+
     def describe(self) -> str:
         return str(self._folder)
 
 
 class StoreSource:
-    """The registry's ``current`` pointer for one model name, through the shared sync loop."""
+    """The registry's ``current`` pointer for one model name, through ``shared.registry.sync.ModelSync``."""
 
-    def __init__(self, sync) -> None:  # shared.registry.sync.ModelSync
+    def __init__(self, sync) -> None:  # shared.registry.sync.ModelSync, its on_update the holder's load
         self._sync = sync
+
+    def prime(self) -> None:
+        """Check the store now; if it gives no model, serve the cached last good one (never raises:
+        a worker with neither answers 503 on /ready until the store gives a good version)."""
+        outcome = self._sync.check_once()
+        if self._sync.applied_version is None and not self._sync.apply_cached():
+            waiting = "one is promoted" if outcome == "unchanged" else "the store gives a good version (see above)"
+            log.error("registry check: %s and no cached version: not ready until %s", outcome, waiting)
 
     def check(self) -> str:
         return self._sync.check_once()
 
+    def next_delay(self) -> float:
+        return self._sync.next_delay()
+
     def describe(self) -> str:
-        return f"registry model {self._sync.name!r}" if hasattr(self._sync, "name") else "registry"
+        return f"registry model {self._sync.name!r}"
 
 
 class ModelWatcher:
-    """Polls ``source`` every ``interval`` seconds and on reload requests, in a daemon thread."""
+    """Checks ``source`` when it says (``next_delay``) and on reload requests, in a daemon thread."""
 
-    def __init__(self, source: ModelSource, interval: float, state_dir: Path | None = None, tick: float = 0.5) -> None:
+    def __init__(self, source: ModelSource, state_dir: Path | None = None, tick: float = 0.5) -> None:
         self.source = source
-        self._interval = interval
         self._request_file = state_dir / RELOAD_FILE if state_dir is not None else None
         self._tick = tick
         self._stop = threading.Event()
@@ -131,15 +151,15 @@ class ModelWatcher:
         self._stop.set()
 
     def _loop(self) -> None:
-        next_poll = time.monotonic() + self._interval
+        next_poll = time.monotonic() + self.source.next_delay()
         while not self._stop.wait(self._tick):
             stamp = self._request_stamp()
             due = time.monotonic() >= next_poll
             requested = stamp != self._request_seen
             if requested or due:
                 self._request_seen = stamp
-                next_poll = time.monotonic() + self._interval
                 try:
                     self.check_now(polled=not requested)
                 except Exception:  # the loop must outlive any one failure
                     log.exception("model check failed")
+                next_poll = time.monotonic() + self.source.next_delay()

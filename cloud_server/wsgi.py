@@ -18,11 +18,10 @@ from cloud_server.devices import DeviceTracker
 from cloud_server.inference import configure_tensorflow
 from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder, load_model
-from cloud_server.reloader import FolderSource, ModelWatcher, StoreSource
+from cloud_server.reloader import FolderSource, ModelSource, ModelWatcher, StoreSource
 from cloud_server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
-NEVER = 1e12  # the store's own sync loop polls; the watcher then only serves reload requests
 
 
 def configure_logging() -> None:
@@ -47,49 +46,41 @@ def build_app(settings: ServerSettings) -> Flask:
     configure_logging()
     configure_tensorflow(settings.tf_threads)
     metrics = Metrics()
-    holder = ModelHolder(loader=functools.partial(load_model, public_key=settings.public_key))
-    holder.on_failed = lambda path, err: metrics.model_load_failures.inc()
-    if settings.store is not None:
-        from shared.registry.registry import Registry
-        from shared.registry.store import open_store
-        from shared.registry.sync import ModelSync
-
-        class CountedSync(ModelSync):
-            def check_once(self) -> str:
-                outcome = super().check_once()
-                metrics.model_sync.labels(outcome).inc()
-                return outcome
-
-        sync = CountedSync(
-            Registry(open_store(settings.store)),
-            settings.model_name,
-            settings.cache_dir,
-            holder.load,
-            interval=settings.poll_interval,
-            max_backoff=max(300.0, settings.poll_interval * 10),
-            public_key=settings.public_key,
-        )
-        outcome = sync.check_once()
-        if holder.current is None and not sync.apply_cached():
-            waiting = "one is promoted" if outcome == "unchanged" else "the store gives a good version (see above)"
-            log.error("registry check: %s and no cached version: not ready until %s", outcome, waiting)
-        sync.start(load_cached=False)
-        watcher = ModelWatcher(StoreSource(sync), NEVER, settings.runtime_dir)
-    else:
-        source = FolderSource(settings.model_dir, holder)
-        source.prime()
-        watcher = ModelWatcher(source, settings.poll_interval, settings.runtime_dir)
-    devices = DeviceTracker(settings.runtime_dir)
-    app = create_app(settings, holder, metrics=metrics, watcher=watcher, devices=devices)
-    counted = holder.on_loaded
 
     def loaded(model, previous) -> None:
-        if counted is not None:
-            counted(model, previous)
-        heap.settle_later()  # the old model's objects become collectable once its last requests end
+        metrics.model_loaded(model, previous)
+        if previous is not None:  # its objects become collectable once its last requests end
+            heap.settle_later()
 
-    holder.on_loaded = loaded
+    loader = functools.partial(load_model, public_key=settings.public_key)
+    holder = ModelHolder(loader, on_loaded=loaded, on_failed=metrics.model_failed)
+    source = model_source(settings, holder, metrics)
+    source.prime()
+    watcher = ModelWatcher(source, settings.runtime_dir)
+    devices = DeviceTracker(settings.runtime_dir)
+    app = create_app(settings, holder, metrics=metrics, watcher=watcher, devices=devices)
     heap.settle()
     watcher.start()
     devices.start()
     return app
+
+
+def model_source(settings: ServerSettings, holder: ModelHolder, metrics: Metrics) -> ModelSource:
+    """The registry's pointer (``--store``) or the model folder, each loading into ``holder``."""
+    if settings.store is None:
+        return FolderSource(settings.model_dir, holder, settings.poll_interval)
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+    from shared.registry.sync import ModelSync
+
+    sync = ModelSync(
+        Registry(open_store(settings.store)),
+        settings.model_name,
+        settings.cache_dir,
+        holder.load,
+        interval=settings.poll_interval,
+        max_backoff=max(300.0, settings.poll_interval * 10),
+        public_key=settings.public_key,
+        on_check=metrics.sync_checked,
+    )
+    return StoreSource(sync)

@@ -1,7 +1,8 @@
 """Follow a model's ``current`` pointer: poll, pull into a local cache, hand the new bundle over.
 
-The server runs one ModelSync per gunicorn worker (``on_update`` = ModelHolder.load) and the kiosk
-one for its TFLite fallback. A store that cannot be reached, a version that fails verification and
+The server runs one ModelSync per gunicorn worker (``on_update`` = ModelHolder.load; the worker's
+ModelWatcher calls ``check_once`` when ``next_delay`` says) and the kiosk one for its TFLite
+fallback (its own thread: ``start``). A store that cannot be reached, a version that fails verification and
 a bundle that ``on_update`` refuses all leave the last good model in use; every check ends in one
 outcome that is logged and counted. Errors back off exponentially (with jitter, so a fleet does not
 poll in step); the last applied version is remembered in the cache so a restart with the store down
@@ -55,6 +56,7 @@ class ModelSync:
         rng: random.Random for the jitter (tests pass a seeded one).
         clock: monotonic seconds (time.monotonic); sleep: wait between polls (default: interruptible by stop()).
         jitter: each delay is multiplied by a uniform factor in [1 - jitter, 1 + jitter].
+        on_check: told the outcome of every check (the server's metrics).
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class ModelSync:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] | None = None,
         jitter: float = 0.2,
+        on_check: Callable[[str], Any] | None = None,
     ):
         if interval <= 0 or max_backoff < interval:
             raise ValueError("need 0 < interval <= max_backoff")
@@ -88,6 +91,7 @@ class ModelSync:
         self.rng = rng or random.Random()
         self.clock = clock
         self.jitter = jitter
+        self._on_check = on_check
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
         self._thread: threading.Thread | None = None
@@ -161,7 +165,9 @@ class ModelSync:
             self.failures = self.failures + 1 if outcome in FAILURES else 0
             level = logging.DEBUG if outcome == UNCHANGED else logging.INFO if outcome == UPDATED else logging.WARNING
             log.log(level, "%s sync %s: " + message, self.name, outcome, *args)
-            return outcome
+        if self._on_check is not None:
+            self._on_check(outcome)
+        return outcome
 
     def _check(self) -> tuple[str, str, tuple]:
         try:

@@ -12,6 +12,7 @@ from cloud_server.app import create_app
 from cloud_server.batching import Batcher, Overloaded
 from cloud_server.keys import KeyStore, add_key
 from cloud_server.limits import RateLimiter
+from cloud_server.metrics import Metrics
 from cloud_server.model_holder import LoadedModel, ModelHolder
 from cloud_server.reloader import FolderSource, ModelWatcher
 from cloud_server.settings import ServerSettings
@@ -212,12 +213,13 @@ def test_admin_reload_swaps_a_repointed_folder_and_refuses_a_broken_one(tmp_path
             raise ValueError(f"{path.name}: checksum mismatch")
         return versions[path.name]
 
-    holder = ModelHolder(loader=loader)
-    source = FolderSource(link, holder)
+    metrics = Metrics()
+    holder = ModelHolder(loader=loader, on_failed=metrics.model_failed)
+    source = FolderSource(link, holder, interval=3600)
     source.prime()
     settings = ServerSettings(model_dir=link, no_auth=True)
-    watcher = ModelWatcher(source, interval=3600, state_dir=tmp_path / "run")
-    client = create_app(settings, holder, watcher=watcher).test_client()
+    watcher = ModelWatcher(source, state_dir=tmp_path / "run")
+    client = create_app(settings, holder, watcher=watcher, metrics=metrics).test_client()
 
     assert client.post("/admin/reload").get_json()["outcome"] == "unchanged"
     tmp = tmp_path / "next"

@@ -82,6 +82,16 @@ def test_update_then_unchanged_then_the_next_promotion(published, tmp_path):
     assert sync.status()["applied_version"] == "2"
 
 
+def test_on_check_is_told_every_outcome(published, tmp_path):
+    outcomes = []
+    sync = _sync(published, tmp_path / "cache", Loader(), on_check=outcomes.append)
+    sync.check_once()
+    sync.check_once()
+    published.promote("tiny", "2", by="bob")
+    sync.check_once()
+    assert outcomes == ["updated", "unchanged", "updated"]
+
+
 def test_processes_sharing_a_cache_reuse_a_verified_pull(published, tmp_path):
     first = _sync(published, tmp_path / "cache", Loader())
     assert first.check_once() == "updated"

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud_server.app import parse_json_windows
 from cloud_server.errors import ApiError
-from cloud_server.json_windows import fast_windows
+from cloud_server.request_body import fast_windows, strict_json_windows
 from shared.errors import ProtocolError
 from shared.spec import MAX_INPUT_FRAMES, RAW_DIM
 
@@ -20,7 +19,7 @@ ODD_VALUES = [True, None, "0.5", [0.5], [], {"a": 1}, 10**30, 2**64, -(2**63), 0
 
 def _strict(body: bytes):
     try:
-        return parse_json_windows(body)
+        return strict_json_windows(body)
     except (ApiError, ProtocolError):
         return "refused"
 
@@ -121,3 +120,18 @@ def test_a_window_padded_with_a_nested_frame_is_declined():
     body = json.dumps({"sequence": [5, [[0.5] * (2 * RAW_DIM - 1)]]}).encode()
     assert fast_windows(body) is None
     assert _strict(body) == "refused"
+
+
+def test_the_content_type_picks_the_decoder():
+    from cloud_server.request_body import windows_from_body
+    from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+
+    window = np.full((30, RAW_DIM), 0.5, np.float32)
+    body = json.dumps({"sequence": window.tolist()}).encode()
+
+    np.testing.assert_array_equal(windows_from_body(body, "application/json; charset=utf-8").windows[0], window)
+    binary = windows_from_body(encode_binary(window, "float32"), BINARY_CONTENT_TYPE)
+    np.testing.assert_array_equal(binary.windows[0], window)
+    with pytest.raises(ApiError) as err:
+        windows_from_body(body, "text/plain")
+    assert err.value.status == 415 and err.value.reason == "unsupported_media_type"
