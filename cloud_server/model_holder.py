@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import Manifest
+from shared.hot_swap import HotSwap
 from shared.open_bundle import open_bundle
 from shared.predictor import LogitsRunner, predict_windows
 from shared.protocol import Prediction
@@ -54,11 +54,11 @@ def load_model(
     return model
 
 
-class ModelHolder:
-    """Holds the current model; ``load`` replaces it only after the new one loaded and warmed up.
+class ModelHolder(HotSwap[LoadedModel]):
+    """The model a worker serves (``shared.hot_swap.HotSwap`` of ``LoadedModel``; ``load_model`` by default).
 
-    ``on_loaded(model, previous)`` and ``on_failed(path, error)`` are told about every attempt (the
-    metrics, and the heap's settling after a swap); they are given here and never changed.
+    ``on_loaded(model, previous)`` and ``on_failed(path, error)``: the metrics, and the heap's
+    settling after a swap.
     """
 
     def __init__(
@@ -68,29 +68,5 @@ class ModelHolder:
         on_loaded: Callable[[LoadedModel, LoadedModel | None], None] | None = None,
         on_failed: Callable[[Path, Exception], None] | None = None,
     ) -> None:
-        self._loader = loader
-        self._current: LoadedModel | None = None
-        self._lock = threading.Lock()  # one load at a time; readers never wait
-        self._on_loaded = on_loaded
-        self._on_failed = on_failed
-
-    @property
-    def current(self) -> LoadedModel | None:
-        """The model to use for one whole request (read once, so a swap cannot split an answer)."""
-        return self._current
-
-    def load(self, path: str | Path) -> LoadedModel:
-        """Load, verify and warm up ``path``, then make it current; on failure the old one stays and it raises."""
-        with self._lock:
-            try:
-                candidate = self._loader(Path(path))
-            except Exception as err:
-                log.error("model load from %s failed, the current model keeps serving: %s", path, err)
-                if self._on_failed is not None:
-                    self._on_failed(Path(path), err)
-                raise
-            previous, self._current = self._current, candidate
-        log.info("serving model %s %s from %s", candidate.manifest.name, candidate.manifest.version, path)
-        if self._on_loaded is not None:
-            self._on_loaded(candidate, previous)
-        return candidate
+        super().__init__(loader, on_loaded=on_loaded, on_failed=on_failed, what="model", logger=log,
+                         announce="serving model %s %s from %s")  # fmt: skip

@@ -1,15 +1,17 @@
 """Who answers a window: the cloud server, or the bundle's TFLite model on this device.
 
-The local model sits in a ``ModelSlot``: a new bundle is loaded, verified and warmed first, then
-swapped in under a lock, so a bad bundle leaves the old model answering. ``Answerer`` asks the
+The local model sits in a ``ModelSlot`` (``shared.hot_swap``): a new bundle is loaded, verified and
+warmed first, then swapped in, so a bad bundle leaves the old model answering. ``Answerer`` asks the
 cloud while its circuit breaker lets it and falls back to the local model otherwise (or always,
 with ``local_only``); every answer says who gave it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 from edge_client.transport import AuthError, CircuitOpenError, CloudClient, TransportError
 from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
 from shared.errors import SignstreamError
+from shared.hot_swap import HotSwap
 from shared.open_bundle import open_bundle
 from shared.predictor import predict_windows
 from shared.tflite import TFLiteRunner
@@ -73,33 +76,22 @@ class LocalModel:
                       pred.no_sign)  # fmt: skip
 
 
-class ModelSlot:
-    """Holds the current local model; ``swap`` replaces it only once the new one is loaded and warm."""
+class ModelSlot(HotSwap[LocalModel]):
+    """The kiosk's local model (``shared.hot_swap.HotSwap`` of ``LocalModel``).
 
-    def __init__(self, tflite: str = "float", public_key: Path | None = None) -> None:
-        self.tflite, self.public_key = tflite, public_key
-        self._lock = threading.Lock()
-        self._model: LocalModel | None = None
-        self.swaps = 0
-        self.listeners: list = []  # called with the new LocalModel after each swap
+    Args:
+        tflite: "float" or "int8", the bundle's TFLite file to run.
+        public_key: refuse bundles not signed by this key.
+        on_loaded: told ``(new, previous)`` after each swap (the cloud client's version header).
+    """
 
-    @property
-    def current(self) -> LocalModel | None:
-        return self._model
-
-    def swap(self, folder: str | Path) -> LocalModel:
-        """Load ``folder`` and make it current; raise (keeping the old model) if it cannot be used."""
-        model = LocalModel.load(folder, self.tflite, self.public_key)
-        with self._lock:
-            old, self._model = self._model, model
-            self.swaps += 1
-        log.info(
-            "local model %s %s in use (was %s)", model.manifest.name, model.manifest.version,
-            f"{old.manifest.name} {old.manifest.version}" if old else "none",
-        )  # fmt: skip
-        for listener in self.listeners:
-            listener(model)
-        return model
+    def __init__(
+        self, tflite: str = "float", public_key: Path | None = None, *,
+        on_loaded: Callable[[LocalModel, LocalModel | None], None] | None = None,
+    ) -> None:  # fmt: skip
+        loader = functools.partial(LocalModel.load, tflite=tflite, public_key=public_key)
+        super().__init__(loader, on_loaded=on_loaded, what="local model", logger=log,
+                         announce="local model %s %s in use, from %s")  # fmt: skip
 
 
 class Answerer:

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_client.control import AnswerRelay, KioskControl
 from edge_client.display.hub import DisplayHub
+from edge_client.display.web import WebDisplay, create_app
 from edge_client.fallback import Answerer, LocalModel, ModelSlot
-from edge_client.pipeline import AnswerEvent, LabelEvent, Pipeline
+from edge_client.pipeline import Pipeline
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera
 from edge_client.smoothing import Smoother
 from edge_client.systemd import Watchdog, notify, watchdog_interval
@@ -28,6 +30,7 @@ from edge_client.window import FrameSampler, Windower
 from shared.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
+STATUS_INTERVAL_S = 1.0  # how often the page's event stream gets the status
 
 
 def read_display_names(path: Path | None) -> dict[str, str]:
@@ -74,18 +77,8 @@ def make_cloud(settings: EdgeSettings, stop: threading.Event) -> CloudClient | N
     )  # fmt: skip
 
 
-def server_model(cloud: CloudClient, timeout: float) -> dict[str, Any] | None:
-    """The server's GET /models (name, version, labels, spec, threshold), or None if it does not answer."""
-    try:
-        resp = cloud.session.get(cloud.url.removesuffix("/predict") + "/models", timeout=timeout, verify=cloud.verify)
-        return resp.json() if resp.status_code == 200 else None
-    except (OSError, ValueError) as err:
-        log.warning("could not ask the server for its model: %s", err)
-        return None
-
-
 def make_sync(settings: EdgeSettings, slot: ModelSlot):
-    """A registry ModelSync that swaps each new promoted version into ``slot`` (None without --store)."""
+    """A registry ModelSync that loads each new promoted version into ``slot`` (None without --store)."""
     if not settings.store:
         return None
     from shared.registry.registry import Registry
@@ -93,125 +86,39 @@ def make_sync(settings: EdgeSettings, slot: ModelSlot):
     from shared.registry.sync import ModelSync
 
     return ModelSync(
-        Registry(open_store(settings.store)), settings.model_name, settings.cache_dir, slot.swap,
+        Registry(open_store(settings.store)), settings.model_name, settings.cache_dir, slot.load,
         interval=settings.sync_interval, public_key=settings.public_key,
     )  # fmt: skip
 
 
 @dataclass
 class EdgeRunner:
-    """Every part of a running edge client; see ``build_runner``."""
+    """Every part of a running edge client, built by ``build_runner``; ``run`` starts and stops them."""
 
     settings: EdgeSettings
     pipeline: Pipeline
     hub: DisplayHub
-    slot: ModelSlot
-    cloud: CloudClient | None
-    answerer: Answerer
+    control: KioskControl
+    web: WebDisplay
     stop: threading.Event
-    names: dict[str, str]
+    cloud: CloudClient | None = None
     sync: Any = None
-    server_info: dict | None = None
-    web: Any = None
     owned_landmarker: Any = None
     out: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
-    last_answer: dict = field(default_factory=dict)
 
-    # --- what the local API shows and changes ------------------------------------------------------
+    @property
+    def slot(self) -> ModelSlot:
+        return self.control.slot
 
-    def model_info(self) -> dict[str, Any]:
-        local = self.slot.current
-        info: dict[str, Any] = {"answered_by": self.last_answer.get("answered_by")}
-        if self.last_answer:
-            info |= {"name": self.last_answer.get("model_name"), "version": self.last_answer.get("model_version")}
-        elif local is not None and (self.cloud is None or self.settings.local_only):
-            info |= {"name": local.manifest.name, "version": local.manifest.version}
-        elif self.server_info:
-            info |= {"name": self.server_info.get("name"), "version": self.server_info.get("version")}
-        return info
-
-    def threshold(self) -> float | None:
-        if self.pipeline.smoother.threshold is not None:  # the setting, or what POST /api/config set
-            return self.pipeline.smoother.threshold
-        if self.last_answer.get("threshold") is not None:
-            return self.last_answer["threshold"]
-        local = self.slot.current
-        if local is not None:
-            return local.manifest.threshold
-        return self.server_info.get("threshold") if self.server_info else None
-
-    def status(self) -> dict[str, Any]:
-        p = self.pipeline
-        p.counters.update_fps()
-        local = self.slot.current
-        return {
-            "running": p.inference.is_set() and not p.stop.is_set(),
-            "source": self.settings.source,
-            "model": self.model_info(),
-            "threshold": self.threshold(),
-            "local_model": {"name": local.manifest.name, "version": local.manifest.version} if local else None,
-            "server": self.settings.server if not self.settings.local_only else None,
-            "breaker": self.cloud.breaker.state if self.cloud else None,
-            "latest_label": self.hub.latest_label,
-            "problem": self.answerer.problem,
-            "counters": p.counters.snapshot()
-            | {
-                "fallbacks": self.answerer.fallbacks,
-                "cloud_errors": self.answerer.cloud_errors,
-                "auth_errors": self.answerer.auth_errors,
-            },
-            "history_size": self.settings.history,
-        }
-
-    def labels(self) -> dict[str, Any]:
-        local = self.slot.current
-        labels = list(local.manifest.labels) if local else list((self.server_info or {}).get("labels", []))
-        return {"labels": [{"label": x, "display_name": self.names.get(x, x)} for x in labels]}
-
-    def config(self) -> dict[str, Any]:
-        """What the bridge API's /api/config and /api/status show: threshold, window length, model path."""
-        local = self.slot.current
-        if local is not None:
-            model_path = str(local.folder)
-        else:
-            model_path = f"{self.settings.server.rstrip('/')}/predict" if self.settings.server else None
-        return {
-            "confidence_threshold": self.threshold(),
-            "threshold_source": "kiosk" if self.pipeline.smoother.threshold is not None else "model",
-            "sequence_length": self.pipeline.windower.frames,
-            "model_path": model_path,
-        }
-
-    def set_threshold(self, threshold: float | None) -> None:
-        """Confidence a window needs to vote for its label from now on (None: the model's own)."""
-        self.pipeline.smoother.threshold = threshold
-        log.info("threshold set to %s", "the model's" if threshold is None else threshold)
-
-    def set_inference(self, running: bool) -> None:
-        if running:
-            self.pipeline.inference.set()
-        else:
-            self.pipeline.inference.clear()
-        log.info("inference %s", "started" if running else "stopped")
-
-    # --- running -----------------------------------------------------------------------------------
-
-    def _on_answer(self, ev: AnswerEvent) -> None:
-        self.last_answer = {
-            "answered_by": ev.answered_by,
-            "model_name": ev.model_name,
-            "model_version": ev.model_version,
-            "threshold": ev.threshold,
-        }
-        if self.settings.json_events:
-            self.hub.publish(ev.as_dict())
-
-    def _on_label(self, ev: LabelEvent) -> None:
-        self.hub.publish(ev.as_dict())
-
-    def _log_counters(self) -> None:
-        while not self.stop.wait(self.settings.counters_interval):
-            log.info("counters %s", json.dumps(self.status()["counters"]))
+    def _report(self) -> None:
+        """Status to the page's event stream every second; the counters to the log now and then."""
+        next_log = time.monotonic() + self.settings.counters_interval
+        while not self.stop.wait(STATUS_INTERVAL_S):
+            status = self.control.status()
+            self.hub.publish_status(status)
+            if time.monotonic() >= next_log:
+                next_log = time.monotonic() + self.settings.counters_interval
+                log.info("counters %s", json.dumps(status["counters"]))
 
     def run(self, install_signals: bool = True) -> dict[str, Any]:
         """Run until the source ends or a signal/stop; return the final counters."""
@@ -227,12 +134,11 @@ class EdgeRunner:
             self.hub.start()
             if self.sync is not None:
                 self.sync.start(load_cached=False)
-            if self.web is not None:
-                self.web.start()
+            self.web.start()
             self.pipeline.start()
-            counters_thread = threading.Thread(target=self._log_counters, name="counters", daemon=True)
-            counters_thread.start()
-            threads.append(counters_thread)
+            reporter = threading.Thread(target=self._report, name="status", daemon=True)
+            reporter.start()
+            threads.append(reporter)
             interval = watchdog_interval()
             if interval:
                 dog = Watchdog(self.pipeline.healthy, interval, self.stop)
@@ -255,15 +161,14 @@ class EdgeRunner:
             for t in reversed(threads):
                 t.join(1.0)
             self.hub.stop()
-            if self.web is not None:
-                self.web.stop()
+            self.web.stop()
             if self.cloud is not None:
                 self.cloud.close()
             if self.owned_landmarker is not None:
                 self.owned_landmarker.close()  # MediaPipe's graph threads end here, not in a GC finaliser
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        summary = self.status()["counters"]  # the same counts as /api/status and /metrics
+        summary = self.control.status()["counters"]  # the same counts as /api/status and /metrics
         log.info("counters %s", json.dumps(summary))
         return summary
 
@@ -278,18 +183,14 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     s = settings
     stop = threading.Event()
     names = read_display_names(s.display_names)
-    slot = ModelSlot(s.tflite, s.public_key)
+    cloud = make_cloud(s, stop)
+    slot = ModelSlot(s.tflite, s.public_key, on_loaded=_report_local_version(cloud))
     if s.local_model is not None:
-        slot.swap(s.local_model)
+        slot.load(s.local_model)
     sync = make_sync(s, slot)
     if sync is not None and slot.current is None and not sync.apply_cached():
         sync.check_once()  # no cached model yet: try the registry once before starting
-    cloud = make_cloud(s, stop)
-    if cloud is not None:
-        slot.listeners.append(lambda m: cloud.set_local_version(m.manifest.version))
-        if slot.current is not None:
-            cloud.set_local_version(slot.current.manifest.version)
-    server_info = server_model(cloud, s.timeout) if cloud is not None else None
+    server_info = cloud.server_model() if cloud is not None else None
     if slot.current is not None:
         spec = slot.current.manifest.spec
     elif server_info and "spec" in server_info:
@@ -306,6 +207,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         log.info("hand landmarks: %s (%s model)", landmarker.backend, s.hand_model)
     answerer = Answerer(cloud, slot, local_only=s.local_only)
     hub = DisplayHub(history=s.history)
+    relay = AnswerRelay(hub, answers=s.json_events)
     recorder = None
     if s.record_dir is not None:
         from edge_client.record import WindowRecorder
@@ -315,20 +217,24 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         source, Windower(spec.frames, s.stride, s.min_hand_frames, s.end_after), answerer,
         landmarker=landmarker, sampler=FrameSampler(spec.fps),
         smoother=Smoother(s.smooth_k, s.smooth_n, s.hold, s.threshold), on_frame=hub.set_frame,
+        on_answer=relay.on_answer, on_label=relay.on_label,
         frame_queue=s.frame_queue, window_queue=s.window_queue, max_in_flight=s.max_in_flight,
         flush_timeout=s.flush_timeout, stop=stop, names=names, recorder=recorder,
     )  # fmt: skip
-    runner = EdgeRunner(s, pipeline, hub, slot, cloud, answerer, stop, names, sync, server_info,
-                        owned_landmarker=owned, out=out or (lambda line: print(line, flush=True)))  # fmt: skip
-    pipeline.on_answer, pipeline.on_label = runner._on_answer, runner._on_label
-    hub.status_fn = runner.status
+    control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one
     # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
-    from edge_client.display.web import WebDisplay, create_app
+    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, cors_origins=s.cors_origins)
+    web = WebDisplay(app, s.web_host, s.web_port)
+    return EdgeRunner(s, pipeline, hub, control, web, stop, cloud, sync, owned,
+                      out or (lambda line: print(line, flush=True)))  # fmt: skip
 
-    app, _ = create_app(hub, runner, mirrored=s.mirror, preview_fps=s.preview_fps, cors_origins=s.cors_origins)
-    runner.web = WebDisplay(app, s.web_host, s.web_port)
-    return runner
+
+def _report_local_version(cloud: CloudClient | None):
+    """The slot's ``on_loaded``: the cloud client reports the local model's version from then on."""
+    if cloud is None:
+        return None
+    return lambda model, previous: cloud.set_local_version(model.manifest.version)
 
 
 def run_edge_settings(settings: EdgeSettings) -> dict[str, Any]:

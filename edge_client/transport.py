@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import requests
@@ -207,6 +208,19 @@ class CloudClient:
                 self.breaker.failure()
                 raise failure
             attempt += 1
+
+    def server_model(self) -> dict[str, Any] | None:
+        """The server's ``GET /models`` (name, version, labels, spec, threshold), or None if it does not answer.
+
+        Asked once at start, to size the windows before any local model is known; no retry, no breaker.
+        """
+        try:
+            resp = self.session.get(self.url.removesuffix("/predict") + "/models", timeout=self.timeout,
+                                    verify=self.verify)  # fmt: skip
+            return resp.json() if resp.status_code == 200 else None
+        except (OSError, ValueError) as err:
+            log.warning("could not ask the server for its model: %s", err)
+            return None
 
     def close(self) -> None:
         self.session.close()

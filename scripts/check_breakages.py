@@ -51,7 +51,7 @@ BREAKAGES = [
         "edge-ignores-registry",
         "the edge's local model follows the promoted version",
         "edge_client/runner.py",
-        "settings.model_name, settings.cache_dir, slot.swap,",
+        "settings.model_name, settings.cache_dir, slot.load,",
         "settings.model_name, settings.cache_dir, lambda path: None,",
         "operator_flow",
     ),
@@ -126,7 +126,8 @@ BREAKAGES = [
         "a store outage is survived and the servers recover",
         "cloud_server/reloader.py",
         "                    self.check_now(polled=not requested)\n",
-        '                    if self.check_now(polled=not requested) == "store_error":\n                        return\n',
+        '                    if self.check_now(polled=not requested) == "store_error":\n'
+        "                        return\n",
         "store_outage",
     ),
     Breakage(
@@ -140,7 +141,7 @@ BREAKAGES = [
     Breakage(
         "swap-drops-requests",
         "a promotion under load costs no failed request",
-        "cloud_server/model_holder.py",
+        "shared/hot_swap.py",
         "            previous, self._current = self._current, candidate\n",
         "            previous, self._current = self._current, None\n"
         "            import time as _t\n            _t.sleep(0.5)\n            self._current = candidate\n",

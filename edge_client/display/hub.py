@@ -2,7 +2,8 @@
 
 Consumers are subscribers (a bounded queue each: the web page's server-sent events; a slow one loses
 its oldest events, counted) and sinks (callables: Socket.IO, JSON lines on stdout). The hub keeps
-the latest frame for the preview, the latest label and the last few labels.
+the latest frame for the preview, the latest label and the last few labels. The kiosk's status is
+pushed in (``publish_status``, every second by the runner) and goes to subscribers only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -50,15 +50,11 @@ class DisplayHub:
     """Fan-out of events to subscribers and sinks; holds the latest frame, label and history.
 
     Args:
-        status: returns the status dict published as a "status" event every ``status_interval`` s.
         history: how many past labels to keep.
+        queue_size: events waiting for the hub's thread; when full the oldest is dropped (counted).
     """
 
-    def __init__(
-        self, status: Callable[[], dict] | None = None, history: int = 5, status_interval: float = 1.0,
-        queue_size: int = 256,
-    ) -> None:  # fmt: skip
-        self.status_fn, self.status_interval = status, status_interval
+    def __init__(self, history: int = 5, queue_size: int = 256) -> None:
         self._events: queue.Queue[dict] = queue.Queue(maxsize=queue_size)
         self._subs: set[Subscription] = set()
         self._sinks: list[Callable[[dict], None]] = []
@@ -86,6 +82,14 @@ class DisplayHub:
                 except queue.Empty:
                     pass
 
+    def publish_status(self, status: dict[str, Any]) -> None:
+        """Offer a "status" event to every subscriber now (not to the sinks: it is not a prediction)."""
+        event = {"event": "status", **status}
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.offer(event)
+
     def set_frame(self, image: Image | None, frame: Frame) -> None:
         """The newest picture (None for a replay) and its landmarks; only a reference is kept."""
         self.frame = (image, frame)
@@ -107,9 +111,6 @@ class DisplayHub:
         """A callable run on the hub's thread for every event (keep it quick)."""
         self._sinks.append(sink)
 
-    def status(self) -> dict[str, Any]:
-        return self.status_fn() if self.status_fn else {}
-
     def _deliver(self, event: dict) -> None:
         if event.get("event") == "label":
             self.latest_label = event
@@ -126,19 +127,7 @@ class DisplayHub:
                 log.exception("display sink %s failed", getattr(sink, "__name__", sink))
 
     def _run(self) -> None:
-        next_status = time.monotonic()
         while not self.stopped.is_set():
-            if self.status_fn and time.monotonic() >= next_status:
-                next_status = time.monotonic() + self.status_interval
-                try:
-                    status = {"event": "status", **self.status_fn()}
-                except Exception:
-                    log.exception("status failed")
-                else:
-                    with self._lock:
-                        subs = list(self._subs)
-                    for sub in subs:
-                        sub.offer(status)
             try:
                 event = self._events.get(timeout=0.1)
             except queue.Empty:

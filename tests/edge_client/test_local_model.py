@@ -44,10 +44,9 @@ def test_int8_runs_too(tiny_bundle):
 
 
 def test_swap_is_atomic_and_a_bad_bundle_keeps_the_old_model(tiny_bundle, tmp_path):
-    slot = ModelSlot()
     seen = []
-    slot.listeners.append(lambda m: seen.append(m.manifest.version))
-    slot.swap(tiny_bundle)
+    slot = ModelSlot(on_loaded=lambda model, previous: seen.append(model.manifest.version))
+    slot.load(tiny_bundle)
     bad = _copy(tiny_bundle, tmp_path / "bad", version="2")
     with open(bad / "model.tflite", "r+b") as fh:  # corrupt one byte: the checksum no longer matches
         fh.seek(100)
@@ -55,9 +54,9 @@ def test_swap_is_atomic_and_a_bad_bundle_keeps_the_old_model(tiny_bundle, tmp_pa
         fh.seek(100)
         fh.write(bytes([b[0] ^ 0xFF]))
     with pytest.raises(BundleError, match="sha256"):
-        slot.swap(bad)
+        slot.load(bad)
     assert slot.current.manifest.version == "1"
-    slot.swap(_copy(tiny_bundle, tmp_path / "v3", version="3"))
+    slot.load(_copy(tiny_bundle, tmp_path / "v3", version="3"))
     assert slot.current.manifest.version == "3" and seen == ["1", "3"]
 
 

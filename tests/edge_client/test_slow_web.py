@@ -62,7 +62,7 @@ def test_a_flood_past_the_cap_closes_the_longest_waiting(kind):
     from edge_client.display.hub import DisplayHub
 
     raise_fd_limit(1024)
-    hub = DisplayHub(status=None, status_interval=0.2)
+    hub = DisplayHub()
     control = FakeControl()
     app, _socketio = create_app(hub, control)
     web = WebDisplay(app, "127.0.0.1", 0, limits=WebLimits(max_connections=16))
@@ -90,7 +90,7 @@ def test_an_idle_socketio_websocket_outlives_the_read_and_send_bounds():
 
     from .test_web import label_event
 
-    hub = DisplayHub(status=None, status_interval=0.2)
+    hub = DisplayHub()
     app, _socketio = create_app(hub, FakeControl())
     web = WebDisplay(app, "127.0.0.1", 0, limits=WebLimits(header_timeout=0.5, body_timeout=0.5, send_timeout=0.5))
     web.start()
@@ -120,7 +120,7 @@ def test_socketio_clients_leaving_leave_no_traceback(capfd):
     from edge_client.display.hub import DisplayHub
     from edge_client.display.web import NAMESPACE
 
-    hub = DisplayHub(status=None, status_interval=0.2)
+    hub = DisplayHub()
     app, _socketio = create_app(hub, FakeControl())
     web = WebDisplay(app, "127.0.0.1", 0)
     web.start()

@@ -45,9 +45,8 @@ def label_event(label, by="cloud"):
 
 def serve_kiosk(cors_origins=(), control=None):
     """A hub, a control (default: a FakeControl) and the web app on a free port, started; stop with ``stop_kiosk``."""
-    hub = DisplayHub(status=None, status_interval=0.2)
+    hub = DisplayHub()
     control = control or FakeControl()
-    hub.status_fn = control.status
     app, _socketio = create_app(hub, control, preview_fps=20, cors_origins=cors_origins)
     web = WebDisplay(app, "127.0.0.1", 0)
     hub.start()
@@ -309,7 +308,7 @@ def test_without_a_list_every_other_origin_is_refused(kiosk):
 
 
 def test_the_runner_serves_the_bridge_fields_and_applies_its_threshold(fake_server, clean_env, tmp_path):
-    """The real Control (EdgeRunner) behind the bridge's /api/gestures, /api/status and POST /api/config."""
+    """The real Control (KioskControl) behind the bridge's /api/gestures, /api/status and POST /api/config."""
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
     from shared.dataset import save_dataset
@@ -329,7 +328,7 @@ def test_the_runner_serves_the_bridge_fields_and_applies_its_threshold(fake_serv
         assert status["sequence_length"] == runner.pipeline.windower.frames
         r = requests.post(url + "/api/config", json={"confidence_threshold": 0.8}, timeout=5)
         assert r.status_code == 200 and r.json()["confidence_threshold"] == 0.8
-        assert runner.pipeline.smoother.threshold == 0.8 and runner.status()["threshold"] == 0.8
+        assert runner.pipeline.smoother.threshold == 0.8 and runner.control.status()["threshold"] == 0.8
         r = requests.post(url + "/api/config", json={"confidence_threshold": None}, timeout=5)
         assert r.json()["confidence_threshold"] == 0.5 and r.json()["threshold_source"] == "model"
     finally:
