@@ -6,7 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from cloud_server.settings import ServerSettings
 from shared import cli_args as a
+from shared.settings_flags import add_setting_flags
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
@@ -34,16 +36,9 @@ def cmd_keys(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add serve and keys to ``signstream``."""
-    p = sub.add_parser("serve", help="serve a bundle, or a registry's promoted model, over HTTP under gunicorn")
-    p.add_argument("--model", type=a.existing_dir, help="bundle folder to serve (or a symlink to one)")
-    p.add_argument("--store", help="registry URL to follow instead (s3://bucket/prefix or file:///path)")
-    p.add_argument("--model-name", help="with --store: the model whose promoted version is served")
-    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument("--workers", type=a.positive, help="worker processes (default 2)")
-    p.add_argument("--threads", type=a.positive, help="threads per worker (default 4)")
-    p.add_argument("--no-auth", action="store_true", help="no API keys (loopback addresses only)")
-    p.add_argument("--keys-file", type=Path, help="API key file (default $SIGNSTREAM_SERVER_KEYS_FILE)")
+    p = sub.add_parser("serve", help="serve a bundle, or a registry's promoted model, over HTTP under gunicorn",
+                       description="Every flag is also a SIGNSTREAM_SERVER_* setting (docs/server.md).")  # fmt: skip
+    add_setting_flags(p, ServerSettings, aliases={"model": "model_dir"})
     p.add_argument("--env-file", type=Path, help="settings file of SIGNSTREAM_SERVER_*=value lines (systemd style)")
     p.set_defaults(func=a.lazy("cloud_server.serve", "run_serve"))
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from cloud_server.settings import ENV_PREFIX, ServerSettings
 from shared.envcheck import unknown_variables
 from shared.errors import SignstreamError
+from shared.settings_flags import overrides
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
 # prometheus_client chooses file-backed values at import when this is set: the arbiter sets it and
@@ -254,18 +255,7 @@ def prepare_runtime_dir(settings: ServerSettings) -> tuple[ServerSettings, bool]
 
 def run_serve(args: argparse.Namespace) -> None:
     """Validate settings, then run gunicorn in this process until a signal stops it."""
-    settings = load_settings(
-        env_file=getattr(args, "env_file", None),
-        model_dir=args.model,
-        store=getattr(args, "store", None),
-        model_name=getattr(args, "model_name", None),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        threads=args.threads,
-        no_auth=args.no_auth or None,
-        keys_file=getattr(args, "keys_file", None),
-    )
+    settings = load_settings(env_file=getattr(args, "env_file", None), **overrides(args, ServerSettings))
     verbose = bool(getattr(args, "verbose", False))
     configure_logging(verbose)
     preflight(settings)

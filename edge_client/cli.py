@@ -1,34 +1,23 @@
-"""``signstream edge``: command-line flags on top of the SIGNSTREAM_EDGE_* settings, then run the client."""
+"""``signstream edge`` and ``capture``. Every EdgeSettings field is a flag (``shared/settings_flags.py``)
+and a SIGNSTREAM_EDGE_* variable; a flag given wins over the environment."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from edge_client.settings import load_settings
+from edge_client.settings import EdgeSettings, load_settings
 from shared import cli_args as a
+from shared.settings_flags import add_setting_flags, overrides
 
-# flag dest -> EdgeSettings field, for flags whose names differ from the field
-_RENAMED = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit"}
-_FIELDS = (
-    "source", "server", "api_key", "ca_bundle", "local_model", "local_only", "store", "model_name", "public_key",
-    "json_events", "display", "web_host", "web_port", "realtime", "mirror", "hand_model", "hand_backend",
-    "stride",
-    "display_names", "record_dir", "device_id", "timeout", "tflite", "threshold", "cors_origins",
-)  # fmt: skip
+# Flag names older than the settings they set; every other flag is its setting's name.
+ALIASES = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit"}
+CONSTANTS = {"headless": ("display", "none", "no display (= --display none); the local API stays on")}
 
 
 def settings_from_args(args: argparse.Namespace):
     """EdgeSettings from the environment with the given flags on top."""
-    overrides = {f: getattr(args, f, None) for f in _FIELDS}
-    for flag, name in _RENAMED.items():
-        if getattr(args, flag, None) is not None:
-            overrides[name] = str(getattr(args, flag)) if name == "source" else getattr(args, flag)
-    if overrides["source"] is not None:
-        overrides["source"] = str(overrides["source"])
-    if getattr(args, "headless", False):
-        overrides["display"] = "none"
-    return load_settings(**overrides)
+    return load_settings(**overrides(args, EdgeSettings))
 
 
 def run_edge(args: argparse.Namespace) -> None:
@@ -64,40 +53,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("edge", help="run the edge client (kiosk page, local API, offline fallback)",
                        description="Every flag is also a SIGNSTREAM_EDGE_* setting (docs/edge.md).")  # fmt: skip
-    p.add_argument("--source", help="camera index, /dev/videoN, picamera, a video file or a dataset .npz (default 0)")
-    p.add_argument("--replay", type=a.existing_file, help="replay a landmark dataset as a live stream (= --source)")
-    p.add_argument("--server", help="server base URL, e.g. http://127.0.0.1:8000 (/predict is appended)")
-    p.add_argument("--api-key", help="API key for the server")
-    p.add_argument("--ca-bundle", type=Path, help="CA bundle to verify the server's TLS certificate")
-    p.add_argument("--local-model", type=Path, help="bundle folder: its TFLite model answers when the server cannot")
-    p.add_argument("--local-only", action="store_true", default=None, help="never call the server")
-    p.add_argument("--store", help="registry store URL to keep the local model current from")
-    p.add_argument("--model-name", help="model name in the registry")
-    p.add_argument("--public-key", type=Path, help="load only bundles signed by this ed25519 public key")
-    p.add_argument("--tflite", choices=("float", "int8"), help="which TFLite file runs locally (default float)")
-    p.add_argument("--limit", type=a.positive, help="replay at most this many sequences")
-    p.add_argument("--speed", type=float, help="replay speed (1 = real time, the default; 0 = as fast as possible)")
-    p.add_argument("--realtime", action="store_true", default=None, help="pace a video file like a camera")
-    p.add_argument("--mirror", action="store_true", default=None, help="selfie view: flip frames left-right")
-    p.add_argument("--hand-model", choices=("full", "lite"), help="HandLandmarker model (default full)")
-    p.add_argument(
-        "--hand-backend",
-        choices=("auto", "mediapipe", "litert"),
-        help="hand landmarks by MediaPipe or on LiteRT (default auto: LiteRT where MediaPipe cannot run)",
-    )
-    p.add_argument("--stride", type=a.positive, help="frames between windows of a sign (default 5)")
-    p.add_argument("--threshold", type=float, help="confidence needed to show a label (default: the model's)")
-    p.add_argument("--display", choices=("web", "opencv", "none"), help="kiosk page (default), OpenCV window or none")
-    p.add_argument("--headless", action="store_true", help="no display (= --display none); the local API stays on")
-    p.add_argument("--json-events", action="store_true", default=None, help="one JSON line per event on stdout")
-    p.add_argument("--web-host", help="address of the kiosk page and local API (default 127.0.0.1)")
-    p.add_argument("--web-port", type=int, help="port of the kiosk page and local API (default 8080)")
-    p.add_argument(
-        "--cors-origins",
-        help="origins (scheme://host[:port], comma-separated) whose pages may steer the kiosk (none by default)",
-    )
-    p.add_argument("--display-names", type=a.existing_file, help="JSON {label: name shown}")
-    p.add_argument("--record-dir", type=Path, help="store sent windows' landmarks here (default: nothing stored)")
-    p.add_argument("--device-id", help="sent as X-Device-Id (default: the host name)")
-    p.add_argument("--timeout", type=float, help="seconds to wait for the server's answer (default 2)")
+    add_setting_flags(p, EdgeSettings, aliases=ALIASES, constants=CONSTANTS)
     p.set_defaults(func=run_edge)

@@ -1,0 +1,53 @@
+"""Each setting is declared once: its flag comes from the settings model (help, type, choices, default)."""
+
+import argparse
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from cloud_server.settings import ServerSettings
+from edge_client.settings import EdgeSettings
+from shared.settings_flags import add_setting_flags, overrides
+
+
+class Toy(BaseSettings):
+    folder: Path | None = Field(None, description="Where things go.")
+    count: int = Field(3, ge=1, description="How many.")
+    mode: Literal["a", "b"] = Field("a", description="Which way.")
+    loud: bool = Field(False, description="Say more.")
+
+
+def _parser(**kwargs) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_setting_flags(parser, Toy, **kwargs)
+    return parser
+
+
+def test_a_new_setting_is_a_typed_flag_with_its_description():
+    parser = _parser()
+    help_text = parser.format_help()
+    assert "How many (default 3)" in help_text and "Where things go" in help_text
+    args = parser.parse_args(["--folder", "/tmp/x", "--count", "5", "--mode", "b", "--loud"])
+    assert overrides(args, Toy) == {"folder": Path("/tmp/x"), "count": 5, "mode": "b", "loud": True}
+    assert overrides(parser.parse_args([]), Toy) == {}  # not given: the environment decides
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--mode", "c"])
+
+
+def test_aliases_and_constants_set_the_same_setting():
+    parser = _parser(aliases={"n": "count"}, constants={"quiet-b": ("mode", "b", "mode b")})
+    assert overrides(parser.parse_args(["--n", "7", "--quiet-b"]), Toy) == {"count": 7, "mode": "b"}
+
+
+@pytest.mark.parametrize("model", [EdgeSettings, ServerSettings])
+def test_every_kiosk_and_server_setting_is_a_flag(model):
+    from signstream.cli import build_parser
+
+    command = "edge" if model is EdgeSettings else "serve"
+    root = build_parser()
+    group = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    dests = {a.dest for a in group.choices[command]._actions}
+    assert set(model.model_fields) <= dests
