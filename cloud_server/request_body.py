@@ -1,5 +1,6 @@
 """A /predict body -> the windows to classify: the one place a request body is read.
 
+``read_body`` reads it within the size limit (a 413 the client can read while it still sends).
 ``windows_from_body`` picks by Content-Type: the binary form (``shared.protocol.decode_binary``),
 else JSON. JSON takes a fast path for the common form and the strict path for everything else.
 
@@ -19,6 +20,7 @@ import threading
 import numpy as np
 import orjson
 import simdjson
+from flask import request
 from pydantic import ValidationError
 
 from cloud_server.errors import ApiError, bad_request
@@ -33,7 +35,39 @@ from shared.protocol import (
 from shared.spec import MAX_INPUT_FRAMES, RAW_DIM
 
 _KEYS = {"sequence", "top_k"}
+DRAIN_LIMIT = 64 * 1024 * 1024  # read and discard up to this much of a too-large body so the client sees the 413
 _local = threading.local()  # a parser is not thread-safe, and reusing one saves its allocations
+
+
+def drain(limit: int) -> None:
+    """Read and discard the rest of the request body (up to ``limit``), so an early 413 reaches the client."""
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return
+    left = limit
+    try:
+        while left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (OSError, ValueError):
+        return
+
+
+def read_body(limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes; 413 beyond (werkzeug would silently cut a chunked body)."""
+    if request.content_length is not None:  # already checked against the limit in app.py's guard
+        return request.get_data(cache=False)
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        drain(DRAIN_LIMIT)
+        raise ApiError(413, "request_entity_too_large", f"the body is over the limit of {limit} bytes",
+                       {"Connection": "close"})  # fmt: skip
+    return data
 
 
 def windows_from_body(body: bytes, content_type: str) -> Windows:

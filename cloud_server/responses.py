@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
+from flask import Response
 from pydantic import BaseModel, Field
 
+from shared.protocol import JSON_CONTENT_TYPE
 from shared.spec import FeatureSpec
 
 
@@ -66,3 +69,12 @@ class DevicesResponse(BaseModel):
     """``GET /devices``: every device seen, newest first."""
 
     devices: list[DeviceEntry]
+
+
+def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status=status, mimetype=JSON_CONTENT_TYPE, headers=headers)
+
+
+def answer(body: BaseModel) -> Response:
+    """A 200 JSON answer rendered from its documented model."""
+    return Response(body.model_dump_json(), mimetype=JSON_CONTENT_TYPE)

@@ -1,0 +1,1 @@
+"""The server's routes, one Blueprint per concern (``create_app`` registers them)."""

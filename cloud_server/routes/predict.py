@@ -1,0 +1,51 @@
+"""``POST /predict``: a body of windows -> the model stage -> one JSON answer naming the model version."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, g, request
+
+from cloud_server.batching import NotReady, Overloaded
+from cloud_server.collaborators import Collaborators
+from cloud_server.errors import ApiError, bad_request, not_ready
+from cloud_server.request_body import read_body, windows_from_body
+from cloud_server.responses import answer
+from cloud_server.settings import ServerSettings
+from shared.errors import ProtocolError, SpecMismatchError
+from shared.protocol import BatchPredictResponse, ModelRef, PredictResponse
+
+
+def predict_blueprint(settings: ServerSettings, c: Collaborators) -> Blueprint:
+    """The prediction route; the app's guard has checked the size, the key and the rate limit before it."""
+    bp = Blueprint("predict", __name__)
+
+    @bp.post("/predict")
+    def predict() -> Response:
+        try:
+            windows = windows_from_body(read_body(settings.max_body_bytes), request.content_type or "")
+            if c.holder.current is None:
+                raise not_ready()
+            # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must not
+            # change with a model swap, and the document cannot know how many labels the next model has.
+            model, preds = c.runner.submit(windows.windows, windows.top_k or settings.default_top_k)
+        except (ProtocolError, SpecMismatchError) as err:
+            raise bad_request(str(err), "invalid_request") from err
+        except Overloaded as err:
+            c.metrics.shed.inc()
+            raise ApiError(503, "overloaded", str(err), {"Retry-After": "1"}) from err
+        except NotReady as err:
+            raise not_ready() from err
+        g.model_version, g.label, g.n_windows = model.manifest.version, preds[0].label, len(preds)
+        c.metrics.windows.inc(len(preds))
+        ref = ModelRef(name=model.manifest.name, version=model.manifest.version)
+        now = time.time()
+        if windows.batch:
+            body = BatchPredictResponse(results=preds, model=ref, threshold=model.manifest.threshold, server_time=now)
+        else:
+            body = PredictResponse(
+                **preds[0].model_dump(), model=ref, threshold=model.manifest.threshold, server_time=now
+            )
+        return answer(body)
+
+    return bp
