@@ -142,7 +142,8 @@ def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
         if "idle" in split.test.classes:  # no threshold in the reference recipes: the top-1 is shown unless idle
             idle = split.test.classes.index("idle")
             out["shown_accuracy"] = float((pred == y)[y != idle].mean())
-            out["false_label_rate"] = float((pred != idle)[y == idle].mean())
+            if (y == idle).any():  # held-out people without idle: no false-label rate (not NaN)
+                out["false_label_rate"] = float((pred != idle)[y == idle].mean())
         return out
 
     return run

@@ -58,3 +58,18 @@ def test_a_seed_whose_held_out_people_have_no_idle_still_averages(monkeypatch):
     monkeypatch.setattr(bench, "_ours", fake_ours)
     results = bench.run_bench(Path("."), [0, 1], {"many"}, ["ours"], say=lambda *_: None)
     assert results["splits"]["s"]["ours"] == {"accuracy": pytest.approx(0.85), "false_label_rate": 0.02}
+
+
+def test_a_reference_recipe_on_held_out_people_without_idle_has_no_false_label_rate():
+    """It was NaN (the mean of no windows), and the mean over seeds with it."""
+    import bench.accuracy as bench
+    from shared.dataset import Dataset
+
+    def dataset(y):
+        n = len(y)
+        return Dataset(X=np.zeros((n, 4, 126), np.float32), y=np.array(y), classes=["hello", "idle"],
+                       seq_id=np.arange(n), session=np.array(["a"] * n), length=np.full(n, 4))  # fmt: skip
+
+    split = bench.Split("s", dataset([0, 1]), dataset([0, 0, 0]))
+    out = bench._baseline(lambda X, y, X_test, seed: np.array([0, 0, 1]))(split, 0, Path("."))
+    assert out["shown_accuracy"] == pytest.approx(2 / 3) and "false_label_rate" not in out
