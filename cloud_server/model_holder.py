@@ -68,5 +68,4 @@ class ModelHolder(HotSwap[LoadedModel]):
         on_loaded: Callable[[LoadedModel, LoadedModel | None], None] | None = None,
         on_failed: Callable[[Path, Exception], None] | None = None,
     ) -> None:
-        super().__init__(loader, on_loaded=on_loaded, on_failed=on_failed, what="model", logger=log,
-                         announce="serving model %s %s from %s")  # fmt: skip
+        super().__init__(loader, on_loaded=on_loaded, on_failed=on_failed, what="model", logger=log)

@@ -90,8 +90,7 @@ class ModelSlot(HotSwap[LocalModel]):
         on_loaded: Callable[[LocalModel, LocalModel | None], None] | None = None,
     ) -> None:  # fmt: skip
         loader = functools.partial(LocalModel.load, tflite=tflite, public_key=public_key)
-        super().__init__(loader, on_loaded=on_loaded, what="local model", logger=log,
-                         announce="local model %s %s in use, from %s")  # fmt: skip
+        super().__init__(loader, on_loaded=on_loaded, what="local model", logger=log)
 
 
 class Answerer:

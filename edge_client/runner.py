@@ -114,7 +114,11 @@ class EdgeRunner:
         """Status to the page's event stream every second; the counters to the log now and then."""
         next_log = time.monotonic() + self.settings.counters_interval
         while not self.stop.wait(STATUS_INTERVAL_S):
-            status = self.control.status()
+            try:
+                status = self.control.status()
+            except Exception:  # the page's status must outlive any one failure, as the hub's did
+                log.exception("status failed")
+                continue
             self.hub.publish_status(status)
             if time.monotonic() >= next_log:
                 next_log = time.monotonic() + self.settings.counters_interval

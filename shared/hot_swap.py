@@ -30,9 +30,8 @@ class HotSwap(Generic[M]):
 
     Args:
         loader: loads, verifies and warms up the model in a bundle folder; raises if it cannot.
-        what: how the log names it ("model", "local model").
+        what: how the log names it: "serving <what> NAME VERSION from PATH" ("model", "local model").
         logger: where loads and failures are logged (the owner's module logger: operators grep it).
-        announce: the INFO line of a swap, formatted with the name, version and folder.
     """
 
     def __init__(
@@ -43,9 +42,8 @@ class HotSwap(Generic[M]):
         on_failed: Callable[[Path, Exception], None] | None = None,
         what: str = "model",
         logger: logging.Logger = log,
-        announce: str = "serving %s %s from %s",
     ) -> None:
-        self._loader, self._what, self._log, self._announce = loader, what, logger, announce
+        self._loader, self._what, self._log = loader, what, logger
         self._on_loaded, self._on_failed = on_loaded, on_failed
         self._current: M | None = None
         self._lock = threading.Lock()  # one load at a time; readers never wait
@@ -66,7 +64,8 @@ class HotSwap(Generic[M]):
                     self._on_failed(Path(path), err)
                 raise
             previous, self._current = self._current, candidate
-        self._log.info(self._announce, candidate.manifest.name, candidate.manifest.version, path)
+        m = candidate.manifest
+        self._log.info("serving %s %s %s from %s", self._what, m.name, m.version, path)
         if self._on_loaded is not None:
             self._on_loaded(candidate, previous)
         return candidate
