@@ -116,7 +116,7 @@ class EdgeRunner:
         while not self.stop.wait(STATUS_INTERVAL_S):
             try:
                 status = self.control.status()
-            except Exception:  # the page's status must outlive any one failure, as the hub's did
+            except Exception:  # the status thread must outlive any one failure
                 log.exception("status failed")
                 continue
             self.hub.publish_status(status)
