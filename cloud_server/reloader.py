@@ -82,14 +82,16 @@ class FolderSource:
 class StoreSource:
     """The registry's ``current`` pointer for one model name, through ``shared.registry.sync.ModelSync``."""
 
-    def __init__(self, sync) -> None:  # shared.registry.sync.ModelSync, its on_update the holder's load
+    def __init__(self, sync, startup_wait: float) -> None:  # a ModelSync whose on_update is the holder's load
         self._sync = sync
+        self._startup_wait = startup_wait
 
     def prime(self) -> None:
-        """Check the store now; if it gives no model, serve the cached last good one (never raises:
-        a worker with neither answers 503 on /ready until the store gives a good version)."""
-        outcome = self._sync.check_once()
-        if self._sync.applied_version is None and not self._sync.apply_cached():
+        """The start-up policy every follower shares (``ModelSync.prime``): the store first, for up to
+        ``startup_wait`` seconds, else the cached last good version. Never raises: a worker with
+        neither answers 503 on /ready until the store gives a good version."""
+        outcome = self._sync.prime(self._startup_wait)
+        if self._sync.applied_version is None:
             waiting = "one is promoted" if outcome == "unchanged" else "the store gives a good version (see above)"
             log.error("registry check: %s and no cached version: not ready until %s", outcome, waiting)
 

@@ -13,12 +13,13 @@ import runpy
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from cloud_server.settings import ENV_PREFIX, ServerSettings
-from shared.envcheck import unknown_variables
+from shared.envcheck import by_field, unknown_variables
 from shared.errors import SignstreamError
 from shared.settings_flags import overrides
 
@@ -55,7 +56,8 @@ def read_env_file(path: Path) -> dict[str, str]:
         values = dotenv_values(path)
     except (UnicodeDecodeError, OSError) as err:
         raise SettingsError(f"cannot read settings file {path}: {err}") from err
-    return {k[len(ENV_PREFIX) :].lower(): v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
+    ours = {k[len(ENV_PREFIX) :].lower(): v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
+    return by_field(ServerSettings, ours)
 
 
 def load_settings(env_file: Path | None = None, **overrides: object) -> ServerSettings:
@@ -199,9 +201,28 @@ def raise_fd_limit(settings: ServerSettings) -> int:
 
 
 def preflight(settings: ServerSettings) -> None:
-    """Check the model folder (or the store URL) in the arbiter, so a bad one stops the start with one line."""
+    """Check the model folder (or the store URL) in the arbiter, so a bad one stops the start with one line.
+
+    The store is given ``startup_wait`` seconds, as each worker's first check is: one that does not
+    answer in that time is logged and not waited for (the workers start from their cache).
+    """
     if settings.store is not None:
-        check_store(settings.store, settings.model_name)
+        errors: list[BaseException] = []
+
+        def check() -> None:
+            try:
+                check_store(settings.store, settings.model_name)
+            except BaseException as err:  # raised again in the caller's thread
+                errors.append(err)
+
+        checker = threading.Thread(target=check, name="store-preflight", daemon=True)
+        checker.start()
+        checker.join(settings.startup_wait)
+        if checker.is_alive():
+            log.warning("the store did not answer within %.3g s; the workers start from their cached version if "
+                        "any", settings.startup_wait)  # fmt: skip
+        elif errors:
+            raise errors[0]
         return
     from shared.open_bundle import open_bundle
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.registry.settings import FollowSettings
 
 ENV_PREFIX = "SIGNSTREAM_SERVER_"
 
@@ -21,20 +24,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ServerSettings(BaseSettings):
-    """Everything the server needs to start."""
+class ServerSettings(FollowSettings):
+    """Everything the server needs to start; following the registry is declared in ``FollowSettings``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+    CACHE_NAME: ClassVar[str] = "server-models"
 
     model_dir: Path | None = Field(None, description="Bundle folder to serve (a symlink an operator repoints works).")
-    store: str | None = Field(None, description="Registry URL (s3://bucket/prefix or file:///path) to follow.")
-    model_name: str | None = Field(None, description="Model name whose `current` pointer the server follows.")
-    cache_dir: Path = Field(
-        Path.home() / ".cache" / "signstream" / "server-models",
-        description="Where versions pulled from the registry are kept (the last good one survives restarts).",
-    )
-    public_key: Path | None = Field(None, description="ed25519 public key: refuse bundles not signed with it.")
-    poll_interval: float = Field(30.0, gt=0, description="Seconds between checks for a new model.")
     runtime_dir: Path | None = Field(
         None, description="Folder the workers share (metrics, devices, reload requests); default: a fresh temp folder."
     )
@@ -75,10 +71,6 @@ class ServerSettings(BaseSettings):
             raise ValueError("a model is required (--model DIR, or --store URL with --model-name NAME)")
         if self.model_dir is not None and self.store is not None:
             raise ValueError("give either a model folder or a store, not both")
-        if self.store is not None and not self.model_name:
-            raise ValueError("--store needs --model-name (SIGNSTREAM_SERVER_MODEL_NAME)")
-        if self.public_key is not None and not self.public_key.is_file():
-            raise ValueError(f"public key {self.public_key} does not exist")
         if not self.no_auth:
             if self.keys_file is None:
                 raise ValueError("a key file is required (--keys-file or SIGNSTREAM_SERVER_KEYS_FILE), or --no-auth")

@@ -69,18 +69,7 @@ def model_source(settings: ServerSettings, holder: ModelHolder, metrics: Metrics
     """The registry's pointer (``--store``) or the model folder, each loading into ``holder``."""
     if settings.store is None:
         return FolderSource(settings.model_dir, holder, settings.poll_interval)
-    from shared.registry.registry import Registry
-    from shared.registry.store import open_store
     from shared.registry.sync import ModelSync
 
-    sync = ModelSync(
-        Registry(open_store(settings.store)),
-        settings.model_name,
-        settings.cache_dir,
-        holder.load,
-        interval=settings.poll_interval,
-        max_backoff=max(300.0, settings.poll_interval * 10),
-        public_key=settings.public_key,
-        on_check=metrics.sync_checked,
-    )
-    return StoreSource(sync)
+    sync = ModelSync.follow(settings, holder.load, on_check=metrics.sync_checked)
+    return StoreSource(sync, settings.startup_wait)

@@ -11,7 +11,7 @@ from shared import cli_args as a
 from shared.settings_flags import add_setting_flags, overrides
 
 # Flag names older than the settings they set; every other flag is its setting's name.
-ALIASES = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit"}
+ALIASES = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit", "sync-interval": "poll_interval"}
 CONSTANTS = {"headless": ("display", "none", "no display (= --display none); the local API stays on")}
 
 

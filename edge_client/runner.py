@@ -27,6 +27,7 @@ from edge_client.smoothing import Smoother
 from edge_client.systemd import Watchdog, notify, watchdog_interval
 from edge_client.transport import Backoff, CircuitBreaker, CloudClient
 from edge_client.window import FrameSampler, Windower
+from shared.registry.sync import ModelSync
 from shared.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -77,20 +78,6 @@ def make_cloud(settings: EdgeSettings, stop: threading.Event) -> CloudClient | N
     )  # fmt: skip
 
 
-def make_sync(settings: EdgeSettings, slot: ModelSlot):
-    """A registry ModelSync that loads each new promoted version into ``slot`` (None without --store)."""
-    if not settings.store:
-        return None
-    from shared.registry.registry import Registry
-    from shared.registry.store import open_store
-    from shared.registry.sync import ModelSync
-
-    return ModelSync(
-        Registry(open_store(settings.store)), settings.model_name, settings.cache_dir, slot.load,
-        interval=settings.sync_interval, public_key=settings.public_key,
-    )  # fmt: skip
-
-
 @dataclass
 class EdgeRunner:
     """Every part of a running edge client, built by ``build_runner``; ``run`` starts and stops them."""
@@ -102,7 +89,7 @@ class EdgeRunner:
     web: WebDisplay
     stop: threading.Event
     cloud: CloudClient | None = None
-    sync: Any = None
+    sync: ModelSync | None = None
     owned_landmarker: Any = None
     out: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
 
@@ -137,7 +124,7 @@ class EdgeRunner:
         try:
             self.hub.start()
             if self.sync is not None:
-                self.sync.start(load_cached=False)
+                self.sync.start(wait_first=True)  # build_runner primed it
             self.web.start()
             self.pipeline.start()
             reporter = threading.Thread(target=self._report, name="status", daemon=True)
@@ -191,9 +178,9 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     slot = ModelSlot(s.tflite, s.public_key, on_loaded=_report_local_version(cloud))
     if s.local_model is not None:
         slot.load(s.local_model)
-    sync = make_sync(s, slot)
-    if sync is not None and slot.current is None and not sync.apply_cached():
-        sync.check_once()  # no cached model yet: try the registry once before starting
+    sync = ModelSync.follow(s, slot.load)
+    if sync is not None:  # the store first, for up to startup_wait; the cache only if no --local-model
+        sync.prime(s.startup_wait, use_cache=slot.current is None)
     server_info = cloud.server_model() if cloud is not None else None
     if slot.current is not None:
         spec = slot.current.manifest.spec

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.envcheck import unknown_variables
 from shared.errors import SignstreamError
+from shared.registry.settings import FollowSettings
 
 ENV_PREFIX = "SIGNSTREAM_EDGE_"
 
@@ -20,10 +21,13 @@ class EdgeSettingsError(SignstreamError):
     """A bad edge setting: the client does not start."""
 
 
-class EdgeSettings(BaseSettings):
-    """Everything ``signstream edge`` needs; every field is also SIGNSTREAM_EDGE_<NAME>."""
+class EdgeSettings(FollowSettings):
+    """Everything ``signstream edge`` needs; every field is also SIGNSTREAM_EDGE_<NAME>. Following the
+    registry (the local model's store, name, key, cache, interval) is declared in ``FollowSettings``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+    # SIGNSTREAM_EDGE_SYNC_INTERVAL, the kiosk's name before the registry settings were shared
+    ENV_ALIASES: ClassVar[dict[str, str]] = {"sync_interval": "poll_interval"}
 
     # Where frames come from.
     source: str = Field(
@@ -74,13 +78,6 @@ class EdgeSettings(BaseSettings):
     local_model: Path | None = Field(None, description="Bundle folder whose TFLite model answers offline.")
     local_only: bool = Field(False, description="Never call the server; the local model answers.")
     tflite: Literal["float", "int8"] = Field("float", description="Which TFLite file of the bundle runs locally.")
-    store: str | None = Field(None, description="Registry store URL (file:// or s3://) to sync the local model from.")
-    model_name: str | None = Field(None, description="Model name in the registry.")
-    public_key: Path | None = Field(None, description="Ed25519 public key (PEM): only bundles it signed are loaded.")
-    cache_dir: Path = Field(
-        Path.home() / ".cache" / "signstream" / "models", description="Where synced bundles are kept."
-    )
-    sync_interval: float = Field(30.0, gt=0, description="Seconds between registry checks.")
     # Smoothing.
     smooth_k: int = Field(2, ge=1, description="A label is shown when it wins k of the last n windows of a sign.")
     smooth_n: int = Field(3, ge=1, description="The n of 'k of the last n'.")
@@ -125,11 +122,9 @@ class EdgeSettings(BaseSettings):
             raise ValueError("local_only needs a local model (--local-model DIR or --store URL --model-name NAME)")
         if not self.local_only and not self.server and self.local_model is None and self.store is None:
             raise ValueError("give a server (--server URL), a local model (--local-model DIR) or both")
-        if self.store and not self.model_name:
-            raise ValueError("--store needs --model-name")
         if self.server and not self.server.startswith(("http://", "https://")):
             raise ValueError(f"server must be an http:// or https:// URL, got {self.server!r}")
-        for path in (self.local_model, self.display_names, self.public_key, self.ca_bundle):
+        for path in (self.local_model, self.display_names, self.ca_bundle):
             if path is not None and not path.exists():
                 raise ValueError(f"{path} does not exist")
         return self

@@ -51,8 +51,8 @@ BREAKAGES = [
         "edge-ignores-registry",
         "the edge's local model follows the promoted version",
         "edge_client/runner.py",
-        "settings.model_name, settings.cache_dir, slot.load,",
-        "settings.model_name, settings.cache_dir, lambda path: None,",
+        "    sync = ModelSync.follow(s, slot.load)\n",
+        "    sync = ModelSync.follow(s, lambda path: None)\n",
         "operator_flow",
     ),
     Breakage(
@@ -98,9 +98,9 @@ BREAKAGES = [
     Breakage(
         "signature-ignored",
         "unsigned versions are refused where a public key is configured",
-        "cloud_server/wsgi.py",
-        "        public_key=settings.public_key,\n        on_check=",
-        "        public_key=None,\n        on_check=",
+        "shared/registry/sync.py",
+        "            public_key=settings.public_key, on_check=on_check,\n",
+        "            public_key=None, on_check=on_check,\n",
         "corrupted_partial_and_unsigned",
     ),
     Breakage(

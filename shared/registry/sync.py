@@ -2,11 +2,14 @@
 
 The server runs one ModelSync per gunicorn worker (``on_update`` = ModelHolder.load; the worker's
 ModelWatcher calls ``check_once`` when ``next_delay`` says) and the kiosk one for its TFLite
-fallback (its own thread: ``start``). A store that cannot be reached, a version that fails verification and
-a bundle that ``on_update`` refuses all leave the last good model in use; every check ends in one
-outcome that is logged and counted. Errors back off exponentially (with jitter, so a fleet does not
-poll in step); the last applied version is remembered in the cache so a restart with the store down
-still finds a verified model (``latest_cached``).
+fallback (its own thread: ``start``); both build it with ``ModelSync.follow`` from the same
+settings (``shared.registry.settings.FollowSettings``) and start it the same way (``prime``: the
+store first, within a deadline, then the cached last good model). A store that cannot be reached,
+a version that fails verification and a bundle that ``on_update`` refuses all leave the last good
+model in use; every check ends in one outcome that is logged and counted. Errors back off
+exponentially (with jitter, so a fleet does not poll in step); the last applied version is
+remembered in the cache so a restart with the store down still finds a verified model
+(``latest_cached``).
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.atomic import atomic_file
 from shared.errors import BundleError, SignstreamError
 from shared.open_bundle import open_bundle
 from shared.registry.registry import Registry, RegistryError, check_name
-from shared.registry.store import StoreError
+from shared.registry.store import StoreError, open_store
 from shared.signing import load_public_key
+
+if TYPE_CHECKING:
+    from shared.registry.settings import FollowSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +101,8 @@ class ModelSync:
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
         self._thread: threading.Thread | None = None
-        self._check_lock = threading.Lock()
+        self._check_lock = threading.Lock()  # one check at a time (held over the network calls)
+        self._apply_lock = threading.Lock()  # one hand-over at a time (a check's, or the cached model's)
         self._rejected: set[tuple[str, str]] = set()
         self.counters: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         self.failures = 0
@@ -103,6 +110,19 @@ class ModelSync:
         self.last_outcome: str | None = None
         self.last_check_at: float | None = None
         self.last_good: Path | None = self.latest_cached()
+
+    @classmethod
+    def follow(
+        cls, settings: FollowSettings, on_update: Callable[[Path], Any], *, on_check: Callable[[str], Any] | None = None
+    ) -> ModelSync | None:
+        """The sync ``settings`` ask for (None without a store): their store, name, cache, key and interval."""
+        if not settings.store:
+            return None
+        return cls(
+            Registry(open_store(settings.store)), settings.model_name, settings.cache_dir, on_update,
+            interval=settings.poll_interval, max_backoff=max(300.0, settings.poll_interval * 10),
+            public_key=settings.public_key, on_check=on_check,
+        )  # fmt: skip
 
     # --- the cache -------------------------------------------------------------------------------
 
@@ -139,17 +159,38 @@ class ModelSync:
 
     def apply_cached(self) -> bool:
         """Hand the cached last good model to ``on_update`` if nothing was applied yet; True if it was."""
-        path = self.last_good
-        if path is None or self.applied_version is not None:
-            return False
-        try:
-            self.on_update(path)
-        except Exception as err:
-            log.warning("%s: the cached model %s was refused: %s", self.name, path, err)
-            return False
-        self.applied_version = path.name
+        with self._apply_lock:
+            path = self.last_good
+            if path is None or self.applied_version is not None:
+                return False
+            try:
+                self.on_update(path)
+            except Exception as err:
+                log.warning("%s: the cached model %s was refused: %s", self.name, path, err)
+                return False
+            self.applied_version = path.name
         log.info("%s: serving the cached model %s until the store answers", self.name, path)
         return True
+
+    def prime(self, deadline: float, *, use_cache: bool = True) -> str | None:
+        """Start-up: ask the store first, for up to ``deadline`` seconds; if that applies no model, hand
+        over the cached last good one (if ``use_cache``: not when another model already serves).
+
+        A check that outlasts the deadline goes on in the background and applies what it finds, so a
+        slow or unreachable store delays a start by at most ``deadline``. Returns the first check's
+        outcome, or None while it is still running.
+        """
+        outcomes: list[str] = []
+        first = threading.Thread(
+            target=lambda: outcomes.append(self.check_once()), name=f"model-sync-{self.name}-start", daemon=True
+        )
+        first.start()
+        first.join(deadline)
+        if not outcomes:
+            log.warning("%s: the registry did not answer within %.3g s; the check goes on", self.name, deadline)
+        if use_cache and self.applied_version is None:
+            self.apply_cached()
+        return outcomes[0] if outcomes else None
 
     def check_once(self) -> str:
         """Poll the pointer once and act on it; return the outcome (never raises)."""
@@ -180,6 +221,10 @@ class ModelSync:
             return UNCHANGED, "nothing promoted yet", ()
         if pointer.version == self.applied_version:
             return UNCHANGED, "%s is current", (pointer.version,)
+        return self._take(pointer)
+
+    def _take(self, pointer) -> tuple[str, str, tuple]:
+        """Pull the version ``pointer`` names and hand it over, unless it was refused before."""
         if (pointer.version, pointer.promoted_at) in self._rejected:
             return UNCHANGED, "%s was refused before; waiting for the pointer to change", (pointer.version,)
         try:
@@ -188,13 +233,16 @@ class ModelSync:
             return STORE_ERROR, "cannot pull %s (%s); keeping %s", (pointer.version, err, self.last_good)
         except SignstreamError as err:  # BundleError, SignatureError, RegistryError: the version is bad
             return BAD_VERSION, "refusing %s: %s; keeping %s", (pointer.version, err, self.last_good)
-        try:
-            self.on_update(path)
-        except Exception as err:
-            self._rejected.add((pointer.version, pointer.promoted_at))
-            return REJECTED, "on_update refused %s (%s); keeping %s", (path, err, self.last_good)
-        self.applied_version = pointer.version
-        self.last_good = path
+        with self._apply_lock:
+            if pointer.version == self.applied_version:  # the cached copy was handed over meanwhile
+                return UNCHANGED, "%s is current", (pointer.version,)
+            try:
+                self.on_update(path)
+            except Exception as err:
+                self._rejected.add((pointer.version, pointer.promoted_at))
+                return REJECTED, "on_update refused %s (%s); keeping %s", (path, err, self.last_good)
+            self.applied_version = pointer.version
+            self.last_good = path
         self._remember(path)
         done = "rolled back" if pointer.action == "rollback" else "promoted"
         return UPDATED, "now %s (%s by %s at %s)", (path, done, pointer.promoted_by, pointer.promoted_at)
@@ -207,17 +255,19 @@ class ModelSync:
 
     # --- the thread ------------------------------------------------------------------------------
 
-    def start(self, *, load_cached: bool = True) -> None:
-        """Apply the cached last good model (if asked and present), then poll in a daemon thread."""
+    def start(self, *, wait_first: bool = False) -> None:
+        """Poll in a daemon thread: at once, or (``wait_first``, after ``prime``) one interval from now."""
         if self._thread is not None:
             raise RuntimeError("already started")
-        if load_cached:
-            self.apply_cached()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"model-sync-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(wait_first,), name=f"model-sync-{self.name}", daemon=True
+        )
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, wait_first: bool) -> None:
+        if wait_first:
+            self._sleep(self.next_delay())
         while not self._stop.is_set():
             self.check_once()
             if self._stop.is_set():

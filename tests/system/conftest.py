@@ -31,7 +31,8 @@ _BUCKETS = itertools.count()
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:port to a target; ``down()`` refuses and cuts connections, ``up()`` restores."""
+    """Forwards 127.0.0.1:port to a target; ``down()`` refuses and cuts connections, ``up()`` restores,
+    ``stall()`` accepts and holds connections without a byte."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -41,7 +42,9 @@ class TcpProxy:
         self._lock = threading.Lock()
         self.up()
 
-    def up(self) -> None:
+    def up(self, *, stalled: bool = False) -> None:
+        """Forward again; ``stalled``: accept connections but never answer (a store that hangs)."""
+        self.stalled = stalled
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", self.port))
@@ -61,12 +64,21 @@ class TcpProxy:
                     c.close()
             self._conns.clear()
 
+    def stall(self) -> None:
+        """Cut every connection, then accept new ones and never answer them."""
+        self.down()
+        self.up(stalled=True)
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.stalled:
+                with self._lock:
+                    self._conns.append(client)
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:

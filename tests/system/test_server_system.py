@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+import time
 
 import boto3
 import numpy as np
@@ -182,6 +183,40 @@ def test_store_outage_keeps_the_last_good_model_and_recovers(system, fleet):
 
     stop_server(proc2)
     promote(system, "1")
+
+
+def test_a_store_that_hangs_delays_a_start_by_at_most_the_startup_wait(system, fleet):
+    """The start-up policy: the store first, for STARTUP_WAIT seconds, then the cached last good
+    version; the first check goes on and the server follows once the store answers again. A store
+    that accepted connections and never answered used to hold the start for boto's read timeouts
+    (60 s a try) and the booting worker past gunicorn's timeout."""
+    base, _, _ = fleet
+    promote(system, "1")
+    assert wait_until(lambda: all_workers_serve(base, "1"), 60)
+    shutil.copytree(system.root / "fleet-cache", system.root / "hang-cache")
+    system.proxy.stall()
+    try:
+        started = time.monotonic()
+        base2, proc2, log = system.start_server("hang", workers=1, extra_env={
+            "SIGNSTREAM_SERVER_CACHE_DIR": str(system.root / "hang-cache"),
+            "SIGNSTREAM_SERVER_STARTUP_WAIT": "3"})  # fmt: skip
+        took = time.monotonic() - started
+        assert versions(system, base2, 3) == {"1"}
+        assert took < 45, f"ready after {took:.0f} s with a hanging store (startup wait 3 s)"
+        assert "did not answer within 3 s" in log.read_text()
+        promote(system, "2")  # the operator reaches S3; this server does not, yet
+    finally:
+        system.proxy.down()
+        system.proxy.up()
+    try:
+        assert wait_until(lambda: all_workers_serve(base2, "2", workers=1), 90), (
+            "the server follows once the store answers"
+        )
+    finally:
+        from shared.processes import stop_server
+
+        stop_server(proc2)
+        promote(system, "1")
 
 
 def test_disk_full_during_pull_leaves_nothing_loadable(system, tmp_path):

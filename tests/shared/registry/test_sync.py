@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 
@@ -216,6 +217,110 @@ def test_the_thread_polls_backs_off_and_stops(published, tmp_path):
     sync.stop(timeout=30)
     assert delays[:3] == [10, 20, 40]
     assert sync.counters["store_error"] == 3 and loader.loaded == []
+
+
+class GatedStore(OutageStore):
+    """A real store whose reads wait for ``gate`` once ``slow`` is set, as a store that answers late."""
+
+    slow = False
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.gate = threading.Event()
+
+    def _check(self):
+        super()._check()
+        if self.slow:
+            assert self.gate.wait(30), "the test never opened the gate"
+
+
+def _cached_1_promoted_2(published, tmp_path):
+    """A cache whose last good version is 1, and a store whose current version is now 2."""
+    first = _sync(published, tmp_path / "cache", Loader())
+    assert first.check_once() == "updated"
+    published.promote("tiny", "2", by="bob")
+
+
+def test_prime_takes_the_stores_version_when_it_answers_in_time(published, tmp_path):
+    _cached_1_promoted_2(published, tmp_path)
+    loader = Loader()
+    sync = _sync(published, tmp_path / "cache", loader)
+    assert sync.prime(deadline=30) == "updated"
+    assert loader.loaded == ["2"]  # never the stale cached 1: every instance starts on the promoted version
+
+
+def test_prime_serves_the_cache_when_the_store_is_late_then_swaps_in_its_answer(published, tmp_path):
+    _cached_1_promoted_2(published, tmp_path)
+    store = GatedStore(published.store)
+    store.slow = True
+    loader = Loader()
+    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    assert sync.prime(deadline=0.2) is None  # the check is still waiting for the store
+    assert loader.loaded == ["1"] and sync.applied_version == "1"
+    store.gate.set()
+    deadline = time.monotonic() + 30
+    while sync.applied_version != "2" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert loader.loaded == ["1", "2"] and sync.counters["updated"] == 1
+
+
+def test_a_late_answer_naming_the_cached_version_loads_nothing_twice(published, tmp_path):
+    first = _sync(published, tmp_path / "cache", Loader())
+    assert first.check_once() == "updated"  # cached and current: 1
+    store = GatedStore(published.store)
+    store.slow = True
+    loader = Loader()
+    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    assert sync.prime(deadline=0.2) is None
+    store.gate.set()
+    deadline = time.monotonic() + 30
+    while not sync.last_outcome and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sync.last_outcome == "unchanged" and loader.loaded == ["1"]
+
+
+def test_prime_with_the_store_down_serves_the_cache_at_once(published, tmp_path):
+    _cached_1_promoted_2(published, tmp_path)
+    store = OutageStore(published.store)
+    store.down = True
+    loader = Loader()
+    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    assert sync.prime(deadline=30) == "store_error"
+    assert loader.loaded == ["1"]
+
+
+def test_prime_leaves_a_model_that_already_serves_when_the_store_is_late(published, tmp_path):
+    _cached_1_promoted_2(published, tmp_path)
+    store = GatedStore(published.store)
+    store.slow = True
+    loader = Loader()
+    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    assert sync.prime(deadline=0.2, use_cache=False) is None  # the kiosk's --local-model serves meanwhile
+    assert loader.loaded == []
+    store.gate.set()
+    deadline = time.monotonic() + 30
+    while not loader.loaded and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert loader.loaded == ["2"]
+
+
+def test_after_prime_the_thread_waits_an_interval_before_its_first_poll(published, tmp_path):
+    slept, release = [], threading.Event()
+
+    def fake_sleep(seconds):
+        slept.append((seconds, dict(sync.counters)))
+        release.wait(30)
+
+    sync = _sync(published, tmp_path / "cache", Loader(), sleep=fake_sleep, jitter=0.0)
+    assert sync.prime(deadline=30) == "updated"
+    sync.start(wait_first=True)
+    deadline = time.monotonic() + 30
+    while not slept and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sync.stop(timeout=0)
+    release.set()
+    sync.stop(timeout=30)
+    assert slept[0][0] == 10 and slept[0][1]["updated"] == 1 and sum(slept[0][1].values()) == 1
 
 
 _WORKER = """
