@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import logging
 import os
 import runpy
 import shutil
 import socket
 import tempfile
-import threading
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from cloud_server.settings import ENV_PREFIX, ServerSettings
+from shared.deadline import call_within
 from shared.envcheck import by_field, unknown_variables
 from shared.errors import SignstreamError
 from shared.settings_flags import overrides
@@ -207,22 +208,11 @@ def preflight(settings: ServerSettings) -> None:
     answer in that time is logged and not waited for (the workers start from their cache).
     """
     if settings.store is not None:
-        errors: list[BaseException] = []
-
-        def check() -> None:
-            try:
-                check_store(settings.store, settings.model_name)
-            except BaseException as err:  # raised again in the caller's thread
-                errors.append(err)
-
-        checker = threading.Thread(target=check, name="store-preflight", daemon=True)
-        checker.start()
-        checker.join(settings.startup_wait)
-        if checker.is_alive():
+        check = functools.partial(check_store, settings.store, settings.model_name)
+        done, _ = call_within(settings.startup_wait, check, "store-preflight")
+        if not done:
             log.warning("the store did not answer within %.3g s; the workers start from their cached version if "
                         "any", settings.startup_wait)  # fmt: skip
-        elif errors:
-            raise errors[0]
         return
     from shared.open_bundle import open_bundle
 

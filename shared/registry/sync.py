@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.atomic import atomic_file
+from shared.deadline import call_within
 from shared.errors import BundleError, SignstreamError
 from shared.open_bundle import open_bundle
 from shared.registry.registry import Registry, RegistryError, check_name
@@ -180,17 +181,12 @@ class ModelSync:
         slow or unreachable store delays a start by at most ``deadline``. Returns the first check's
         outcome, or None while it is still running.
         """
-        outcomes: list[str] = []
-        first = threading.Thread(
-            target=lambda: outcomes.append(self.check_once()), name=f"model-sync-{self.name}-start", daemon=True
-        )
-        first.start()
-        first.join(deadline)
-        if not outcomes:
+        done, outcome = call_within(deadline, self.check_once, f"model-sync-{self.name}-start")
+        if not done:
             log.warning("%s: the registry did not answer within %.3g s; the check goes on", self.name, deadline)
         if use_cache and self.applied_version is None:
             self.apply_cached()
-        return outcomes[0] if outcomes else None
+        return outcome
 
     def check_once(self) -> str:
         """Poll the pointer once and act on it; return the outcome (never raises)."""
