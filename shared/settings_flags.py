@@ -11,6 +11,7 @@ is ``--display none``).
 from __future__ import annotations
 
 import argparse
+import inspect
 import types
 import typing
 from collections.abc import Mapping
@@ -30,6 +31,12 @@ def _plain(annotation: Any) -> Any:
         if len(args) == 1:
             return _plain(args[0])
     return annotation
+
+
+def _title(cls: type) -> str:
+    """An argument group's title: the first line of the settings class that declares its fields."""
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return doc[0].rstrip(".") if doc else cls.__name__
 
 
 def _help(field: FieldInfo) -> str:
@@ -65,9 +72,16 @@ def add_setting_flags(
         aliases: {flag name: field} for historical names (``{"replay": "source"}``).
         constants: {flag name: (field, value, help)} for a flag that sets a value (``--headless``).
     """
-    for name, field in model.model_fields.items():
-        if name not in skip:
-            parser.add_argument("--" + name.replace("_", "-"), dest=name, help=_help(field), **_kwargs(field))
+    own = inspect.get_annotations(model)  # declared in the class itself: listed first
+    names = [n for n in model.model_fields if n not in skip]
+    names.sort(key=lambda n: n not in own)
+    inherited = [n for n in names if n not in own]  # from a shared base (FollowSettings): its own group
+    if inherited:
+        group = parser.add_argument_group(_title(model.__mro__[1]))
+    for name in names:
+        field = model.model_fields[name]
+        target = group if name in inherited else parser
+        target.add_argument("--" + name.replace("_", "-"), dest=name, help=_help(field), **_kwargs(field))
     for flag, name in aliases.items():
         field = model.model_fields[name]
         parser.add_argument(f"--{flag}", dest=name, help=f"the same as --{name.replace('_', '-')}", **_kwargs(field))

@@ -42,7 +42,7 @@ class RegistrySettings(StoreSettings):
 
 
 class FollowSettings(StoreSettings):
-    """Following a model's ``current`` pointer, the same on the server and the kiosk.
+    """Following the registry's current version of a model, the same on the server and the kiosk.
 
     Start-up policy (``ModelSync.prime``): the store is asked first, for up to ``startup_wait``
     seconds, so every instance starts on the promoted version; if it gives nothing in that time, the

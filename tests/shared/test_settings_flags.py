@@ -51,3 +51,21 @@ def test_every_kiosk_and_server_setting_is_a_flag(model):
     group = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
     dests = {a.dest for a in group.choices[command]._actions}
     assert set(model.model_fields) <= dests
+
+
+def test_settings_a_side_shares_come_after_its_own_in_a_group_of_their_own():
+    class Shared(BaseSettings):
+        """Shared things."""
+
+        store: str | None = Field(None, description="Where.")
+
+    class Side(Shared):
+        count: int = Field(3, description="How many.")
+
+    parser = argparse.ArgumentParser()
+    add_setting_flags(parser, Side)
+    text = parser.format_help()
+    assert text.index("--count") < text.index("--store")  # in the usage line too
+    own, shared = text.split("Shared things:")
+    assert "--store STORE  " in shared and "--count" not in shared and "--store STORE  " not in own
+    assert overrides(parser.parse_args(["--store", "s", "--count", "4"]), Side) == {"store": "s", "count": 4}
