@@ -148,6 +148,14 @@ BREAKAGES = [
         "60_s_with_a_promotion",
     ),
     Breakage(
+        "start-waits-on-hung-store",
+        "a store that hangs delays a server's start by at most its startup wait",
+        "shared/deadline.py",
+        "    thread.join(seconds)\n",
+        "    thread.join()\n",
+        "hangs",
+    ),
+    Breakage(
         "bad-settings-accepted",
         "a bad settings file stops the start with one clear line",
         "cloud_server/serve.py",
