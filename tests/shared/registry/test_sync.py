@@ -241,6 +241,20 @@ def _cached_1_promoted_2(published, tmp_path):
     published.promote("tiny", "2", by="bob")
 
 
+def _until(predicate, timeout: float = 30) -> None:
+    """Wait for ``predicate`` (a background check's effect) up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _late_sync(published, tmp_path, loader):
+    """A sync whose store answers only once the returned store's ``gate`` is set."""
+    store = GatedStore(published.store)
+    store.slow = True
+    return store, _sync(Registry(store), tmp_path / "cache", loader)
+
+
 def test_prime_takes_the_stores_version_when_it_answers_in_time(published, tmp_path):
     _cached_1_promoted_2(published, tmp_path)
     loader = Loader()
@@ -251,31 +265,23 @@ def test_prime_takes_the_stores_version_when_it_answers_in_time(published, tmp_p
 
 def test_prime_serves_the_cache_when_the_store_is_late_then_swaps_in_its_answer(published, tmp_path):
     _cached_1_promoted_2(published, tmp_path)
-    store = GatedStore(published.store)
-    store.slow = True
     loader = Loader()
-    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    store, sync = _late_sync(published, tmp_path, loader)
     assert sync.prime(deadline=0.2) is None  # the check is still waiting for the store
     assert loader.loaded == ["1"] and sync.applied_version == "1"
     store.gate.set()
-    deadline = time.monotonic() + 30
-    while sync.applied_version != "2" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _until(lambda: sync.applied_version == "2")
     assert loader.loaded == ["1", "2"] and sync.counters["updated"] == 1
 
 
 def test_a_late_answer_naming_the_cached_version_loads_nothing_twice(published, tmp_path):
     first = _sync(published, tmp_path / "cache", Loader())
     assert first.check_once() == "updated"  # cached and current: 1
-    store = GatedStore(published.store)
-    store.slow = True
     loader = Loader()
-    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    store, sync = _late_sync(published, tmp_path, loader)
     assert sync.prime(deadline=0.2) is None
     store.gate.set()
-    deadline = time.monotonic() + 30
-    while not sync.last_outcome and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _until(lambda: sync.last_outcome)
     assert sync.last_outcome == "unchanged" and loader.loaded == ["1"]
 
 
@@ -291,16 +297,12 @@ def test_prime_with_the_store_down_serves_the_cache_at_once(published, tmp_path)
 
 def test_prime_leaves_a_model_that_already_serves_when_the_store_is_late(published, tmp_path):
     _cached_1_promoted_2(published, tmp_path)
-    store = GatedStore(published.store)
-    store.slow = True
     loader = Loader()
-    sync = _sync(Registry(store), tmp_path / "cache", loader)
+    store, sync = _late_sync(published, tmp_path, loader)
     assert sync.prime(deadline=0.2, use_cache=False) is None  # the kiosk's --local-model serves meanwhile
     assert loader.loaded == []
     store.gate.set()
-    deadline = time.monotonic() + 30
-    while not loader.loaded and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _until(lambda: loader.loaded)
     assert loader.loaded == ["2"]
 
 
@@ -314,9 +316,7 @@ def test_after_prime_the_thread_waits_an_interval_before_its_first_poll(publishe
     sync = _sync(published, tmp_path / "cache", Loader(), sleep=fake_sleep, jitter=0.0)
     assert sync.prime(deadline=30) == "updated"
     sync.start(wait_first=True)
-    deadline = time.monotonic() + 30
-    while not slept and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _until(lambda: slept)
     sync.stop(timeout=0)
     release.set()
     sync.stop(timeout=30)
