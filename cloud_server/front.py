@@ -36,9 +36,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from gunicorn import http
+from gunicorn.http import errors as parse_errors
 from gunicorn.workers.gthread import TConn
 
 from cloud_server.balance import BalancedThreadWorker
+from cloud_server.chunked import ChunkedDecoder, State
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ ACCEPT_BATCH = 32
 
 # reading phases of a connection
 IDLE, HEAD, BODY, CHUNKED, DISCARD, BUSY, CLOSING = "idle", "head", "body", "chunked", "discard", "busy", "closing"
-# states of the chunked-body scanner
-SIZE, DATA, DATA_END, TRAILER = range(4)
 
 
 @dataclass(frozen=True)
@@ -82,16 +82,22 @@ def _status(code: int, reason: str, message: str) -> bytes:
 
 REQUEST_TIMEOUT = _status(408, "request_timeout", "the request did not arrive in time")
 HEAD_TOO_LARGE = _status(431, "request_header_fields_too_large", "the request headers are too large")
+BAD_FRAMING_BOTH = _status(400, "bad_request", "the request has both Content-Length and Transfer-Encoding")
+BAD_FRAMING_LENGTH = _status(400, "bad_request", "the request's Content-Length is malformed or repeated")
+BAD_FRAMING_CODING_10 = _status(400, "bad_request", "an HTTP/1.0 request cannot use Transfer-Encoding")
+UNSUPPORTED_CODING = _status(501, "not_implemented", "the only transfer coding accepted is chunked")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class Framing:
     """Where a request's body ends, read from its header block.
 
-    ``length``: the body's declared size (0 if none); ``chunked``: chunked transfer coding;
-    ``unknown``: framing this reader does not trust (conflicting or malformed lengths, a coding other
-    than chunked): the request is handed over as it is, gunicorn's parser answers it (400 or 501) and
-    the connection closes. ``expect``: the client waits for ``100 Continue`` before sending its body.
+    ``length``: the body's declared size (0 if none); ``chunked``: chunked transfer coding (decoded
+    here; the thread sees the body with a ``Content-Length``); ``refusal``: framing this reader does
+    not accept, already answered (400: conflicting or malformed lengths, a length beside a transfer
+    coding, a coding in an HTTP/1.0 request; 501: a coding other than chunked): the connection
+    closes without reading a body it cannot delimit. ``expect``: the client waits for
+    ``100 Continue`` before sending its body.
     """
 
     def __init__(self, head: bytes) -> None:
@@ -104,23 +110,76 @@ class Framing:
             key = name.strip().lower()
             if key == b"content-length":
                 lengths.add(value.strip())
-            elif key == b"transfer-encoding":
+                continue  # written again by ``head_with_length``
+            if key == b"transfer-encoding":
                 codings += [c.strip().lower() for c in value.split(b",")]
-            elif key == b"expect" and value.strip().lower() == b"100-continue" and self.http11:
+                continue
+            if key == b"expect" and value.strip().lower() == b"100-continue" and self.http11:
                 self.expect = True
                 continue  # answered here: the app must not send a second 100 Continue after the body
             kept.append(line)
-        self.head = b"\r\n".join(kept)
-        self.length, self.chunked, self.unknown = 0, False, False
-        if codings:
-            self.chunked = codings[-1] == b"chunked" and not lengths
-            self.unknown = not self.chunked
+        self._kept = b"\r\n".join(kept)
+        self.length, self.chunked, self.refusal = 0, False, None
+        if codings and lengths:
+            self.refusal = BAD_FRAMING_BOTH
+        elif codings:
+            if codings != [b"chunked"]:
+                self.refusal = UNSUPPORTED_CODING
+            elif not self.http11:
+                self.refusal = BAD_FRAMING_CODING_10
+            else:
+                self.chunked = True
         elif lengths:
             value = lengths.pop()
-            if lengths or not value.isdigit():
-                self.unknown = True
+            if lengths or not value.isdigit() or len(value) > 19:
+                self.refusal = BAD_FRAMING_LENGTH
             else:
                 self.length = int(value)
+
+    def head_with_length(self, length: int | None) -> bytes:
+        """The header block for the thread, with ``Content-Length: length`` (none when None), CRLFCRLF-ended."""
+        if length is None:
+            return self._kept + b"\r\n\r\n"
+        return self._kept + b"\r\nContent-Length: " + str(length).encode() + b"\r\n\r\n"
+
+
+def _closing(parser):
+    """The parser's requests, each marked to be answered with ``Connection: close``.
+
+    gunicorn drops a ``Connection`` header the app sets and writes its own from the request; a request
+    marked ``must_close`` makes it write ``close``.
+    """
+    for req in parser:
+        req.must_close = True
+        yield req
+
+
+_PARSE_ERRORS: list[tuple[type, int, str, str]] = [
+    (parse_errors.LimitRequestLine, 414, "uri_too_long", "the request line is too long"),
+    (parse_errors.LimitRequestHeaders, 431, "request_header_fields_too_large", "too many or too large header fields"),
+    (parse_errors.UnsupportedTransferCoding, 501, "not_implemented", "the only transfer coding accepted is chunked"),
+    (parse_errors.ExpectationFailed, 417, "expectation_failed", "the only expectation accepted is 100-continue"),
+    (parse_errors.InvalidRequestLine, 400, "bad_request", "malformed request line"),
+    (parse_errors.InvalidRequestMethod, 400, "bad_request", "malformed request method"),
+    (parse_errors.InvalidHTTPVersion, 400, "bad_request", "unsupported HTTP version"),
+    (parse_errors.ObsoleteFolding, 400, "bad_request", "folded header lines are not accepted"),
+    (parse_errors.InvalidHeaderName, 400, "bad_request", "malformed header name"),
+    (parse_errors.InvalidHeader, 400, "bad_request", "malformed header line"),
+    (parse_errors.ParseException, 400, "bad_request", "malformed request"),
+]
+
+
+def _parse_error(exc: BaseException) -> tuple[int, str, str]:
+    """(status, reason, message) for an error gunicorn raised while parsing; 500 for anything else.
+
+    The message never repeats what the client sent (a header line may hold a key).
+    """
+    if isinstance(exc, (parse_errors.InvalidResponseHeader, parse_errors.InvalidResponseHeaderName)):
+        return 500, "internal", "internal error"  # the app's fault, not the client's
+    for kind, status, reason, message in _PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return status, reason, message
+    return 500, "internal", "internal error"
 
 
 class FrontConn(TConn):
@@ -138,8 +197,8 @@ class FrontConn(TConn):
         self.head = b""
         self.need = 0  # body bytes still to come (BODY) or to discard (DISCARD)
         self.must_close = False
-        self.over_limit = False
-        self.chunk_state, self.chunk_left, self.scan, self.decoded = SIZE, 0, 0, 0
+        self.scan = 0  # where the search for the end of the headers goes on
+        self.chunks: ChunkedDecoder | None = None
 
     def init(self) -> None:
         """Called by the thread before it parses: a blocking socket whose writes give up after a while."""
@@ -202,7 +261,7 @@ class FrontWorker(BalancedThreadWorker):
     def _wait_for_request(self, conn: FrontConn, now: float, idle_for: float) -> None:
         conn.sock.setblocking(False)
         conn.phase, conn.since, conn.deadline, conn.got_bytes = IDLE, now, now + idle_for, False
-        conn.must_close = conn.over_limit = False
+        conn.must_close, conn.chunks = False, None
         self.reading[conn] = None
         self.evictable[conn] = None
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
@@ -227,6 +286,9 @@ class FrontWorker(BalancedThreadWorker):
             conn.need -= len(data)
             if conn.need <= 0:
                 self._hand_over(conn, conn.head)
+            return
+        if conn.phase == CHUNKED:
+            self._feed_chunks(conn, data)
             return
         conn.buf += data
         self._advance(conn, now)
@@ -256,22 +318,26 @@ class FrontWorker(BalancedThreadWorker):
                 del conn.buf[: conn.need]
                 self._hand_over(conn, conn.head + body)
         elif conn.phase == CHUNKED:
-            self._scan_chunks(conn)
+            data = bytes(conn.buf)
+            conn.buf.clear()
+            self._feed_chunks(conn, data)
 
     def _start_body(self, conn: FrontConn, framing: Framing, now: float) -> None:
         self.evictable.pop(conn, None)
-        conn.head = framing.head + b"\r\n\r\n"
         conn.since, conn.deadline = now, now + LIMITS.body_timeout
-        if framing.unknown:
-            conn.must_close = True
-            self._hand_over(conn, conn.head + bytes(conn.buf))
-            conn.buf.clear()
+        if framing.refusal is not None:
+            self._count("bad_framing")
+            self._close(conn, framing.refusal)
         elif framing.chunked:
-            conn.phase, conn.chunk_state, conn.scan, conn.decoded = CHUNKED, SIZE, 0, 0
+            conn.phase, conn.head = CHUNKED, framing.head_with_length(None)
+            conn.chunks = ChunkedDecoder(LIMITS.max_body_bytes, DRAIN_LIMIT)
             self._send_continue(conn, framing)
-            self._scan_chunks(conn)
+            data = bytes(conn.buf)
+            conn.buf.clear()
+            self._feed_chunks(conn, data)
         elif framing.length > LIMITS.max_body_bytes:  # the app answers 413 from the declared length alone
             conn.must_close = True
+            conn.head = framing.head_with_length(framing.length)
             if framing.expect:  # the body has not been sent: answer at once
                 self._hand_over(conn, conn.head)
                 return
@@ -280,91 +346,48 @@ class FrontWorker(BalancedThreadWorker):
             if conn.need <= 0:
                 self._hand_over(conn, conn.head)
         elif framing.length:
-            conn.phase, conn.need = BODY, framing.length
+            conn.phase, conn.need, conn.head = BODY, framing.length, framing.head_with_length(framing.length)
             self._send_continue(conn, framing)
             self._advance(conn, now)
         else:
-            self._hand_over(conn, conn.head)
+            self._hand_over(conn, framing.head_with_length(None))
 
     def _send_continue(self, conn: FrontConn, framing: Framing) -> None:
         if framing.expect and not conn.buf:
             with contextlib.suppress(OSError):
                 conn.sock.send(CONTINUE)
 
-    def _scan_chunks(self, conn: FrontConn) -> None:
-        """Follow the chunked framing through what has arrived; hand the request over at its end.
+    def _feed_chunks(self, conn: FrontConn, data: bytes) -> None:
+        """Decode what arrived of a chunked body; at its end hand the request over with a Content-Length.
 
-        A body that grows past ``max_body_bytes`` is discarded as it arrives (up to ``DRAIN_LIMIT``)
-        and the app is handed a stand-in one byte over the limit, so it answers its 413.
+        Malformed framing is answered 400 and closed here. A body past ``max_body_bytes`` is counted,
+        not kept (up to ``DRAIN_LIMIT``), and the app is handed its declared size alone, so it answers
+        its 413 and the connection closes.
         """
-        buf, pos = conn.buf, conn.scan
-        while True:
-            if conn.chunk_state == SIZE or conn.chunk_state == TRAILER:
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    if len(buf) - pos > 4096:  # no sane size or trailer line is this long
-                        conn.must_close = True
-                        self._hand_over(conn, conn.head + bytes(buf))
-                        return
-                    break
-                line = bytes(buf[pos:eol])
-                pos = eol + 2
-                if conn.chunk_state == TRAILER:
-                    if not line:
-                        self._chunks_done(conn, pos)
-                        return
-                    continue
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    conn.must_close = True
-                    self._hand_over(conn, conn.head + bytes(buf))
-                    return
-                if size == 0:
-                    conn.chunk_state = TRAILER
-                else:
-                    conn.chunk_state, conn.chunk_left = DATA, size
-                    conn.decoded += size
-            elif conn.chunk_state == DATA:
-                take = min(conn.chunk_left, len(buf) - pos)
-                pos += take
-                conn.chunk_left -= take
-                if conn.chunk_left:
-                    break
-                conn.chunk_state = DATA_END
-            else:  # DATA_END
-                if len(buf) - pos < 2:
-                    break
-                pos += 2
-                conn.chunk_state = SIZE
-        if conn.decoded > LIMITS.max_body_bytes or conn.over_limit:
-            conn.over_limit = True
-            del buf[:pos]
-            pos = 0
-            if conn.decoded > DRAIN_LIMIT:
-                self._chunks_done(conn, 0)
-                return
-        conn.scan = pos
-
-    def _chunks_done(self, conn: FrontConn, end: int) -> None:
-        if conn.over_limit:
-            conn.must_close = True
-            over = LIMITS.max_body_bytes + 1
-            body = f"{over:x}\r\n".encode() + bytes(over) + b"\r\n0\r\n\r\n"
-            del conn.buf[:end]
-        else:
-            body = bytes(conn.buf[:end])
-            del conn.buf[:end]
-        conn.scan = 0
-        self._hand_over(conn, conn.head + body)
+        chunks = conn.chunks
+        state = chunks.feed(data)
+        if state is State.ERROR:
+            self._count("bad_framing")
+            self._close(conn, _status(400, "bad_request", f"malformed chunked body: {chunks.error}"))
+        elif state is State.DONE:
+            conn.buf += chunks.rest  # a pipelined next request
+            if chunks.over_limit:
+                conn.must_close = True
+                self._hand_over(conn, conn.head[:-2] + b"Content-Length: %d\r\n\r\n" % chunks.decoded)
+            else:
+                body = bytes(chunks.body)
+                self._hand_over(conn, conn.head[:-2] + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            conn.chunks = None
 
     # --- to a thread and back -----------------------------------------------------------------------
     def _hand_over(self, conn: FrontConn, request: bytes) -> None:
         self._forget(conn)
         conn.phase, conn.served = BUSY, True
-        if conn.must_close:
+        parser = http.get_parser(self.cfg, iter([request]), conn.client)
+        if conn.must_close:  # refused before its body was read: the answer says so, then the connection closes
             conn.buf.clear()
-        conn.parser = http.get_parser(self.cfg, iter([request]), conn.client)
+            parser = _closing(parser)
+        conn.parser = parser
         self.enqueue_req(conn)
 
     def finish_request(self, conn: FrontConn, fs) -> None:
@@ -414,6 +437,22 @@ class FrontWorker(BalancedThreadWorker):
         self.nr_conns -= 1
         with contextlib.suppress(OSError):
             conn.sock.close()
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        """gunicorn's parser refused a request (or the app failed outside Flask): answer in the API's JSON.
+
+        gunicorn's own answer is HTML and its log line echoes the offending line, an API key included;
+        this one names only the client's address and the kind of fault.
+        """
+        status, reason, message = _parse_error(exc)
+        ip = addr[0] if addr else ""
+        if status >= 500:
+            log.error("error handling a request from ip=%s", ip, exc_info=exc)
+        else:
+            self._count("bad_request")
+            log.warning("invalid request from ip=%s: %s", ip, message)
+        with contextlib.suppress(OSError):
+            client.sendall(_status(status, reason, message))
 
     # --- deadlines, replacing gthread's keep-alive and pending queues ------------------------------
     def murder_keepalived(self, force: bool = False) -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from shared.errors import SignstreamError
 
@@ -39,13 +40,21 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None
 
 
 def start_server(
-    bundle: Path, port: int, workers: int = 2, env: dict | None = None, keys_file: Path | None = None
+    bundle: Path,
+    port: int,
+    workers: int = 2,
+    env: dict | None = None,
+    keys_file: Path | None = None,
+    log: IO | None = None,
 ) -> subprocess.Popen:
-    """Start ``signstream serve`` (gunicorn) in its own process group on 127.0.0.1 (no keys unless ``keys_file``)."""
+    """Start ``signstream serve`` (gunicorn) in its own process group on 127.0.0.1 (no keys unless ``keys_file``).
+
+    ``log``: a file the server's stderr (its whole log) goes to; inherited when None.
+    """
     auth = ["--keys-file", str(keys_file)] if keys_file else ["--no-auth"]
     cmd = [sys.executable, "-m", "signstream.cli", "serve", "--model", str(bundle), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), *auth]  # fmt: skip
-    return subprocess.Popen(cmd, start_new_session=True, env=env or os.environ.copy())
+    return subprocess.Popen(cmd, start_new_session=True, env=env or os.environ.copy(), stderr=log)
 
 
 def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:

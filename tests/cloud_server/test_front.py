@@ -20,19 +20,27 @@ HEADER_S, BODY_S, CAP = 1.0, 2.0, 16
 
 
 @pytest.fixture(scope="module")
-def port(tiny_bundle):
+def server(tiny_bundle, tmp_path_factory):
+    """(port, log path) of a 2-worker server with short bounds."""
     raise_fd_limit(1024)
     port = free_port()
     env = {**os.environ, "SIGNSTREAM_SERVER_HEADER_TIMEOUT": str(HEADER_S),
            "SIGNSTREAM_SERVER_BODY_TIMEOUT": str(BODY_S), "SIGNSTREAM_SERVER_MAX_CONNECTIONS": str(CAP),
            "SIGNSTREAM_SERVER_LOG_REQUESTS": "false"}  # fmt: skip
-    proc = start_server(tiny_bundle, port, workers=2, env=env)
+    log_path = tmp_path_factory.mktemp("front") / "server.log"
+    with log_path.open("wb") as log:
+        proc = start_server(tiny_bundle, port, workers=2, env=env, log=log)
     try:
         wait_ready(f"http://127.0.0.1:{port}/ready", proc)
         time.sleep(2.0)  # the second worker too
-        yield port
+        yield port, log_path
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def port(server):
+    return server[0]
 
 
 def window_json() -> bytes:
@@ -151,6 +159,7 @@ def test_a_declared_body_over_the_limit_gets_the_apps_413(port):
                   b"Content-Length: 5000000\r\n\r\n")  # fmt: skip
         answer = read_all(s)
         assert answer.startswith(b"HTTP/1.1 413 ") and b"request_entity_too_large" in answer
+        assert b"\r\nConnection: close\r\n" in answer  # the body was not read: the connection ends here
 
 
 def test_a_chunked_body_over_the_limit_gets_413(port):
@@ -163,6 +172,7 @@ def test_a_chunked_body_over_the_limit_gets_413(port):
         s.sendall(b"0\r\n\r\n")
         answer = read_all(s)
         assert answer.startswith(b"HTTP/1.1 413 ") and b"request_entity_too_large" in answer
+        assert b"\r\nConnection: close\r\n" in answer
 
 
 def test_conflicting_framing_is_refused_and_closed(port):
@@ -191,3 +201,72 @@ def test_a_full_worker_closes_its_longest_idle_connection_for_a_new_one(port):
     finally:
         for c in idle:
             c.close()
+
+
+CHUNKED_HEAD = (
+    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"-6\r\n", b"-100\r\n", b"+5\r\nhello\r\n0\r\n\r\n", b"0x10\r\n", b"1_0\r\n", b"zz\r\n",
+     b"5;" + b"x" * 5000 + b"\r\n", b"3\r\nhello\r\n0\r\n\r\n", b"5\nhello\n0\n\n"],
+    ids=["minus6", "minus100", "plus5", "0x10", "1_0", "zz", "oversize-line", "data-longer", "bare-lf"],
+)  # fmt: skip
+def test_malformed_chunk_framing_gets_a_json_400_and_the_connection_closes(port, body):
+    with connect(port) as s:
+        t0 = time.monotonic()
+        s.sendall(CHUNKED_HEAD + body)
+        answer = read_all(s, timeout=5)
+        assert time.monotonic() - t0 < 2  # answered at once, not at a timeout
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"\r\nConnection: close" in head
+    assert json.loads(payload)["reason"] == "bad_request"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400),
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nAuthorization Bearer SECRET-KEY-IN-A-BAD-LINE\r\n\r\n", 400),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-A: 1\r\n" * 120 + b"\r\n", 431),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"BLAH\x00 / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
+    ],
+    ids=["length-and-coding", "plus-length", "gzip", "no-colon", "long-line", "many-fields", "long-field", "method",
+         "folding"],
+)  # fmt: skip
+def test_refused_requests_are_answered_in_json_and_closed(server, request_bytes, status):
+    port, log_path = server
+    with connect(port) as s:
+        s.sendall(request_bytes + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = read_all(s, timeout=5)
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status) and b"\r\nConnection: close" in head
+    assert b"application/json" in head and json.loads(payload)["error"]
+    assert answer.count(b"HTTP/1.1 ") == 1  # nothing after a refusal is read as a request
+    time.sleep(0.2)
+    log = log_path.read_bytes()
+    assert b"SECRET-KEY" not in log and b"Traceback" not in log
+
+
+def test_a_keep_alive_client_goes_on_after_a_413(port):
+    """A refusal before the body ends the connection in words: the client's next request opens a new one."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/predict", body=b"0" * 4_100_000, headers={"Content-Type": "application/json"})
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 413 and first.getheader("Connection") == "close"
+        conn.request("GET", "/health")  # http.client reconnects because the answer said close
+        second = conn.getresponse()
+        assert second.status == 200 and json.loads(second.read())["status"] == "ok"
+    finally:
+        conn.close()
