@@ -2,8 +2,8 @@
 
 Here is what every request meets: the size guard (413 even while the client still sends), the key
 check (401/403), the per-key rate limit (429); errors rendered as one JSON answer; every request
-counted in the metrics, the device table and one structured log line (never the key itself). The
-routes are Blueprints per concern: ``routes/predict.py`` (parse and validate, the micro-batched model
+counted in the metrics, the device table (accepted keys only) and one structured log line (never the
+key itself). The routes are Blueprints per concern: ``routes/predict.py`` (parse and validate, the micro-batched model
 stage, 503 + Retry-After when full) and ``routes/operations.py`` (probes, model, metrics, devices,
 reloads).
 """
@@ -68,7 +68,10 @@ def create_app(
             limit = settings.max_body_bytes
             message = f"the body is {length} bytes; the limit is {limit}"
             raise ApiError(413, "request_entity_too_large", message, {"Connection": "close"})
-        if settings.no_auth or request.path in PUBLIC_PATHS:
+        if settings.no_auth:
+            g.accepted = True
+            return
+        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":  # a preflight or Allow query carries no key
             return
         if request.path == "/metrics" and settings.metrics_public:
             return
@@ -80,7 +83,7 @@ def create_app(
         g.key_name = entry.name  # named in the log and the device table even when refused below
         if status == "revoked":
             raise ApiError(403, "key_revoked", f"the API key {entry.name!r} was revoked")
-        g.admin = entry.admin
+        g.admin, g.accepted = entry.admin, True
         wait = c.limiter.check(entry.name)
         if wait is not None:
             c.metrics.rate_limited.labels(entry.name).inc()
@@ -97,8 +100,9 @@ def create_app(
             c.metrics.errors.labels(g.get("reason", "http_error")).inc()
         if endpoint == "/predict":
             c.metrics.latency.observe(elapsed)
-            device = clean_device_id(request.headers.get(DEVICE_HEADER))
-            c.devices.record(device, status, request.headers.get(MODEL_VERSION_HEADER), g.get("key_name"))
+            if g.get("accepted"):  # the device table is written only by callers with a valid key
+                device = clean_device_id(request.headers.get(DEVICE_HEADER))
+                c.devices.record(device, status, request.headers.get(MODEL_VERSION_HEADER), g.get("key_name"))
         if settings.log_requests and endpoint not in ("/health", "/ready", "/metrics"):
             access_log.info(json.dumps({
                 "method": request.method, "path": request.path[:200], "status": status,

@@ -1,5 +1,7 @@
 """The strict, incremental chunked decoder (cloud_server/chunked.py), fuzzed over every framing field."""
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +16,7 @@ def decode(raw: bytes, pieces: list[int] | None = None, max_body: int = 1 << 20)
     """Feed ``raw`` split at ``pieces`` (cut positions); the decoder after the last piece."""
     decoder = ChunkedDecoder(max_body, 4 * max_body)
     cuts = [0, *sorted(set(pieces or [])), len(raw)]
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         decoder.feed(raw[a:b])
     return decoder
 

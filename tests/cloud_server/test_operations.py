@@ -91,6 +91,26 @@ def test_devices_list_last_request_and_local_version(keyed):
     assert devices["anonymous"]["requests"] == 1
 
 
+def test_only_callers_with_a_valid_key_write_the_device_table(keyed):
+    client, user, admin = keyed
+    forged = {DEVICE_HEADER: "kiosk-lobby", MODEL_VERSION_HEADER: "forged"}
+    assert client.post("/predict", json={"sequence": window()}, headers=forged).status_code == 401
+    bad_key = {**forged, "Authorization": "Bearer not-a-key"}
+    assert client.post("/predict", json={"sequence": window()}, headers=bad_key).status_code == 401
+    for i in range(5):  # ghosts that would push real devices out of the table
+        client.post("/predict", json={"sequence": window()}, headers={DEVICE_HEADER: f"ghost-{i}"})
+    assert client.get("/devices", headers=admin).get_json()["devices"] == []
+    client.post("/predict", json={"sequence": window()}, headers={**user, DEVICE_HEADER: "kiosk-lobby"})
+    (row,) = client.get("/devices", headers=admin).get_json()["devices"]
+    assert (row["device"], row["local_model_version"], row["key"]) == ("kiosk-lobby", None, "kiosk-1")
+
+
+def test_options_needs_no_key(keyed):
+    client, _, _ = keyed
+    r = client.options("/predict")
+    assert r.status_code == 200 and "POST" in r.headers["Allow"]
+
+
 def test_device_tables_of_workers_are_merged(tmp_path):
     from cloud_server.devices import DeviceTracker
 
