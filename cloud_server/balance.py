@@ -62,6 +62,11 @@ class ConnectionTable:
         """Clear the rows of a worker that exited (the arbiter's ``child_exit``)."""
         self._rows["pid"][self._rows["pid"] == pid] = 0
 
+    def live_pids(self, now: float) -> set[int]:
+        """Workers that published within ``STALE_S``: booted (their app loaded) and serving."""
+        live = (self._rows["pid"] != 0) & (now - self._rows["stamp"] < STALE_S)
+        return {int(pid) for pid in self._rows["pid"][live]}
+
     def others(self, slot: int, now: float) -> np.ndarray:
         """Connections of every other worker that published within ``STALE_S``."""
         live = (self._rows["pid"] != 0) & (now - self._rows["stamp"] < STALE_S)

@@ -14,6 +14,7 @@ import runpy
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -82,19 +83,58 @@ def load_settings(env_file: Path | None = None, **overrides: object) -> ServerSe
 
 
 def owned_arbiter():
-    """gunicorn's Arbiter, except that stopping always waits for (or kills) every worker.
+    """gunicorn's Arbiter, except that stopping always waits for (or kills) every worker, and a reload
+    (SIGHUP) stops the old workers only once the new ones serve.
 
     gunicorn's ``stop`` reaps workers in a loop, and its ``reap_workers`` raises HaltServer when a
     worker exits with the boot-error code. A worker still booting when SIGTERM arrives can exit that
-    way (CI saw it), and the raise then ended the arbiter with the other worker not yet reaped. While
-    stopping, that exit is logged by gunicorn and the loop goes on: the workers are waited for up to
-    the graceful timeout, then killed and reaped, so no worker outlives ``signstream serve``.
+    way, and the raise then ended the arbiter with the other worker not yet reaped. While stopping,
+    that exit is logged by gunicorn and the loop goes on: the workers are waited for up to the graceful
+    timeout, then killed and reaped, so no worker outlives ``signstream serve``.
+
+    gunicorn's reload spawns the new workers and stops the old ones at once; loading a model takes a
+    worker seconds, and in between nothing answered (4.5 s measured). Here the surplus old workers are
+    stopped only when every worker that stays has published in the connection table (``balance.py``:
+    its app is loaded and its loop runs), waiting up to the worker timeout during a reload; if the new
+    ones are not serving by then, the old ones go on serving and the main loop checks again each second.
     """
     from gunicorn.arbiter import Arbiter
     from gunicorn.errors import HaltServer
 
+    from cloud_server.balance import TABLE
+
     class OwnedArbiter(Arbiter):
         stopping = False
+        reloading = False
+
+        def reload(self) -> None:
+            self.reloading = True
+            try:
+                super().reload()
+            finally:
+                self.reloading = False
+
+        def manage_workers(self) -> None:
+            if len(self.WORKERS) > self.num_workers and not self.stopping and not self._new_workers_serve():
+                return  # the old workers go on serving; the main loop asks again within a second
+            super().manage_workers()
+
+        def _new_workers_serve(self) -> bool:
+            """Wait (during a reload, up to the worker timeout) until the workers that stay serve."""
+            deadline = time.monotonic() + (self.timeout if self.reloading else 0)
+            while len(self.WORKERS) > self.num_workers and not self._staying_serve():
+                if time.monotonic() >= deadline:
+                    if self.reloading:
+                        self.log.warning("the new workers do not serve yet: the old ones go on serving")
+                    return False
+                time.sleep(0.1)
+                self.reap_workers()
+            return True
+
+        def _staying_serve(self) -> bool:
+            """Every worker that a cut to ``num_workers`` keeps (the newest) serves."""
+            staying = sorted(self.WORKERS.items(), key=lambda w: w[1].age)[-self.num_workers :]
+            return {pid for pid, _ in staying} <= TABLE.live_pids(time.monotonic())
 
         def stop(self, graceful: bool = True) -> None:
             self.stopping = True

@@ -1,6 +1,7 @@
 """The real server under gunicorn (2 workers) on 127.0.0.1: metrics over workers, hot swap under load,
 a tampered bundle refused while the old model serves, 413 while the client sends, SIGHUP."""
 
+import itertools
 import json
 import os
 import re
@@ -202,6 +203,50 @@ def test_sighup_replaces_workers_with_the_current_model(server, versions):
     assert not set(_worker_pids(proc.pid)) & before, "gunicorn should have replaced every worker"
     a = requests.post(base + "/predict", json={"sequence": window().tolist()}, timeout=10).json()
     assert a["model"]["version"] == "2"
+
+
+def test_sighup_under_load_leaves_no_gap_in_answers(server, versions):
+    """16 clients post windows while SIGHUP replaces both workers: answers never stop for a second."""
+    base, proc = server
+    before = set(_worker_pids(proc.pid))
+    body = encode_binary(window()[None])
+    answered, failed, stop = [], [], threading.Event()
+
+    def client() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                r = session.post(base + "/predict", data=body, headers={"Content-Type": BINARY_CONTENT_TYPE},
+                                 timeout=10)  # fmt: skip
+                (answered if r.status_code == 200 else failed).append((time.monotonic(), r.status_code))
+            except requests.RequestException as err:
+                failed.append((time.monotonic(), type(err).__name__))
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2.0)
+        hup_at = time.monotonic()
+        os.kill(proc.pid, signal.SIGHUP)
+        deadline = hup_at + 60
+        while time.monotonic() < deadline and (set(_worker_pids(proc.pid)) & before or len(_worker_pids(proc.pid)) < 2):
+            time.sleep(0.2)
+        replaced_at = time.monotonic()
+        time.sleep(3.0)
+        end = time.monotonic()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    assert not set(_worker_pids(proc.pid)) & before, "every old worker must have been replaced"
+    times = [t for t, _ in sorted(answered) if t >= hup_at - 1] + [end]  # silence up to the end counts too
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    print(f"SIGHUP under 16 clients: {len(answered)} answered, {len(failed)} failed {failed[:5]}, "
+          f"old workers gone {replaced_at - hup_at:.1f} s after the signal, longest gap {max(gaps):.3f} s")  # fmt: skip
+    assert max(gaps) < 1.0
+    assert not [f for f in failed if isinstance(f[1], int)], "no error answer"
+    assert len(failed) <= 2, "a connection the old worker closes may take at most a request or two with it"
 
 
 def _worker_pids(pid):
