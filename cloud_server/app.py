@@ -17,32 +17,22 @@ import time
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from cloud_server import auth
 from cloud_server.collaborators import default_collaborators
 from cloud_server.devices import clean_device_id
 from cloud_server.errors import ApiError
 from cloud_server.keys import KeyStore
-from cloud_server.limits import retry_after
 from cloud_server.model_holder import ModelHolder
 from cloud_server.request_body import DRAIN_LIMIT, drain
 from cloud_server.responses import json_response
 from cloud_server.routes.operations import operations_blueprint
 from cloud_server.routes.predict import predict_blueprint
 from cloud_server.settings import ServerSettings
-from shared.protocol import API_KEY_HEADER, DEVICE_HEADER, MODEL_VERSION_HEADER
+from shared.errors import SignstreamError
+from shared.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("signstream.access")
-PUBLIC_PATHS = {"/health", "/ready", "/openapi.json"}  # probes and the API description need no key
-KEY_HEADER = API_KEY_HEADER
-BEARER_FORM = "Authorization: Bearer <key>"
-
-
-def presented_key() -> str | None:
-    """The API key of this request: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    return request.headers.get(KEY_HEADER) or None
 
 
 def create_app(
@@ -68,27 +58,12 @@ def create_app(
             limit = settings.max_body_bytes
             message = f"the body is {length} bytes; the limit is {limit}"
             raise ApiError(413, "request_entity_too_large", message, {"Connection": "close"})
-        if settings.no_auth:
-            g.accepted = True
-            return
-        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":  # a preflight or Allow query carries no key
-            return
-        if request.path == "/metrics" and settings.metrics_public:
-            return
-        status, entry = c.keys.check(presented_key())
-        if status in ("missing", "invalid"):  # say which header to add: a client without one is the usual case
-            what = "missing API key" if status == "missing" else "unknown API key"
-            raise ApiError(401, "unauthorized", f"{what}: send it in the {KEY_HEADER} header (or {BEARER_FORM})",
-                           {"WWW-Authenticate": "Bearer"})  # fmt: skip
-        g.key_name = entry.name  # named in the log and the device table even when refused below
-        if status == "revoked":
-            raise ApiError(403, "key_revoked", f"the API key {entry.name!r} was revoked")
-        g.admin, g.accepted = entry.admin, True
-        wait = c.limiter.check(entry.name)
-        if wait is not None:
-            c.metrics.rate_limited.labels(entry.name).inc()
-            raise ApiError(429, "rate_limited", f"too many requests for key {entry.name!r}",
-                           {"Retry-After": retry_after(wait)})  # fmt: skip
+        try:
+            caller = auth.admit(settings, c.keys, c.limiter, c.metrics)
+        except auth.KeyRefused as refused:
+            g.key_name = refused.key_name  # named in the log even when refused
+            raise
+        g.key_name, g.admin, g.accepted = caller.key_name, caller.admin, caller.accepted
 
     @app.after_request
     def _account(response: Response) -> Response:
@@ -112,10 +87,14 @@ def create_app(
             }))  # fmt: skip
         return response
 
-    @app.errorhandler(ApiError)
-    def _api_error(err: ApiError) -> Response:
+    @app.errorhandler(SignstreamError)
+    def _signstream_error(err: SignstreamError) -> Response:
+        """Every typed error, answered with the status and reason it carries."""
         g.reason = err.reason
-        return json_response({"error": err.message, "reason": err.reason}, err.status, err.headers)
+        if err.reason == "internal":  # a fault of ours: logged with its trace, not shown
+            log.error("error in %s %s", request.method, request.path[:200], exc_info=err)
+            return json_response({"error": "internal error", "reason": "internal"}, 500)
+        return json_response({"error": str(err), "reason": err.reason}, err.http_status, err.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:

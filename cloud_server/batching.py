@@ -18,17 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cloud_server.model_holder import LoadedModel, ModelHolder
+from shared.errors import NotReadyError, OverloadedError
 from shared.protocol import Prediction
 
 log = logging.getLogger(__name__)
-
-
-class Overloaded(Exception):
-    """The queue is full: shed this request."""
-
-
-class NotReady(Exception):
-    """No model is loaded yet."""
 
 
 @dataclass
@@ -69,9 +62,9 @@ class Batcher:
         try:
             self._queue.put_nowait(job)
         except queue.Full as err:
-            raise Overloaded("the server is busy") from err
+            raise OverloadedError("the server is busy") from err
         if not job.done.wait(self._timeout_s):
-            raise Overloaded("the model did not answer in time")
+            raise OverloadedError("the model did not answer in time")
         if job.error is not None:
             raise job.error
         assert job.model is not None and job.result is not None
@@ -118,7 +111,7 @@ class Batcher:
     def _run_batch(self, model: LoadedModel | None, jobs: list[_Job], finish: bool = False) -> None:
         try:
             if model is None:
-                raise NotReady("model not loaded yet")
+                raise NotReadyError("model not loaded yet")
             windows = [w for job in jobs for w in job.windows]
             k = min(max(job.k for job in jobs), len(model.manifest.labels))
             preds = model.predict(windows, k)
@@ -150,11 +143,11 @@ class DirectRunner:
 
     def submit(self, windows: list[np.ndarray], k: int) -> tuple[LoadedModel, list[Prediction]]:
         if not self._slots.acquire(blocking=False):
-            raise Overloaded("the server is busy")
+            raise OverloadedError("the server is busy")
         try:
             model = self._holder.current
             if model is None:
-                raise NotReady("model not loaded yet")
+                raise NotReadyError("model not loaded yet")
             preds = model.predict(windows, min(k, len(model.manifest.labels)))
             if self._on_batch is not None:
                 self._on_batch(len(windows))

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from shared.errors import NotReadyError, SignstreamError
 
-class ApiError(Exception):
-    """An error with an HTTP status and a machine-readable reason."""
+
+class ApiError(SignstreamError):
+    """An error with its own HTTP status and machine-readable reason (the request's fault, mostly)."""
 
     def __init__(self, status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.reason = reason
         self.message = message
         self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return self.http_status
 
 
 def bad_request(message: str, reason: str = "bad_request") -> ApiError:
     return ApiError(400, reason, message)
 
 
-def not_ready(message: str = "model not loaded yet") -> ApiError:
-    return ApiError(503, "not_ready", message, {"Retry-After": "1"})
+def not_ready(message: str = "model not loaded yet") -> NotReadyError:
+    return NotReadyError(message)

@@ -84,7 +84,7 @@ BREAKAGES = [
         "no key or secret in any log line",
         "cloud_server/app.py",
         '"key": g.get("key_name"),',
-        '"key": presented_key(),',
+        '"key": auth.presented_key(),',
         "security",
     ),
     Breakage(

@@ -6,18 +6,21 @@ import time
 
 from flask import Blueprint, Response, g, request
 
-from cloud_server.batching import NotReady, Overloaded
 from cloud_server.collaborators import Collaborators
-from cloud_server.errors import ApiError, bad_request, not_ready
+from cloud_server.errors import not_ready
 from cloud_server.request_body import read_body, windows_from_body
 from cloud_server.responses import answer
 from cloud_server.settings import ServerSettings
-from shared.errors import ProtocolError, SpecMismatchError
+from shared.errors import OverloadedError
 from shared.protocol import BatchPredictResponse, ModelRef, PredictResponse
 
 
 def predict_blueprint(settings: ServerSettings, c: Collaborators) -> Blueprint:
-    """The prediction route; the app's guard has checked the size, the key and the rate limit before it."""
+    """The prediction route; the app's guard has checked the size, the key and the rate limit before it.
+
+    Errors are the app's one handler's: a malformed body (ProtocolError, SpecMismatchError) is a 400,
+    no model or a full model stage a 503 with Retry-After (shared/errors.py says which).
+    """
     bp = Blueprint("predict", __name__)
 
     @bp.post("/predict")
@@ -29,13 +32,9 @@ def predict_blueprint(settings: ServerSettings, c: Collaborators) -> Blueprint:
             # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must not
             # change with a model swap, and the document cannot know how many labels the next model has.
             model, preds = c.runner.submit(windows.windows, windows.top_k or settings.default_top_k)
-        except (ProtocolError, SpecMismatchError) as err:
-            raise bad_request(str(err), "invalid_request") from err
-        except Overloaded as err:
+        except OverloadedError:
             c.metrics.shed.inc()
-            raise ApiError(503, "overloaded", str(err), {"Retry-After": "1"}) from err
-        except NotReady as err:
-            raise not_ready() from err
+            raise
         g.model_version, g.label, g.n_windows = model.manifest.version, preds[0].label, len(preds)
         c.metrics.windows.inc(len(preds))
         ref = ModelRef(name=model.manifest.name, version=model.manifest.version)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cloud_server.app import create_app
-from cloud_server.batching import Batcher, Overloaded
+from cloud_server.batching import Batcher
 from cloud_server.keys import KeyStore, add_key
 from cloud_server.limits import RateLimiter
 from cloud_server.metrics import Metrics
@@ -17,6 +17,7 @@ from cloud_server.model_holder import LoadedModel, ModelHolder
 from cloud_server.reloader import FolderSource, ModelWatcher
 from cloud_server.settings import ServerSettings
 from shared.bundle import Manifest, now_iso
+from shared.errors import OverloadedError
 from shared.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
 from shared.spec import FeatureSpec
 
@@ -209,7 +210,7 @@ def test_batcher_refuses_when_full():
     def call():
         try:
             batcher.submit([np.asarray(window(), np.float32)], 1)  # a hand in every frame: the slow model runs
-        except Overloaded as err:
+        except OverloadedError as err:
             errors.append(err)
 
     threads = [threading.Thread(target=call) for _ in range(4)]
