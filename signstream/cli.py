@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cloud_server import cli as server_cli
 from cloud_server.training import cli as training_cli
 from edge_client import cli as edge_cli
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (SignstreamError, FileExistsError, ValueError) as err:
+    except (SignstreamError, FileExistsError, ValidationError) as err:  # what a user can fix; a bug keeps its trace
         print(f"signstream {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as err:  # disk full, file too large, permission denied: one line, not a traceback

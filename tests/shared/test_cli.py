@@ -195,3 +195,15 @@ def test_every_help_text_is_true():
     bench_help = next(a.help for a in group._choices_actions if a.dest == "bench")
     bench_commands = next(a for a in group.choices["bench"]._actions if isinstance(a, argparse._SubParsersAction))
     assert all(name in bench_help for name in bench_commands.choices), bench_help
+
+
+def test_a_bug_keeps_its_traceback_instead_of_reading_as_a_usage_error(monkeypatch, tmp_path):
+    """A ValueError from code (not from the user's input) must not be shown as a one-line usage error."""
+    import shared.synth
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("a bug in the code")
+
+    monkeypatch.setattr(shared.synth, "generate", broken)
+    with pytest.raises(ValueError, match="a bug in the code"):
+        main(["synth", "--out", str(tmp_path / "d.npz")])
