@@ -47,7 +47,6 @@ def create_app(
     app = Flask("signstream")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["signstream"] = c
-    app.extensions["signstream_holder"] = holder
 
     @app.before_request
     def _guard() -> None:

@@ -26,7 +26,7 @@ PREFIX = "ssk"
 log = logging.getLogger(__name__)
 
 
-class KeyFileError(SignstreamError):
+class ApiKeysFileError(SignstreamError):
     """The key file is unreadable, malformed, or the change asked for is impossible."""
 
 
@@ -55,7 +55,7 @@ def read_keys(path: Path) -> KeyFile:
     try:
         return KeyFile.model_validate_json(path.read_bytes())
     except (OSError, ValidationError, ValueError) as err:
-        raise KeyFileError(f"{path}: not a valid key file ({str(err).splitlines()[0]})") from err
+        raise ApiKeysFileError(f"{path}: not a valid key file ({str(err).splitlines()[0]})") from err
 
 
 def _write(path: Path, keys: KeyFile) -> None:
@@ -68,13 +68,13 @@ def add_key(path: Path, name: str, admin: bool = False) -> str:
     """Create a key called ``name``; returns the key itself, which is shown once and never stored."""
     keys = read_keys(path)
     if any(k.name == name for k in keys.keys):
-        raise KeyFileError(f"a key named {name!r} exists already (revoke it, or choose another name)")
+        raise ApiKeysFileError(f"a key named {name!r} exists already (revoke it, or choose another name)")
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     try:
         entry = KeyEntry(name=name, key_id=key_id, sha256=_digest(key), created=now_iso(), admin=admin)
     except ValidationError as err:
-        raise KeyFileError(f"key name {name!r} must match {NAME_PATTERN}") from err
+        raise ApiKeysFileError(f"key name {name!r} must match {NAME_PATTERN}") from err
     keys.keys.append(entry)
     _write(path, keys)
     return key
@@ -86,11 +86,11 @@ def revoke_key(path: Path, name: str) -> None:
     for k in keys.keys:
         if k.name == name:
             if k.revoked:
-                raise KeyFileError(f"key {name!r} was revoked already, at {k.revoked}")
+                raise ApiKeysFileError(f"key {name!r} was revoked already, at {k.revoked}")
             k.revoked = now_iso()
             _write(path, keys)
             return
-    raise KeyFileError(f"no key named {name!r}")
+    raise ApiKeysFileError(f"no key named {name!r}")
 
 
 class KeyStore:
@@ -123,7 +123,7 @@ class KeyStore:
             with self._lock:
                 try:
                     self._reload()
-                except KeyFileError as err:  # keep the last good keys
+                except ApiKeysFileError as err:  # keep the last good keys
                     log.warning("key file not reloaded, keeping the previous keys: %s", err)
                 self._checked = now
         if not key:

@@ -59,23 +59,6 @@ def coverage_curve(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> 
     return out
 
 
-def choose_threshold(probs: np.ndarray, y: np.ndarray, target: float = 0.95, cap: float = 0.9) -> float:
-    """Recommended threshold: the lowest at which the answers kept are ``target`` accurate.
-
-    If no threshold up to ``cap`` reaches the target, the one that maximises correct minus wrong
-    answers kept. A kiosk shows nothing below it.
-    """
-    if len(y) == 0:
-        return 0.0
-    grid = np.round(np.arange(0.0, cap + 1e-9, 0.01), 2)
-    curve = coverage_curve(probs, y, grid)
-    for point in curve:
-        if point["accuracy"] >= target and point["coverage"] > 0:
-            return point["threshold"]
-    net = [p["coverage"] * (2 * p["accuracy"] - 1) for p in curve]
-    return float(grid[int(np.argmax(net))])
-
-
 def kiosk_threshold(
     probs: np.ndarray, y: np.ndarray, no_sign: int | None = None, max_false: float = 0.05, cap: float = 0.9
 ) -> float:

@@ -17,8 +17,6 @@ from shared.normalize import clip_windows, features_batch
 from shared.open_bundle import open_bundle
 from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 
-RUNTIMES = ("savedmodel", "tflite", "int8")
-
 
 def runner_for(bundle: Path, runtime: str):
     """A logits runner for ``runtime``: the SavedModel, the float32 TFLite or the int8 TFLite file."""

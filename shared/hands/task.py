@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from shared.atomic import atomic_file
+from shared.errors import SignstreamError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ MEMBERS = {
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-class HandTaskError(RuntimeError):
+class HandTaskError(SignstreamError):
     """The task file could be neither downloaded nor assembled."""
 
 

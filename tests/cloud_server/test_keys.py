@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from cloud_server.app import create_app
-from cloud_server.keys import KeyFileError, KeyStore, add_key, read_keys, revoke_key
+from cloud_server.keys import ApiKeysFileError, KeyStore, add_key, read_keys, revoke_key
 from cloud_server.model_holder import ModelHolder
 from cloud_server.settings import ServerSettings
 from tests.cloud_server.test_app import _model, _window
@@ -25,14 +25,14 @@ def test_keys_are_stored_only_as_hashes(tmp_path):
 def test_names_are_unique_and_checked(tmp_path):
     path = tmp_path / "keys.json"
     add_key(path, "a")
-    with pytest.raises(KeyFileError, match="exists already"):
+    with pytest.raises(ApiKeysFileError, match="exists already"):
         add_key(path, "a")
-    with pytest.raises(KeyFileError, match="must match"):
+    with pytest.raises(ApiKeysFileError, match="must match"):
         add_key(path, "bad name")
-    with pytest.raises(KeyFileError, match="no key named"):
+    with pytest.raises(ApiKeysFileError, match="no key named"):
         revoke_key(path, "b")
     revoke_key(path, "a")
-    with pytest.raises(KeyFileError, match="revoked already"):
+    with pytest.raises(ApiKeysFileError, match="revoked already"):
         revoke_key(path, "a")
 
 
