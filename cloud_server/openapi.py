@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from cloud_server.responses import DevicesResponse, HealthResponse, ModelInfo, ReadyResponse, ReloadResponse
 from shared import __version__
 from shared.protocol import (
     API_KEY_HEADER,
@@ -21,9 +20,14 @@ from shared.protocol import (
     MAX_BATCH,
     MODEL_VERSION_HEADER,
     BatchPredictResponse,
+    DevicesResponse,
     ErrorResponse,
+    HealthResponse,
+    ModelInfo,
     PredictRequest,
     PredictResponse,
+    ReadyResponse,
+    ReloadResponse,
 )
 from shared.spec import MAX_INPUT_FRAMES, RAW_DIM, VALUE_BOUND
 

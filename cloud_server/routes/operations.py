@@ -11,9 +11,9 @@ from cloud_server.collaborators import Collaborators
 from cloud_server.errors import ApiError, not_ready
 from cloud_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cloud_server.openapi import openapi_document
-from cloud_server.responses import DevicesResponse, HealthResponse, ModelInfo, ReadyResponse, ReloadResponse, answer
+from cloud_server.responses import answer
 from cloud_server.settings import ServerSettings
-from shared.protocol import JSON_CONTENT_TYPE
+from shared.protocol import JSON_CONTENT_TYPE, DevicesResponse, HealthResponse, ModelInfo, ReadyResponse, ReloadResponse
 
 
 def require_admin(settings: ServerSettings) -> None:
