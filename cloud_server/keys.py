@@ -105,6 +105,14 @@ class KeyStore:
         self._by_id: dict[str, KeyEntry] = {}
         self._reload(force=True)
 
+    def _refresh(self, now: float) -> None:
+        with self._lock:
+            try:
+                self._reload()
+            except ApiKeysFileError as err:  # keep the last good keys
+                log.warning("key file not reloaded, keeping the previous keys: %s", err)
+            self._checked = now
+
     def _reload(self, force: bool = False) -> None:
         try:
             st = self.path.stat()
@@ -117,19 +125,22 @@ class KeyStore:
             self._stamp = stamp
 
     def check(self, key: str | None) -> tuple[str, KeyEntry | None]:
-        """('ok', entry), ('revoked', entry), or ('missing' | 'invalid', None) for a presented key."""
+        """('ok', entry), ('revoked', entry), or ('missing' | 'invalid', None) for a presented key.
+
+        The file is looked at every ``interval`` seconds, and at once for a key id it does not know, so
+        a key just added works on every worker from its first request (a revocation takes up to
+        ``interval``).
+        """
         now = time.monotonic()
         if now - self._checked >= self.interval:
-            with self._lock:
-                try:
-                    self._reload()
-                except ApiKeysFileError as err:  # keep the last good keys
-                    log.warning("key file not reloaded, keeping the previous keys: %s", err)
-                self._checked = now
+            self._refresh(now)
         if not key:
             return "missing", None
         parts = key.split("_", 2)
-        entry = self._by_id.get(parts[1]) if len(parts) == 3 and parts[0] == PREFIX else None
+        key_id = parts[1] if len(parts) == 3 and parts[0] == PREFIX else None
+        if key_id is not None and key_id not in self._by_id:
+            self._refresh(now)  # a stat; the file is read only if it changed
+        entry = self._by_id.get(key_id) if key_id is not None else None
         # compare digests in constant time even when the id is unknown
         expected = entry.sha256 if entry else "0" * 64
         if not hmac.compare_digest(_digest(key), expected) or entry is None:

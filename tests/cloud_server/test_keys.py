@@ -166,3 +166,12 @@ def test_a_keyless_request_is_told_which_header_to_add(secured):
     assert r.status_code == 401 and r.json["error"].startswith("unknown API key: ")
     assert "X-API-Key" in r.json["error"] and "ssk_0_wrong" not in r.json["error"]
     assert client.post("/predict", json=body, headers={"X-API-Key": key}).status_code == 200
+
+
+def test_a_key_just_added_is_accepted_at_once(tmp_path):
+    """Workers re-read the key file every second; a new key must not be refused by some of them meanwhile."""
+    path = tmp_path / "keys.json"
+    add_key(path, "first")
+    store = KeyStore(path, interval=60.0)
+    new = add_key(path, "second")
+    assert store.check(new)[0] == "ok"
