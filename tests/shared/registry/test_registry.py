@@ -250,3 +250,27 @@ def test_datasets_push_and_pull(registry, synth_path, tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"not a dataset")
     with pytest.raises(Exception, match="npz"):
         registry.push_dataset(tmp_path / "broken.npz")
+
+
+@pytest.mark.parametrize("by", ["ann\nINFO promoted tiny 9 (by root)", "ann\x1b[2K", "", "x" * 129, "ann\u202e"])
+def test_who_promotes_must_be_one_printable_bounded_line(registry, make_bundle, by):
+    registry.push_bundle(make_bundle("tiny", "1"))
+    with pytest.raises(RegistryError, match="one printable line"):
+        registry.promote("tiny", "1", by=by)
+    assert registry.current("tiny") is None
+    registry.promote("tiny", "1", by="ann")
+    registry.push_bundle(make_bundle("tiny", "2"))
+    registry.promote("tiny", "2", by="ann")
+    with pytest.raises(RegistryError, match="one printable line"):
+        registry.rollback("tiny", by=by)
+    assert registry.current("tiny").version == "2"
+
+
+def test_a_misspelt_model_name_is_named_with_the_models_there(registry, make_bundle, tmp_path):
+    registry.push_bundle(make_bundle("tiny", "1"))
+    registry.push_bundle(make_bundle("other", "1"))
+    for call in (lambda: registry.pull("tny", out=tmp_path / "x"), lambda: registry.rollback("tny", by="ann")):
+        with pytest.raises(NotInRegistryError, match=r"no model 'tny' \(its models: other, tiny\)$"):
+            call()
+    with pytest.raises(NotInRegistryError, match="promote one first"):  # a real model, nothing promoted
+        registry.pull("tiny", out=tmp_path / "x")
