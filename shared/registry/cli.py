@@ -113,7 +113,8 @@ def run_models(args: argparse.Namespace) -> None:
     for row in rows:
         if row.current:
             c = row.current
-            head = f"current {c.version} ({c.action} by {c.promoted_by} at {c.promoted_at})"
+            signed = "signed" if c.signature else "unsigned"
+            head = f"current {c.version} ({c.action} by {c.promoted_by} at {c.promoted_at}, {signed} pointer)"
         else:
             head = "nothing promoted"
         print(f"{row.name}: {len(row.versions)} versions, {head}")

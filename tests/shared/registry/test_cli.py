@@ -34,7 +34,7 @@ def test_operator_workflow(store_url, make_bundle, tmp_path, monkeypatch, capsys
     assert [v["version"] for v in model["versions"]] == ["1", "2"] and all(v["signed"] for v in model["versions"])
     assert main(["models"]) == 0
     text = capsys.readouterr().out
-    assert "* 2" in text and "val_accuracy=0.900" in text
+    assert "* 2" in text and "val_accuracy=0.900" in text and "by bob at" in text and "signed pointer" in text
 
     out = tmp_path / "pulled"
     assert main(["pull", "tiny", "--out", str(out), "--public-key", str(public)]) == 0
