@@ -10,7 +10,7 @@ from pathlib import Path
 from shared import cli_args as a
 from shared.bundle import MANIFEST, read_manifest
 from shared.errors import SignstreamError
-from shared.registry.registry import Registry, check_who, whoami
+from shared.registry.registry import Registry, check_who, validation_note, whoami
 from shared.registry.settings import RegistrySettings
 from shared.registry.store import open_store
 
@@ -82,7 +82,8 @@ def _metric_text(metrics: dict) -> str:
         value = metrics.get(key)
         if isinstance(value, int | float):
             parts.append(f"{key}={value:.3f}")
-    return " ".join(parts)
+    note = validation_note(metrics)
+    return " ".join(parts + ([f"({note})"] if note else []))
 
 
 def run_models(args: argparse.Namespace) -> None:
@@ -145,6 +146,9 @@ def run_promote(args: argparse.Namespace) -> None:
     pointer = registry.promote(args.name, args.version, who, settings.public_key, settings.signing_key)
     signed = "signed" if pointer.signature else "unsigned"
     print(f"{args.name}: current is now {pointer.version} (was {pointer.replaced or 'nothing'}; {signed} pointer)")
+    note = validation_note(registry.manifest(args.name, args.version).metrics)
+    if note:
+        print(f"warning: {args.name} {args.version}: {note}", file=sys.stderr)
     _unsigned_warning(settings)
 
 

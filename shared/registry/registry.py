@@ -707,6 +707,15 @@ def _dataset_summary(path: Path) -> dict[str, Any]:
     return {"sequences": len(ds), "classes": list(ds.classes), "frames": int(ds.X.shape[1])}
 
 
+def validation_note(metrics: dict[str, Any]) -> str | None:
+    """What a version's training could not measure, from its manifest's metrics (None: nothing to say)."""
+    if metrics.get("threshold_basis") == "default" or metrics.get("val_sequences") == 0:
+        return "not validated: accuracy on new people unknown, threshold a default"
+    if metrics.get("threshold_basis") == "signs_only":
+        return "no no-sign class: threshold chosen on signs only"
+    return None
+
+
 def whoami() -> str:
     """user@host, the default name for who pushed or promoted."""
     import getpass

@@ -161,3 +161,18 @@ def test_models_under_a_misspelt_s3_prefix_says_what_is_there(s3_env, make_bundl
         f"s3://{bucket}/regsitry: nothing under the prefix 'regsitry' in bucket {bucket}; "
         f"prefixes in bucket {bucket}: registry"
     )
+
+
+def test_models_and_promote_say_when_a_version_was_not_validated(tmp_path, make_bundle):
+    from shared.bundle import read_manifest, write_manifest
+
+    store = (tmp_path / "store").as_uri()
+    bundle = make_bundle("tiny", "1")
+    metrics = {"val_accuracy": None, "val_sequences": 0, "threshold_basis": "default"}
+    write_manifest(bundle, read_manifest(bundle).model_copy(update={"metrics": metrics}))
+    assert _run("push", str(bundle), "--store", store).returncode == 0
+    listing = _run("models", "--store", store)
+    assert "(not validated: accuracy on new people unknown, threshold a default)" in listing.stdout
+    proc = _run("promote", "tiny", "1", "--store", store)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: tiny 1: not validated: accuracy on new people unknown, threshold a default" in proc.stderr
