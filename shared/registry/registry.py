@@ -612,12 +612,21 @@ class Registry:
         return pointer
 
     def rollback(self, name: str, by: str, signing_key: str | Path | None = None) -> Pointer:
-        """Point ``current`` back at the previous version; a second rollback goes one further back."""
+        """Point ``current`` back at the previous version; a second rollback goes one further back.
+
+        With ``signing_key`` the history it follows must be in a pointer signed with that key: the
+        operator never signs a target that someone with write access to the store chose.
+        """
         check_who(by)
         old, etag = self._read_pointer(name)
         if old is None:
             self._check_model_exists(name)
             raise NotInRegistryError(f"{self.store.url}: model {name} has no current version to roll back")
+        if signing_key is not None and not _signed_by(name, old, private_key(signing_key).public_key()):
+            raise RegistryError(
+                f"{name}: the current pointer is not signed with this key, so its history is not trusted for a "
+                f"rollback; promote the version to return to instead (signstream promote {name} VERSION)"
+            )
         if not old.history:
             raise RegistryError(f"{name} {old.version} has no previous version to roll back to")
         target = old.history[0]
@@ -651,7 +660,7 @@ class Registry:
             fields = pointer.model_dump(exclude={"signature"})
             pointer.signature = base64.b64encode(sign_bytes(signed_bytes(name, fields), signing_key)).decode()
         try:
-            self.store.put_if(key, pointer.model_dump_json(indent=2, exclude_none=False).encode(), etag=etag)
+            self.store.put_if(key, pointer.model_dump_json(indent=2).encode(), etag=etag)
         except PreconditionFailed as err:
             now = self.current(name)
             detail = f"now {now.version} by {now.promoted_by} at {now.promoted_at}" if now else "now removed"

@@ -157,6 +157,7 @@ class ModelSync:
         return serial if isinstance(serial, int) and serial >= 0 else 0
 
     def _remember(self, folder: Path, serial: int) -> None:
+        serial = max(serial, self._cached_serial())  # another process sharing the cache may have seen a later one
         try:
             with atomic_file(self.folder / MARKER, "w") as fh:
                 json.dump({"version": folder.name, "serial": serial}, fh)

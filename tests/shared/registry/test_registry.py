@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -274,3 +275,19 @@ def test_a_misspelt_model_name_is_named_with_the_models_there(registry, make_bun
             call()
     with pytest.raises(NotInRegistryError, match="promote one first"):  # a real model, nothing promoted
         registry.pull("tiny", out=tmp_path / "x")
+
+
+def test_a_signed_rollback_follows_only_a_history_signed_with_its_key(registry, make_bundle, keypair):
+    private, public = keypair
+    for version in ("1", "2", "3"):
+        registry.push_bundle(make_bundle("tiny", version), private_key=private)
+        registry.promote("tiny", version, by="ann", signing_key=private)
+    fields = json.loads(registry.store.get_bytes("models/tiny/current"))
+    forged = {**fields, "history": ["1"], "previous": "1"}  # write access only: skip 2, back to the oldest
+    del forged["signature"]
+    registry.store.put_bytes("models/tiny/current", json.dumps(forged).encode())
+    with pytest.raises(RegistryError, match="not signed with this key, so its history is not trusted"):
+        registry.rollback("tiny", by="ann", signing_key=private)
+    registry.store.put_bytes("models/tiny/current", json.dumps(fields).encode())
+    back = registry.rollback("tiny", by="ann", signing_key=private)
+    assert back.version == "2" and registry.current("tiny", public_key=public).serial == 4
