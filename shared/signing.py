@@ -66,6 +66,11 @@ def _load_private(path: str | Path):
     return key
 
 
+def private_key(path: str | Path):
+    """The ed25519 private key in a PEM file; KeyFileError if it is not one."""
+    return _load_private(path)
+
+
 def load_public_key(path: str | Path):
     """The ed25519 public key in a PEM file; KeyFileError if it is not one."""
     from cryptography.hazmat.primitives import serialization

@@ -59,7 +59,7 @@ def _registry_and_model(args: argparse.Namespace, run: Path, train_path: Path, r
     private, public = run / "keys" / "signing.pem", run / "keys" / "signing.pub"
     generate_keypair(private, public)
     registry.push_bundle(bundle, private_key=private)
-    registry.promote("demo", "1", by="demo")
+    registry.promote("demo", "1", by="demo", signing_key=private)
     print("[demo] model demo 1 pushed (signed) and promoted; servers and kiosks follow models/demo/current")
     return store_url, public
 

@@ -41,9 +41,12 @@ def run_train(args: argparse.Namespace) -> None:
         manifest = train_bundle(data, args.out, None, config, name=args.name, version=args.version, progress=progress,
                                 no_sign_label=getattr(args, "no_sign_label", "idle"))  # fmt: skip
     m = manifest.metrics
+    accuracy = m.get("val_accuracy")
+    threshold = {"default": " (a default: nothing held out)", "signs_only": " (chosen on signs only: no no-sign class)"}
     print(
         f"wrote {args.out}: {manifest.name} {manifest.version}, {len(manifest.labels)} labels, "
-        f"validation accuracy {m.get('val_accuracy')}, threshold {manifest.threshold:.2f}, "
+        f"validation accuracy {'unknown' if accuracy is None else f'{accuracy:.3f}'}, "
+        f"threshold {manifest.threshold:.2f}{threshold.get(m.get('threshold_basis'), '')}, "
         f"temperature {manifest.temperature:.2f}"
     )
 

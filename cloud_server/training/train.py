@@ -67,6 +67,29 @@ class TrainConfig:
     refit: bool = True
 
 
+def threshold_basis(val_windows: int, no_sign_label: str | None) -> str:
+    """How the kiosk threshold was chosen, logged as a warning when it says less than it seems.
+
+    ``held_out``: on held-out windows, no-sign ones included. ``signs_only``: on held-out windows of
+    signs only, trading wrong labels against missed ones; how often a label shows while nobody signs
+    was not measured. ``default``: nothing was held out, so the accuracy is unknown and the
+    threshold is the default 0.
+    """
+    if val_windows == 0:
+        log.warning(
+            "no validation people (no held-out window with a hand in view): the accuracy on new people is unknown "
+            "and the threshold is the default 0.00; record more people or sessions"
+        )
+        return "default"
+    if no_sign_label is None:
+        log.warning(
+            "no no-sign class in the data: the threshold was chosen on signs only; how often a label shows while "
+            "nobody signs is unknown (record an 'idle' class)"
+        )
+        return "signs_only"
+    return "held_out"
+
+
 def plot_curves(history: dict[str, list[float]], path: Path) -> None:
     """Loss and accuracy per epoch, training and validation, as a PNG."""
     import matplotlib
@@ -281,6 +304,7 @@ def train_bundle(
             "left_out": [asdict(b) for b in left_out],
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,
+            "threshold_basis": threshold_basis(int(answered.sum()), no_sign_label if no_sign is not None else None),
         }
         export_saved_model(model, tmp, spec.frames, feature_dim(spec))
         export_tflite(tmp)

@@ -10,7 +10,7 @@ from pathlib import Path
 from shared import cli_args as a
 from shared.bundle import MANIFEST, read_manifest
 from shared.errors import SignstreamError
-from shared.registry.registry import Registry, whoami
+from shared.registry.registry import Registry, check_who, validation_note, whoami
 from shared.registry.settings import RegistrySettings
 from shared.registry.store import open_store
 
@@ -82,7 +82,8 @@ def _metric_text(metrics: dict) -> str:
         value = metrics.get(key)
         if isinstance(value, int | float):
             parts.append(f"{key}={value:.3f}")
-    return " ".join(parts)
+    note = validation_note(metrics)
+    return " ".join(parts + ([f"({note})"] if note else []))
 
 
 def run_models(args: argparse.Namespace) -> None:
@@ -109,11 +110,12 @@ def run_models(args: argparse.Namespace) -> None:
         )
         return
     if not rows and not datasets:
-        print(f"{registry.store.url}: empty")
+        print(f"{registry.store.url}: {registry.store.describe_empty() or 'empty'}")
     for row in rows:
         if row.current:
             c = row.current
-            head = f"current {c.version} ({c.action} by {c.promoted_by} at {c.promoted_at})"
+            signed = "signed" if c.signature else "unsigned"
+            head = f"current {c.version} ({c.action} by {c.promoted_by} at {c.promoted_at}, {signed} pointer)"
         else:
             head = "nothing promoted"
         print(f"{row.name}: {len(row.versions)} versions, {head}")
@@ -127,20 +129,37 @@ def run_models(args: argparse.Namespace) -> None:
         print(f"dataset {d.name} {d.version} ({d.created}, {len(d.files)} files)")
 
 
+def _unsigned_warning(settings: RegistrySettings) -> None:
+    if settings.signing_key is None:
+        print(
+            "warning: the pointer is unsigned (no --signing-key): servers and kiosks that check signatures "
+            "keep their last good model until it is signed",
+            file=sys.stderr,
+        )
+
+
 def run_promote(args: argparse.Namespace) -> None:
-    """Verify a version completely, then make it current with a conditional write."""
+    """Verify a version completely, then make it current with a conditional write (signed with a key)."""
     settings = _settings(args)
+    who = check_who(args.by or whoami())
     registry = _registry(settings)
-    pointer = registry.promote(args.name, args.version, args.by or whoami(), settings.public_key)
-    print(f"{args.name}: current is now {pointer.version} (was {pointer.replaced or 'nothing'})")
+    pointer = registry.promote(args.name, args.version, who, settings.public_key, settings.signing_key)
+    signed = "signed" if pointer.signature else "unsigned"
+    print(f"{args.name}: current is now {pointer.version} (was {pointer.replaced or 'nothing'}; {signed} pointer)")
+    note = validation_note(registry.manifest(args.name, args.version).metrics)
+    if note:
+        print(f"warning: {args.name} {args.version}: {note}", file=sys.stderr)
+    _unsigned_warning(settings)
 
 
 def run_rollback(args: argparse.Namespace) -> None:
-    """Point current back at the previous version."""
+    """Point current back at the previous version (signed with a key)."""
     settings = _settings(args)
+    who = check_who(args.by or whoami())
     registry = _registry(settings)
-    pointer = registry.rollback(args.name, args.by or whoami())
+    pointer = registry.rollback(args.name, who, settings.signing_key)
     print(f"{args.name}: rolled back from {pointer.replaced} to {pointer.version}")
+    _unsigned_warning(settings)
 
 
 def run_signing_key(args: argparse.Namespace) -> None:
@@ -189,14 +208,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("version")
     store_options(p)
-    p.add_argument("--by", help="who promotes (default user@host)")
+    p.add_argument("--by", help="who promotes: one printable line, at most 128 characters (default user@host)")
     p.add_argument("--public-key", type=Path, help="also require a valid signature ($SIGNSTREAM_PUBLIC_KEY)")
+    p.add_argument("--signing-key", type=Path, help="ed25519 private key signing the pointer ($SIGNSTREAM_SIGNING_KEY)")
     p.set_defaults(func=run_promote)
 
     p = sub.add_parser("rollback", help="point current back at the previous version")
     p.add_argument("name")
     store_options(p)
-    p.add_argument("--by", help="who rolls back (default user@host)")
+    p.add_argument("--by", help="who rolls back: one printable line, at most 128 characters (default user@host)")
+    p.add_argument("--signing-key", type=Path, help="ed25519 private key signing the pointer ($SIGNSTREAM_SIGNING_KEY)")
     p.set_defaults(func=run_rollback)
 
     p = sub.add_parser("signing-key", help="create an ed25519 key pair for signing bundles")

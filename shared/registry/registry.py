@@ -6,7 +6,8 @@ Layout inside a store (every file its own object, never an archive)::
     models/<name>/<version>/manifest.sig       ed25519 signature of manifest.json (optional)
     models/<name>/<version>/push.json          claim: who pushed, the digest of the file list
     models/<name>/<version>/<path>             every file the manifest lists
-    models/<name>/current                      Pointer JSON, replaced only by conditional writes
+    models/<name>/current                      Pointer JSON, replaced only by conditional writes; signed
+                                               (its ``signature`` field) when promoted with a signing key
     datasets/<name>/<version>/manifest.json    DatasetManifest (files with sha256 and size)
     datasets/<name>/<version>/<file>
 
@@ -16,7 +17,9 @@ with a conditional write) stops two pushes of different content to one version f
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from shared.bundle import (
     MANIFEST,
@@ -47,7 +50,7 @@ from shared.bundle import (
 from shared.bundle import check_name as bundle_check_name
 from shared.errors import BundleError, DatasetError, SignstreamError
 from shared.registry.store import ObjectNotFound, PreconditionFailed, Store
-from shared.signing import sign_bytes, verify_bundle, verify_bytes
+from shared.signing import SignatureError, load_public_key, private_key, sign_bytes, verify_bundle, verify_bytes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ DATASETS = "datasets"
 CURRENT = "current"
 CLAIM = "push.json"
 HISTORY_LIMIT = 20
+WHO_LIMIT = 128
 
 
 class RegistryError(SignstreamError):
@@ -74,6 +78,22 @@ class PromoteConflictError(RegistryError):
     """Someone else changed the current pointer between our read and our write."""
 
 
+class LocalDiskError(SignstreamError):
+    """This machine cannot write the pulled files (disk full, read-only, no permission): not the store's fault."""
+
+
+def check_who(value: str) -> str:
+    """Return ``value`` if it can name who promoted: one printable line of at most WHO_LIMIT characters."""
+    if not value or len(value) > WHO_LIMIT or not value.isprintable():
+        raise RegistryError(f"invalid --by {value[:40]!r}: give one printable line of 1 to {WHO_LIMIT} characters")
+    return value
+
+
+def printable_line(value: str, limit: int = WHO_LIMIT) -> str:
+    """``value`` as one printable line of at most ``limit`` characters (others replaced by '?')."""
+    return "".join(c if c.isprintable() else "?" for c in value[:limit])
+
+
 class Pointer(BaseModel):
     """``models/<name>/current``: which version serves, since when, who said so, and what came before."""
 
@@ -86,6 +106,29 @@ class Pointer(BaseModel):
     history: list[str] = Field(default_factory=list, description="Earlier versions, newest first.")
     action: Literal["promote", "rollback"] = "promote"
     replaced: str | None = Field(None, description="The version this pointer replaced.")
+    serial: int = Field(0, ge=0, description="One more than the pointer it replaced (followers refuse a lower one).")
+    signature: str | None = Field(None, description="Base64 ed25519 signature of the pointer (see signed_bytes).")
+    _fields: dict[str, Any] = PrivateAttr(default_factory=dict)  # as read from the store: what the signature covers
+
+    @field_validator("promoted_by")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # Written by whoever could write the store: never let it add lines to a log or a terminal.
+        return printable_line(value)
+
+    def names(self) -> list[str]:
+        """Every version the pointer names (version, previous, replaced, history)."""
+        return [v for v in (self.version, self.previous, self.replaced, *self.history) if v is not None]
+
+
+def signed_bytes(name: str, fields: dict[str, Any]) -> bytes:
+    """The bytes a pointer's signature covers: its fields (all but ``signature``) and the model's name.
+
+    Canonical JSON of the pointer as written, unknown fields included, so a field added later is
+    signed too; the name stops a pointer signed for one model from being copied to another.
+    """
+    body = {k: v for k, v in fields.items() if k != "signature"}
+    return json.dumps({"model": name, "pointer": body}, sort_keys=True, separators=(",", ":")).encode()
 
 
 class DatasetManifest(BaseModel):
@@ -296,20 +339,39 @@ class Registry:
         """Names of the models pushed to this store, sorted (NoSuchStore if the store is not there)."""
         return self.store.children(MODELS)
 
-    def current(self, name: str) -> Pointer | None:
-        """The current pointer of a model, or None if none was promoted."""
-        return self._read_pointer(name)[0]
+    def current(self, name: str, public_key: str | Path | None = None) -> Pointer | None:
+        """The current pointer of a model, or None if none was promoted.
 
-    def _read_pointer(self, name: str) -> tuple[Pointer | None, str | None]:
+        With ``public_key`` the pointer must carry a valid signature made with the matching key
+        (SignatureError otherwise), so write access to the store alone cannot choose the version.
+        """
+        return self._read_pointer(name, public_key)[0]
+
+    def _read_pointer(self, name: str, public_key: str | Path | None = None) -> tuple[Pointer | None, str | None]:
         key = f"{MODELS}/{check_name(name, 'name')}/{CURRENT}"
         try:
             data, etag = self.store.get_with_etag(key)
         except ObjectNotFound:
             return None, None
         try:
-            return Pointer.model_validate_json(data), etag
-        except ValidationError as err:
+            fields = json.loads(data)
+            pointer = Pointer.model_validate(fields)
+            pointer._fields = fields
+        except (ValueError, ValidationError) as err:
             raise RegistryError(f"{self.store.url}/{key}: malformed pointer") from err
+        for version in pointer.names():  # every name is a path part somewhere: never trust the store's
+            try:
+                check_name(version, "version")
+            except RegistryError as err:
+                raise RegistryError(f"{self.store.url}/{key}: malformed pointer ({err})") from err
+        if public_key is not None:
+            where = f"{self.store.url}/{key}"
+            if pointer.signature is None:
+                raise SignatureError(f"{where}: the pointer is unsigned and a public key is configured "
+                                     "(promote again with the signing key)")  # fmt: skip
+            if not _signed_by(name, pointer, load_public_key(public_key)):
+                raise SignatureError(f"{where}: the pointer's signature does not match this public key")
+        return pointer, etag
 
     def manifest(self, name: str, version: str) -> Manifest:
         """A pushed version's manifest (parsed, files not checked)."""
@@ -385,8 +447,8 @@ class Registry:
         if out is None:
             raise RegistryError("pull needs an output folder")
         out = Path(out)
-        version = version or self._current_version(name)
-        with _folder_lock(out):
+        version = version or self._current_version(name, public_key)
+        with _folder_lock(out), _local_disk(out.parent):
             if out.exists():
                 return self._reuse(out, name, version, public_key)
             manifest, manifest_bytes = self._manifest(name, version)
@@ -415,7 +477,7 @@ class Registry:
     def pull_dataset(self, name: str, version: str, out: str | Path) -> Path:
         """Download a dataset version into the folder ``out`` (same temp-and-rename rules as ``pull``)."""
         out = Path(out)
-        with _folder_lock(out):
+        with _folder_lock(out), _local_disk(out.parent):
             if out.exists():
                 raise RegistryError(f"{out} already exists; not overwriting it")
             manifest = self._dataset_manifest(name, version)
@@ -429,11 +491,23 @@ class Registry:
             os.rename(partial, out)
         return out
 
-    def _current_version(self, name: str) -> str:
-        pointer = self.current(name)
+    def _current_version(self, name: str, public_key: str | Path | None = None) -> str:
+        pointer = self.current(name, public_key)
         if pointer is None:
+            self._check_model_exists(name)
             raise NotInRegistryError(f"{self.store.url}: model {name} has no current version (promote one first)")
         return pointer.version
+
+    def _check_model_exists(self, name: str) -> None:
+        """NotInRegistryError naming the models there if ``name`` was never pushed (a typo, usually)."""
+        names = self.model_names()
+        if name in names:
+            return
+        if names:
+            raise NotInRegistryError(f"{self.store.url}: no model {name!r} (its models: {', '.join(names)})")
+        raise NotInRegistryError(
+            f"{self.store.url}: no model {name!r}; {self.store.describe_empty() or 'the store holds no model yet'}"
+        )
 
     def _optional(self, key: str) -> bytes | None:
         try:
@@ -499,15 +573,31 @@ class Registry:
             folder = self.pull(name, version, Path(tmp) / "bundle", public_key)
             return load_manifest(folder)
 
-    def promote(self, name: str, version: str, by: str, public_key: str | Path | None = None) -> Pointer:
-        """Make ``version`` current after verifying it completely; refuse if the pointer changed meanwhile."""
+    def promote(
+        self,
+        name: str,
+        version: str,
+        by: str,
+        public_key: str | Path | None = None,
+        signing_key: str | Path | None = None,
+    ) -> Pointer:
+        """Make ``version`` current after verifying it completely; refuse if the pointer changed meanwhile.
+
+        With ``signing_key`` the pointer is signed; promoting the current version again is allowed
+        only to sign a pointer that is not signed yet (a store moving to signed pointers).
+        """
+        check_who(by)
         self.verify_version(name, version, public_key)
-        old, etag = self._read_pointer(name)
-        if old is not None and old.version == version:
+        old, etag = self._read_pointer_for_update(name)
+        resign = signing_key is not None and not _signed_by(name, old, private_key(signing_key).public_key())
+        if old is not None and old.version == version and not resign:
             raise RegistryError(
                 f"{name} {version} is already current (promoted by {old.promoted_by} at {old.promoted_at})"
             )
-        history = ([old.version, *old.history] if old else [])[:HISTORY_LIMIT]
+        if old is not None and old.version == version:  # signing the pointer with our key: history unchanged
+            history = old.history
+        else:
+            history = ([old.version, *old.history] if old else [])[:HISTORY_LIMIT]
         pointer = Pointer(
             version=version,
             promoted_at=_pointer_time(),
@@ -515,16 +605,28 @@ class Registry:
             previous=history[0] if history else None,
             history=history,
             replaced=old.version if old else None,
+            serial=old.serial + 1 if old else 1,
         )
-        self._write_pointer(name, pointer, etag)
+        self._write_pointer(name, pointer, etag, signing_key)
         log.info("promoted %s %s (by %s, was %s)", name, version, by, pointer.replaced)
         return pointer
 
-    def rollback(self, name: str, by: str) -> Pointer:
-        """Point ``current`` back at the previous version; a second rollback goes one further back."""
+    def rollback(self, name: str, by: str, signing_key: str | Path | None = None) -> Pointer:
+        """Point ``current`` back at the previous version; a second rollback goes one further back.
+
+        With ``signing_key`` the history it follows must be in a pointer signed with that key: the
+        operator never signs a target that someone with write access to the store chose.
+        """
+        check_who(by)
         old, etag = self._read_pointer(name)
         if old is None:
+            self._check_model_exists(name)
             raise NotInRegistryError(f"{self.store.url}: model {name} has no current version to roll back")
+        if signing_key is not None and not _signed_by(name, old, private_key(signing_key).public_key()):
+            raise RegistryError(
+                f"{name}: the current pointer is not signed with this key, so its history is not trusted for a "
+                f"rollback; promote the version to return to instead (signstream promote {name} VERSION)"
+            )
         if not old.history:
             raise RegistryError(f"{name} {old.version} has no previous version to roll back to")
         target = old.history[0]
@@ -537,13 +639,26 @@ class Registry:
             history=old.history[1:],
             action="rollback",
             replaced=old.version,
+            serial=old.serial + 1,
         )
-        self._write_pointer(name, pointer, etag)
+        self._write_pointer(name, pointer, etag, signing_key)
         log.info("rolled %s back from %s to %s (by %s)", name, old.version, target, by)
         return pointer
 
-    def _write_pointer(self, name: str, pointer: Pointer, etag: str | None) -> None:
+    def _read_pointer_for_update(self, name: str) -> tuple[Pointer | None, str | None]:
+        """The pointer to replace; a malformed one is replaced too (its history is lost), never a dead end."""
+        try:
+            return self._read_pointer(name)
+        except RegistryError as err:
+            log.warning("%s; replacing it", err)
+            _, etag = self.store.get_with_etag(f"{MODELS}/{name}/{CURRENT}")
+            return None, etag
+
+    def _write_pointer(self, name: str, pointer: Pointer, etag: str | None, signing_key: str | Path | None) -> None:
         key = f"{MODELS}/{name}/{CURRENT}"
+        if signing_key is not None:
+            fields = pointer.model_dump(exclude={"signature"})
+            pointer.signature = base64.b64encode(sign_bytes(signed_bytes(name, fields), signing_key)).decode()
         try:
             self.store.put_if(key, pointer.model_dump_json(indent=2).encode(), etag=etag)
         except PreconditionFailed as err:
@@ -552,6 +667,32 @@ class Registry:
             raise PromoteConflictError(
                 f"{name}: someone else changed the current pointer meanwhile ({detail}); check and run again"
             ) from err
+
+
+def _signed_by(name: str, pointer: Pointer | None, public_key) -> bool:
+    """True if ``pointer`` carries a valid signature by ``public_key`` (an Ed25519PublicKey)."""
+    from cryptography.exceptions import InvalidSignature
+
+    if pointer is None or pointer.signature is None:
+        return False
+    try:
+        public_key.verify(base64.b64decode(pointer.signature, validate=True), signed_bytes(name, pointer._fields))
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _local_disk(folder: Path) -> Iterator[None]:
+    """Report a local write failure as this machine's problem (LocalDiskError), not the store's."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LocalDiskError(f"no space left on {folder} (the local disk is full)") from err
+        if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise LocalDiskError(f"cannot write {folder}: {err.strerror}") from err
+        raise
 
 
 PUSH_ACCEPTS = "push accepts a model bundle folder (with manifest.json, as train writes it) or a dataset .npz file"
@@ -573,6 +714,15 @@ def _dataset_summary(path: Path) -> dict[str, Any]:
 
     ds = load_dataset(path)  # raises DatasetError on a malformed file: never push a broken dataset
     return {"sequences": len(ds), "classes": list(ds.classes), "frames": int(ds.X.shape[1])}
+
+
+def validation_note(metrics: dict[str, Any]) -> str | None:
+    """What a version's training could not measure, from its manifest's metrics (None: nothing to say)."""
+    if metrics.get("threshold_basis") == "default" or metrics.get("val_sequences") == 0:
+        return "not validated: accuracy on new people unknown, threshold a default"
+    if metrics.get("threshold_basis") == "signs_only":
+        return "no no-sign class: threshold chosen on signs only"
+    return None
 
 
 def whoami() -> str:

@@ -16,13 +16,13 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from shared.atomic import atomic_file
 from shared.errors import SignstreamError
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,32 @@ class Store(ABC):
             return False
         return True
 
+    def describe_empty(self) -> str | None:
+        """Why the store lists nothing, when the backend can say more than "empty" (None otherwise)."""
+        return None
+
+
+@contextlib.contextmanager
+def _shared_file(path: Path) -> Iterator:
+    """Open a temporary file beside ``path`` and rename it to ``path`` once written and synced.
+
+    Created with mode 0666 less the umask, as any file the user writes: the registry's files are
+    read by other users (a service account reading a ``file://`` store).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
 
 # --- file:// ------------------------------------------------------------------------------------
 
@@ -175,7 +201,7 @@ class FileStore(Store):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        with self._errors(key), atomic_file(path) as fh:
+        with self._errors(key), _shared_file(path) as fh:
             fh.write(data)
 
     @contextlib.contextmanager
@@ -198,18 +224,21 @@ class FileStore(Store):
                 current = None
             if current != etag:
                 raise PreconditionFailed(f"{self.url}: {key} changed since it was read")
-            with atomic_file(path) as fh:
+            with _shared_file(path) as fh:
                 fh.write(data)
         return hashlib.sha256(data).hexdigest()
 
     def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
         dest = self._path(key)
-        with self._errors(key), open(path, "rb") as src, atomic_file(dest) as fh:
+        with self._errors(key), open(path, "rb") as src, _shared_file(dest) as fh:
             _copy(src, fh, progress)
 
     def get_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
         src_path = self._path(key)
-        with self._errors(key), open(src_path, "rb") as src, open(path, "wb") as fh:
+        with self._errors(key):
+            src = open(src_path, "rb")  # noqa: SIM115 (closed by the with below)
+        # Writing ``path`` is this machine's disk: its OSError (a full disk) is the caller's, not the store's.
+        with src, open(path, "wb") as fh:
             _copy(src, fh, progress)
 
     def stat(self, key: str) -> ObjectInfo:
@@ -365,15 +394,33 @@ class S3Store(Store):
 
     def children(self, prefix: str = "") -> list[str]:
         full = self._key(prefix, allow_empty=True)
-        start = f"{full}/" if full else ""
+        return self._folders(f"{full}/" if full else "")
+
+    def _folders(self, start: str) -> list[str]:
+        """Immediate sub-folders of the bucket-level prefix ``start`` (empty or ending in '/')."""
         names = []
-        with self._errors(prefix or "/"):
+        with self._errors(start or "/"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=start, Delimiter="/"
             )
             for page in pages:
                 names.extend(p["Prefix"][len(start) :].rstrip("/") for p in page.get("CommonPrefixes", []))
         return sorted(names)
+
+    def describe_empty(self) -> str | None:
+        """A prefix with nothing under it is most often a typo: say so, and which prefixes exist beside it."""
+        if not self.prefix:
+            return None
+        with self._errors("/"):
+            found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=f"{self.prefix}/", MaxKeys=1)
+        if found.get("KeyCount", 0):
+            return None
+        parent = self.prefix.rpartition("/")[0]
+        start = f"{parent}/" if parent else ""
+        beside = [f"{start}{name}" for name in self._folders(start)][:20]
+        where = f"bucket {self.bucket}" + (f" under {parent}/" if parent else "")
+        others = f"; prefixes in {where}: {', '.join(beside)}" if beside else f"; {where} holds no prefix"
+        return f"nothing under the prefix {self.prefix!r} in bucket {self.bucket}{others}"
 
 
 def open_store(

@@ -28,7 +28,7 @@ from shared.atomic import atomic_file
 from shared.deadline import call_within
 from shared.errors import BundleError, SignstreamError
 from shared.open_bundle import open_bundle
-from shared.registry.registry import Registry, RegistryError, check_name
+from shared.registry.registry import LocalDiskError, Registry, RegistryError, check_name
 from shared.registry.store import StoreError, open_store
 from shared.signing import load_public_key
 
@@ -40,11 +40,12 @@ log = logging.getLogger(__name__)
 UNCHANGED = "unchanged"
 UPDATED = "updated"
 STORE_ERROR = "store_error"
+CACHE_ERROR = "cache_error"  # this machine cannot write its cache (disk full): the store is fine
 BAD_VERSION = "bad_version"
 REJECTED = "rejected"
 ERROR = "error"  # a bug or an unexpected exception: logged with its traceback, the loop goes on
-OUTCOMES = (UNCHANGED, UPDATED, STORE_ERROR, BAD_VERSION, REJECTED, ERROR)
-FAILURES = (STORE_ERROR, BAD_VERSION, ERROR)
+OUTCOMES = (UNCHANGED, UPDATED, STORE_ERROR, CACHE_ERROR, BAD_VERSION, REJECTED, ERROR)
+FAILURES = (STORE_ERROR, CACHE_ERROR, BAD_VERSION, ERROR)
 MARKER = ".last_good.json"
 
 
@@ -59,7 +60,9 @@ class ModelSync:
             pointer changes.
         interval: seconds between polls while all is well.
         max_backoff: longest wait between polls after repeated errors.
-        public_key: refuse bundles not signed by this ed25519 key (PEM file).
+        public_key: refuse bundles and pointers not signed by this ed25519 key (PEM file), and a
+            signed pointer whose serial is lower than the last one applied here (an old pointer
+            written again).
         rng: random.Random for the jitter (tests pass a seeded one).
         clock: monotonic seconds (time.monotonic); sleep: wait between polls (default: interruptible by stop()).
         jitter: each delay is multiplied by a uniform factor in [1 - jitter, 1 + jitter].
@@ -108,6 +111,7 @@ class ModelSync:
         self.counters: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         self.failures = 0
         self.applied_version: str | None = None
+        self.applied_serial = self._cached_serial()
         self.last_outcome: str | None = None
         self.last_check_at: float | None = None
         self.last_good: Path | None = self.latest_cached()
@@ -144,12 +148,24 @@ class ModelSync:
             return None
         return folder if folder.is_dir() and self._verified(folder) else None
 
-    def _remember(self, folder: Path) -> None:
-        with atomic_file(self.folder / MARKER, "w") as fh:
-            json.dump({"version": folder.name}, fh)
+    def _cached_serial(self) -> int:
+        """The serial of the last pointer applied with this cache (0 if unknown)."""
+        try:
+            serial = json.loads((self.folder / MARKER).read_text()).get("serial", 0)
+        except (OSError, ValueError, AttributeError):
+            return 0
+        return serial if isinstance(serial, int) and serial >= 0 else 0
+
+    def _remember(self, folder: Path, serial: int) -> None:
+        serial = max(serial, self._cached_serial())  # another process sharing the cache may have seen a later one
+        try:
+            with atomic_file(self.folder / MARKER, "w") as fh:
+                json.dump({"version": folder.name, "serial": serial}, fh)
+        except OSError as err:  # the model serves; only a restart during an outage would miss it
+            log.warning("%s: cannot record the last good version in %s: %s", self.name, self.folder, err)
 
     def _pull(self, version: str) -> Path:
-        target = self.folder / version
+        target = self.folder / check_name(version, "version")  # a path part: never one the store chose freely
         if target.exists() and not self._verified(target):
             aside = self.folder / f".{version}.broken-{time.time_ns()}"
             os.replace(target, aside)  # keep it for inspection, never delete
@@ -208,13 +224,18 @@ class ModelSync:
 
     def _check(self) -> tuple[str, str, tuple]:
         try:
-            pointer = self.registry.current(self.name)
+            pointer = self.registry.current(self.name, self.public_key)
         except StoreError as err:
             return STORE_ERROR, "cannot read the pointer (%s); keeping %s", (err, self.last_good)
         except SignstreamError as err:
             return BAD_VERSION, "%s; keeping %s", (err, self.last_good)
         if pointer is None:
             return UNCHANGED, "nothing promoted yet", ()
+        if self.public_key is not None and pointer.serial < self.applied_serial:
+            message = "refusing the pointer to %s: its serial %d is below %d, applied here before (an old " \
+                "pointer written again; if the store was recreated, remove %s); keeping %s"  # fmt: skip
+            return BAD_VERSION, message, (pointer.version, pointer.serial, self.applied_serial, self.folder / MARKER,
+                                          self.last_good)  # fmt: skip
         if pointer.version == self.applied_version:
             return UNCHANGED, "%s is current", (pointer.version,)
         return self._take(pointer)
@@ -225,6 +246,8 @@ class ModelSync:
             return UNCHANGED, "%s was refused before; waiting for the pointer to change", (pointer.version,)
         try:
             path = self._pull(pointer.version)
+        except LocalDiskError as err:
+            return CACHE_ERROR, "cannot pull %s: %s; keeping %s", (pointer.version, err, self.last_good)
         except StoreError as err:
             return STORE_ERROR, "cannot pull %s (%s); keeping %s", (pointer.version, err, self.last_good)
         except SignstreamError as err:  # BundleError, SignatureError, RegistryError: the version is bad
@@ -238,8 +261,9 @@ class ModelSync:
                 self._rejected.add((pointer.version, pointer.promoted_at))
                 return REJECTED, "on_update refused %s (%s); keeping %s", (path, err, self.last_good)
             self.applied_version = pointer.version
+            self.applied_serial = max(self.applied_serial, pointer.serial)
             self.last_good = path
-        self._remember(path)
+        self._remember(path, self.applied_serial)
         done = "rolled back" if pointer.action == "rollback" else "promoted"
         return UPDATED, "now %s (%s by %s at %s)", (path, done, pointer.promoted_by, pointer.promoted_at)
 

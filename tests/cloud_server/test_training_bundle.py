@@ -75,3 +75,9 @@ def test_refit_ships_a_model_trained_on_every_person_calibrated_on_the_held_out_
     assert 0 < metrics["val_sequences"] < len(ds) and metrics["val_accuracy"] is not None
     history = json.loads((out / "report" / "history.json").read_text())
     assert len(history["loss"]) == 4 and len(history["refit_loss"]) == 4
+
+
+def test_a_bundle_without_a_no_sign_class_says_its_threshold_was_chosen_on_signs_only(tiny_bundle):
+    m = load_manifest(tiny_bundle)
+    assert m.no_sign_label is None  # the synthetic data has no idle class
+    assert m.metrics["threshold_basis"] == "signs_only" and m.metrics["val_accuracy"] is not None

@@ -75,3 +75,18 @@ def test_train_refits_on_everyone_unless_told_not_to(synth_path, tmp_path):
         assert metrics["refit"] is refit
         everyone = 4 * 24  # synth_path: 4 classes x 24 sequences
         assert metrics["train_sequences"] == (everyone if refit else everyone - metrics["val_sequences"])
+
+
+def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path):
+    from shared.dataset import save_dataset
+    from shared.synth import generate
+
+    save_dataset(tmp_path / "two.npz", generate(classes=2, per_class=1, signers=1, seed=3))  # nothing to hold out
+    out = tmp_path / "b"
+    proc = _run("train", "--data", tmp_path / "two.npz", "--out", out, "--epochs", "1", capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "validation accuracy unknown, threshold 0.00 (a default: nothing held out)" in proc.stdout
+    assert "the accuracy on new people is unknown and the threshold is the default 0.00" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["metrics"]["threshold_basis"] == "default" and manifest["metrics"]["val_accuracy"] is None
+    assert manifest["threshold"] == 0.0

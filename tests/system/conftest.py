@@ -220,6 +220,6 @@ def system(tmp_path_factory, s3_url, bundles):
     sys_ = System(tmp_path_factory.mktemp("system"), s3_url)
     for version in ("1", "2"):
         sys_.cli("push", str(bundles[version]), "--store", sys_.store, "--signing-key", str(sys_.private_key))
-    sys_.cli("promote", "signs", "1", "--store", sys_.store, "--by", "ci")
+    sys_.cli("promote", "signs", "1", "--store", sys_.store, "--by", "ci", "--signing-key", str(sys_.private_key))
     yield sys_
     sys_.stop()

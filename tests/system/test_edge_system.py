@@ -86,7 +86,8 @@ def edge_server(system):
 
 
 def promote(system, version):
-    proc = system.cli("promote", "signs", version, "--store", system.store, "--by", "ci", check=False)
+    proc = system.cli("promote", "signs", version, "--store", system.store, "--by", "ci",
+                      "--signing-key", str(system.private_key), check=False)  # fmt: skip
     assert proc.returncode == 0 or "already current" in proc.stderr, proc.stderr
 
 
@@ -141,7 +142,7 @@ def test_operator_flow_train_evaluate_push_promote_then_rollback(system, edge_se
     edge = edge_run(system, replay, base)
     assert {a["model_version"] for a in edge.answers(answered_by="cloud")} == {"2"}
     assert all(a["label"].startswith("v2-") for a in edge.answers(answered_by="cloud"))
-    system.cli("rollback", "signs", "--store", system.store, "--by", "ci")
+    system.cli("rollback", "signs", "--store", system.store, "--by", "ci", "--signing-key", str(system.private_key))
     assert wait_until(lambda: all_workers_serve(base, "3"), 90), "the server must follow the rollback"  # both workers
     assert server_version(system, base) == "3"
     local = edge_run(system, replay, None, "--local-only")

@@ -34,7 +34,8 @@ def body(seed: int = 0) -> bytes:
 
 
 def promote(system, version):
-    proc = system.cli("promote", "signs", version, "--store", system.store, "--by", "ci", check=False)
+    proc = system.cli("promote", "signs", version, "--store", system.store, "--by", "ci",
+                      "--signing-key", str(system.private_key), check=False)  # fmt: skip
     assert proc.returncode == 0 or "already current" in proc.stderr, proc.stderr
 
 
@@ -81,7 +82,7 @@ def test_16_clients_for_60_s_with_a_promotion_midway_beside_a_cpu_hog(system, ca
         # 10-20 s and once 46 s, so the swap fell after the load ended; through the registry's API in
         # this process it took 15 s. Started early, the swap still lands well inside the load.
         time.sleep(max(0.0, LOAD_SECONDS / 12 - (time.monotonic() - t0)))
-        registry.promote("signs", "2", by="ci")
+        registry.promote("signs", "2", by="ci", signing_key=system.private_key)
         promoted["at"] = time.monotonic() - t0
 
     log_start = log.stat().st_size

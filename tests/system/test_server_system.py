@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import resource
 import shutil
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
+from shared.registry.registry import signed_bytes
+from shared.signing import sign_bytes
 from tests.system.conftest import AWS_SECRET, http, wait_until
 from tests.workers import all_workers_serve
 
@@ -52,7 +55,8 @@ def versions(system, base, n=8) -> set[str]:
 
 
 def promote(system, version):
-    proc = system.cli("promote", "signs", version, "--store", system.store, "--by", "ci", check=False)
+    proc = system.cli("promote", "signs", version, "--store", system.store, "--by", "ci",
+                      "--signing-key", str(system.private_key), check=False)  # fmt: skip
     assert proc.returncode == 0 or "already current" in proc.stderr, proc.stderr
 
 
@@ -115,11 +119,14 @@ def _push_variant(system, bundles, tmp_path, version, sign=True):
 
 
 def _force_pointer(system, version):
-    """Write the pointer as a careless tool (or an attacker with bucket access) would: no verification."""
+    """Write the pointer as a careless tool with the signing key would: signed, the version not verified."""
     s3 = boto3.client("s3", region_name="us-east-1")
     key = "prod/models/signs/current"
     pointer = json.loads(s3.get_object(Bucket=system.bucket, Key=key)["Body"].read())
-    pointer.update(version=version, previous=pointer["version"])
+    pointer.pop("signature", None)
+    pointer.update(version=version, previous=pointer["version"], serial=pointer.get("serial", 0) + 1)
+    signature = sign_bytes(signed_bytes("signs", pointer), system.private_key)
+    pointer["signature"] = base64.b64encode(signature).decode()
     s3.put_object(Bucket=system.bucket, Key=key, Body=json.dumps(pointer).encode())
 
 

@@ -34,7 +34,7 @@ def test_operator_workflow(store_url, make_bundle, tmp_path, monkeypatch, capsys
     assert [v["version"] for v in model["versions"]] == ["1", "2"] and all(v["signed"] for v in model["versions"])
     assert main(["models"]) == 0
     text = capsys.readouterr().out
-    assert "* 2" in text and "val_accuracy=0.900" in text
+    assert "* 2" in text and "val_accuracy=0.900" in text and "by bob at" in text and "signed pointer" in text
 
     out = tmp_path / "pulled"
     assert main(["pull", "tiny", "--out", str(out), "--public-key", str(public)]) == 0
@@ -63,10 +63,10 @@ def test_errors_are_one_line(tmp_path):
     store = (tmp_path / "store").as_uri()
     cases = [
         (["push", str(tmp_path / "nothing"), "--store", store], "no such file or folder"),
-        (["pull", "tiny", "--store", store, "--out", str(tmp_path / "o")], "no current version"),
+        (["pull", "tiny", "--store", store, "--out", str(tmp_path / "o")], "no such folder"),
         (["pull", "../etc", "1", "--store", store, "--out", str(tmp_path / "o")], "invalid name"),
         (["promote", "tiny", "1", "--store", "ftp://x"], "must be s3://bucket/prefix or file:///"),
-        (["rollback", "tiny", "--store", store], "no current version"),
+        (["rollback", "tiny", "--store", store], "no such folder"),
     ]
     for args, message in cases:
         proc = _run(*args)
@@ -133,3 +133,46 @@ def test_push_refuses_what_is_neither_a_bundle_nor_a_dataset_file(tmp_path):
         assert line.endswith("push accepts a model bundle folder (with manifest.json, as train writes it) "
                              "or a dataset .npz file"), line  # fmt: skip
     assert not store.exists() or not [p for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
+def test_who_and_which_model_errors_are_one_line(tmp_path, make_bundle):
+    store = (tmp_path / "store").as_uri()
+    assert _run("push", str(make_bundle("tiny", "1")), "--store", store).returncode == 0
+    cases = [
+        (["promote", "tiny", "1", "--store", store, "--by", "ann\nINFO forged"], "invalid --by 'ann\\nINFO forged'"),
+        (["rollback", "tiny", "--store", store, "--by", "a\rb"], "give one printable line"),
+        (["pull", "tny", "--store", store, "--out", str(tmp_path / "o")], "no model 'tny' (its models: tiny)"),
+        (["rollback", "tny", "--store", store], "no model 'tny' (its models: tiny)"),
+    ]
+    for args, message in cases:
+        proc = _run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_models_under_a_misspelt_s3_prefix_says_what_is_there(s3_env, make_bundle):
+    from tests.shared.registry.conftest import new_bucket
+
+    bucket = new_bucket()
+    assert _run("push", str(make_bundle("tiny", "1")), "--store", f"s3://{bucket}/registry").returncode == 0
+    proc = _run("models", "--store", f"s3://{bucket}/regsitry")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"s3://{bucket}/regsitry: nothing under the prefix 'regsitry' in bucket {bucket}; "
+        f"prefixes in bucket {bucket}: registry"
+    )
+
+
+def test_models_and_promote_say_when_a_version_was_not_validated(tmp_path, make_bundle):
+    from shared.bundle import read_manifest, write_manifest
+
+    store = (tmp_path / "store").as_uri()
+    bundle = make_bundle("tiny", "1")
+    metrics = {"val_accuracy": None, "val_sequences": 0, "threshold_basis": "default"}
+    write_manifest(bundle, read_manifest(bundle).model_copy(update={"metrics": metrics}))
+    assert _run("push", str(bundle), "--store", store).returncode == 0
+    listing = _run("models", "--store", store)
+    assert "(not validated: accuracy on new people unknown, threshold a default)" in listing.stdout
+    proc = _run("promote", "tiny", "1", "--store", store)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: tiny 1: not validated: accuracy on new people unknown, threshold a default" in proc.stderr

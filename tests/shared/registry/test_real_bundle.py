@@ -17,7 +17,7 @@ def test_a_signed_trained_bundle_reaches_a_serving_model_holder(registry, tiny_b
 
     private, public = keypair
     registry.push_bundle(tiny_bundle, private_key=private)
-    registry.promote("tiny", "1", by="ann", public_key=public)
+    registry.promote("tiny", "1", by="ann", public_key=public, signing_key=private)
     holder = ModelHolder(loader=lambda path: load_model(path, public_key=public))
     sync = ModelSync(registry, "tiny", tmp_path / "cache", holder.load, public_key=public)
     assert sync.check_once() == "updated"

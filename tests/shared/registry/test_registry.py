@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -250,3 +251,43 @@ def test_datasets_push_and_pull(registry, synth_path, tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"not a dataset")
     with pytest.raises(Exception, match="npz"):
         registry.push_dataset(tmp_path / "broken.npz")
+
+
+@pytest.mark.parametrize("by", ["ann\nINFO promoted tiny 9 (by root)", "ann\x1b[2K", "", "x" * 129, "ann\u202e"])
+def test_who_promotes_must_be_one_printable_bounded_line(registry, make_bundle, by):
+    registry.push_bundle(make_bundle("tiny", "1"))
+    with pytest.raises(RegistryError, match="one printable line"):
+        registry.promote("tiny", "1", by=by)
+    assert registry.current("tiny") is None
+    registry.promote("tiny", "1", by="ann")
+    registry.push_bundle(make_bundle("tiny", "2"))
+    registry.promote("tiny", "2", by="ann")
+    with pytest.raises(RegistryError, match="one printable line"):
+        registry.rollback("tiny", by=by)
+    assert registry.current("tiny").version == "2"
+
+
+def test_a_misspelt_model_name_is_named_with_the_models_there(registry, make_bundle, tmp_path):
+    registry.push_bundle(make_bundle("tiny", "1"))
+    registry.push_bundle(make_bundle("other", "1"))
+    for call in (lambda: registry.pull("tny", out=tmp_path / "x"), lambda: registry.rollback("tny", by="ann")):
+        with pytest.raises(NotInRegistryError, match=r"no model 'tny' \(its models: other, tiny\)$"):
+            call()
+    with pytest.raises(NotInRegistryError, match="promote one first"):  # a real model, nothing promoted
+        registry.pull("tiny", out=tmp_path / "x")
+
+
+def test_a_signed_rollback_follows_only_a_history_signed_with_its_key(registry, make_bundle, keypair):
+    private, public = keypair
+    for version in ("1", "2", "3"):
+        registry.push_bundle(make_bundle("tiny", version), private_key=private)
+        registry.promote("tiny", version, by="ann", signing_key=private)
+    fields = json.loads(registry.store.get_bytes("models/tiny/current"))
+    forged = {**fields, "history": ["1"], "previous": "1"}  # write access only: skip 2, back to the oldest
+    del forged["signature"]
+    registry.store.put_bytes("models/tiny/current", json.dumps(forged).encode())
+    with pytest.raises(RegistryError, match="not signed with this key, so its history is not trusted"):
+        registry.rollback("tiny", by="ann", signing_key=private)
+    registry.store.put_bytes("models/tiny/current", json.dumps(fields).encode())
+    back = registry.rollback("tiny", by="ann", signing_key=private)
+    assert back.version == "2" and registry.current("tiny", public_key=public).serial == 4

@@ -114,3 +114,38 @@ def test_unreachable_s3_is_a_store_error(monkeypatch):
 def test_bad_store_urls_are_named(url):
     with pytest.raises(StoreError):
         open_store(url)
+
+
+def test_file_store_objects_are_written_with_the_operators_umask(tmp_path):
+    store = open_store((tmp_path / "store").as_uri())
+    (tmp_path / "src").write_bytes(b"weights")
+    old = os.umask(0o022)
+    try:
+        store.put_bytes("models/m/1/manifest.json", b"{}")
+        store.put_file("models/m/1/model.tflite", tmp_path / "src")
+        store.put_if("models/m/current", b"{}", etag=None)
+    finally:
+        os.umask(old)
+    for key in ("models/m/1/manifest.json", "models/m/1/model.tflite", "models/m/current"):
+        assert (tmp_path / "store" / key).stat().st_mode & 0o777 == 0o644, key
+    old = os.umask(0o077)  # a private umask stays private
+    try:
+        store.put_bytes("models/m/2/manifest.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "store" / "models/m/2/manifest.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_s3_prefix_with_nothing_under_it_names_the_prefixes_there(s3_env):
+    from tests.shared.registry.conftest import new_bucket
+
+    bucket = new_bucket()
+    open_store(f"s3://{bucket}/team/registry").put_bytes("models/m/current", b"{}")
+    assert open_store(f"s3://{bucket}/team/registry").describe_empty() is None  # something is there
+    assert open_store(f"s3://{bucket}/team/regsitry").describe_empty() == (
+        f"nothing under the prefix 'team/regsitry' in bucket {bucket}; prefixes in bucket {bucket} under team/: "
+        "team/registry"
+    )
+    assert open_store(f"s3://{bucket}/tema").describe_empty() == (
+        f"nothing under the prefix 'tema' in bucket {bucket}; prefixes in bucket {bucket}: team"
+    )

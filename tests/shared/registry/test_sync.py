@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import random
+import subprocess
 import threading
 import time
 
 import pytest
 
 from shared.bundle import load_manifest
-from shared.registry.registry import Registry
+from shared.registry.registry import Registry, RegistryError
 from shared.registry.store import StoreError, open_store
 from shared.registry.sync import ModelSync
 from tests.shared.registry.conftest import CountingStore
@@ -191,9 +194,10 @@ def test_a_version_on_update_refuses_is_not_retried_until_the_pointer_changes(pu
 def test_unsigned_versions_are_refused_when_a_key_is_configured(published, make_bundle, keypair, tmp_path):
     loader = Loader()
     sync = _sync(published, tmp_path / "cache", loader, public_key=keypair[1])
-    assert sync.check_once() == "bad_version"  # tiny 1 is unsigned
+    published.promote("tiny", "1", by="ann", signing_key=keypair[0])  # a signed pointer to an unsigned version
+    assert sync.check_once() == "bad_version" and "tiny 1" not in loader.loaded
     published.push_bundle(make_bundle("tiny", "3"), private_key=keypair[0])
-    published.promote("tiny", "3", by="ann")
+    published.promote("tiny", "3", by="ann", signing_key=keypair[0])
     assert sync.check_once() == "updated" and loader.loaded == ["3"]
 
 
@@ -270,8 +274,8 @@ def test_prime_serves_the_cache_when_the_store_is_late_then_swaps_in_its_answer(
     assert sync.prime(deadline=0.2) is None  # the check is still waiting for the store
     assert loader.loaded == ["1"] and sync.applied_version == "1"
     store.gate.set()
-    _until(lambda: sync.applied_version == "2")
-    assert loader.loaded == ["1", "2"] and sync.counters["updated"] == 1
+    _until(lambda: sync.counters["updated"])  # counted once the whole check is over
+    assert loader.loaded == ["1", "2"] and sync.applied_version == "2" and sync.counters["updated"] == 1
 
 
 def test_a_late_answer_naming_the_cached_version_loads_nothing_twice(published, tmp_path):
@@ -352,3 +356,136 @@ def test_worker_processes_sharing_a_cache_pull_safely(make_bundle, tmp_path):
     load_manifest(tmp_path / "cache" / "tiny" / "1")
     left = sorted(p.name for p in (tmp_path / "cache" / "tiny").iterdir() if not p.name.endswith(".lock"))
     assert left == [".last_good.json", "1"]  # no partial or broken folders
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        {"version": ".."},
+        {"version": ".hidden"},
+        {"version": "1", "history": ["../../escape"]},
+        {"version": "1", "previous": ".."},
+    ],
+)
+def test_a_pointer_naming_no_valid_version_is_refused_before_any_path_is_made(published, tmp_path, pointer, caplog):
+    cache = tmp_path / "cache"
+    sync = _sync(published, cache, Loader())
+    assert sync.check_once() == "updated"
+    published.store.put_bytes(
+        "models/tiny/current", json.dumps({"promoted_at": "x", "promoted_by": "y", **pointer}).encode()
+    )
+    assert sync.check_once() == "bad_version"
+    assert "malformed pointer (invalid version" in caplog.text
+    assert sorted(p.name for p in cache.iterdir()) == ["tiny"]  # nothing renamed, nothing moved aside
+    kept = sorted(p.name for p in (cache / "tiny").iterdir() if not p.name.endswith(".lock"))
+    assert kept == [".last_good.json", "1"]
+
+
+def test_who_promoted_reaches_the_log_as_one_printable_line(published, tmp_path, caplog):
+    sync = _sync(published, tmp_path / "cache", Loader())
+    forged = "ann at now\nWARNING shared.registry.sync: tiny sync updated: \x1b[31mforged"
+    published.store.put_bytes(
+        "models/tiny/current", json.dumps({"version": "2", "promoted_at": "x", "promoted_by": forged}).encode()
+    )
+    with caplog.at_level(logging.INFO, logger="shared.registry.sync"):
+        assert sync.check_once() == "updated"
+    (line,) = [r.getMessage() for r in caplog.records if "sync updated" in r.getMessage()]
+    assert "\n" not in line and "\x1b" not in line and "ann at now?WARNING" in line
+
+
+@pytest.fixture
+def signed(registry, make_bundle, keypair):
+    """tiny 1 and 2 pushed signed, 1 promoted with a signed pointer."""
+    for version in ("1", "2"):
+        registry.push_bundle(make_bundle("tiny", version), private_key=keypair[0])
+    registry.promote("tiny", "1", by="ann", signing_key=keypair[0])
+    return registry
+
+
+def test_a_follower_with_a_key_takes_only_a_pointer_signed_with_it(signed, keypair, other_keypair, tmp_path):
+    private, public = keypair
+    loader = Loader()
+    sync = _sync(signed, tmp_path / "cache", loader, public_key=public)
+    assert sync.check_once() == "updated" and loader.loaded == ["1"]
+    good = json.loads(signed.store.get_bytes("models/tiny/current"))
+
+    edited = {**good, "version": "2", "history": ["1"]}  # write access, no key: the signature no longer fits
+    unsigned = {k: v for k, v in edited.items() if k != "signature"}
+    impostor = Registry(signed.store)
+    for forged in (edited, unsigned):
+        signed.store.put_bytes("models/tiny/current", json.dumps(forged).encode())
+        assert sync.check_once() == "bad_version"
+    impostor.promote("tiny", "2", by="eve", signing_key=other_keypair[0])
+    assert sync.check_once() == "bad_version"
+    assert loader.loaded == ["1"] and sync.last_good.name == "1"  # the last good model keeps serving
+
+    signed.promote("tiny", "2", by="ann", signing_key=private)
+    assert sync.check_once() == "updated" and loader.loaded == ["1", "2"]
+    signed.rollback("tiny", by="ann", signing_key=private)  # a rollback signs its pointer too
+    assert sync.check_once() == "updated" and loader.loaded == ["1", "2", "1"]
+
+
+def test_a_signed_pointer_is_bound_to_its_model(signed, make_bundle, keypair, tmp_path):
+    signed.push_bundle(make_bundle("other", "1"), private_key=keypair[0])
+    signed.push_bundle(make_bundle("other", "2"), private_key=keypair[0])
+    signed.promote("other", "2", by="ann", signing_key=keypair[0])
+    sync = _sync(signed, tmp_path / "cache", Loader(), public_key=keypair[1])
+    assert sync.check_once() == "updated"
+    signed.store.put_bytes("models/tiny/current", signed.store.get_bytes("models/other/current"))
+    assert sync.check_once() == "bad_version" and sync.applied_version == "1"
+
+
+def test_an_old_signed_pointer_written_again_is_refused(signed, keypair, tmp_path, caplog):
+    private, public = keypair
+    old = signed.store.get_bytes("models/tiny/current")  # anyone who could read the store kept it
+    signed.promote("tiny", "2", by="ann", signing_key=private)
+    loader = Loader()
+    sync = _sync(signed, tmp_path / "cache", loader, public_key=public)
+    assert sync.check_once() == "updated" and loader.loaded == ["2"]
+    signed.store.put_bytes("models/tiny/current", old)
+    assert sync.check_once() == "bad_version"
+    assert "its serial 1 is below 2" in caplog.text
+    restarted = _sync(signed, tmp_path / "cache", Loader(), public_key=public)  # the cache remembers the serial
+    assert restarted.check_once() == "bad_version" and loader.loaded == ["2"]
+
+
+def test_an_unsigned_pointer_of_an_older_store_keeps_the_cache_serving_until_it_is_signed(
+    registry, make_bundle, keypair, tmp_path
+):
+    private, public = keypair
+    registry.push_bundle(make_bundle("tiny", "1"), private_key=private)
+    registry.promote("tiny", "1", by="ann")  # promoted before pointers were signed
+    _sync(registry, tmp_path / "cache", Loader()).check_once()  # a follower without a key cached it
+    loader = Loader()
+    sync = _sync(registry, tmp_path / "cache", loader, public_key=public)
+    assert sync.prime(deadline=30) == "bad_version"
+    assert loader.loaded == ["1"]  # the cached last good model serves meanwhile
+    with pytest.raises(RegistryError, match="already current"):
+        registry.promote("tiny", "1", by="ann")  # nothing to change without a key
+    pointer = registry.promote("tiny", "1", by="ann", signing_key=private)  # signs the pointer in place
+    assert (pointer.version, pointer.history, pointer.serial) == ("1", [], 2)
+    assert sync.check_once() == "unchanged" and sync.counters["bad_version"] == 1
+    restarted = _sync(registry, tmp_path / "cache2", Loader(), public_key=public)
+    assert restarted.check_once() == "updated"
+
+
+def _mount_tmpfs(folder, size: str) -> None:
+    folder.mkdir(parents=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill: {proc.stderr.decode().strip()}")
+
+
+def test_a_full_cache_disk_is_reported_as_the_local_disk_not_the_store(published, make_bundle, tmp_path, caplog):
+    published.push_bundle(make_bundle("tiny", "3", files=8))
+    published.promote("tiny", "3", by="bob")
+    cache = tmp_path / "small"
+    _mount_tmpfs(cache, "16k")  # 4 pages: fewer than the bundle's 11 files
+    try:
+        sync = _sync(published, cache, Loader())
+        assert sync.check_once() == "cache_error"
+        assert sync.counters["store_error"] == 0 and sync.failures == 1
+        assert f"no space left on {cache / 'tiny'}" in caplog.text
+        assert not (cache / "tiny" / "3").exists()
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
