@@ -294,7 +294,7 @@ class ReloadResponse(BaseModel):
 
     outcome: str = Field(
         description="What the check found: unchanged, updated, rejected or unreadable (a folder); unchanged, "
-        "updated, store_error, bad_version, rejected or error (a registry)."
+        "updated, store_error, cache_error, bad_version, rejected or error (a registry)."
     )
     version: str | None = Field(description="The version this worker serves after the check (null: none yet).")
 
