@@ -17,13 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from cloud_server.settings import ENV_PREFIX, ServerSettings
+from cloud_server.settings import ServerSettings
 from shared.deadline import call_within
-from shared.envcheck import by_field, unknown_variables
-from shared.errors import SignstreamError
 from shared.settings_flags import overrides
+from shared.settings_load import SettingsError
+from shared.settings_load import load_settings as load_shared_settings
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
 # prometheus_client chooses file-backed values at import when this is set: the arbiter sets it and
@@ -44,42 +42,9 @@ def worker_exited(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-class SettingsError(SignstreamError):
-    """A bad setting: the server does not start."""
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The ``SIGNSTREAM_SERVER_*`` settings of a systemd-style env file, as field names; other lines are ignored."""
-    from dotenv import dotenv_values
-
-    if not Path(path).is_file():
-        raise SettingsError(f"settings file {path} does not exist")
-    try:
-        values = dotenv_values(path)
-    except (UnicodeDecodeError, OSError) as err:
-        raise SettingsError(f"cannot read settings file {path}: {err}") from err
-    ours = {k[len(ENV_PREFIX) :].lower(): v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
-    return by_field(ServerSettings, ours)
-
-
 def load_settings(env_file: Path | None = None, **overrides: object) -> ServerSettings:
-    """Settings from the environment, then ``env_file``, then ``overrides``; one clear line on any error.
-
-    Unknown ``SIGNSTREAM_SERVER_*`` names (typos) are refused, wherever they come from.
-    """
-    unknown = unknown_variables(ServerSettings)
-    if unknown:  # a typo must not pass silently
-        raise SettingsError(f"unknown setting {unknown[0]} in the environment")
-    values = read_env_file(env_file) if env_file is not None else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return ServerSettings(**values)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        msg = first["msg"].removeprefix("Value error, ")
-        source = f" (settings file {env_file})" if env_file is not None else ""
-        raise SettingsError(f"bad setting{' ' + where if where else ''}{source}: {msg}") from err
+    """The server's settings: the environment, then ``env_file``, then ``overrides``; one clear line on any error."""
+    return load_shared_settings(ServerSettings, env_file, **overrides)
 
 
 def owned_arbiter():

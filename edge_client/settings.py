@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.envcheck import unknown_variables
-from shared.errors import SignstreamError
 from shared.registry.settings import FollowSettings
+from shared.settings_load import SettingsError
+from shared.settings_load import load_settings as load_shared_settings
 
 ENV_PREFIX = "SIGNSTREAM_EDGE_"
 
 
-class EdgeSettingsError(SignstreamError):
+class EdgeSettingsError(SettingsError):
     """A bad edge setting: the client does not start."""
 
 
@@ -158,13 +158,4 @@ def is_camera(source: str) -> bool:
 
 def load_settings(**overrides: object) -> EdgeSettings:
     """Settings from the environment with ``overrides`` (None = not given) on top; one line on error."""
-    unknown = unknown_variables(EdgeSettings)
-    if unknown:  # a typo must not pass silently
-        raise EdgeSettingsError(f"unknown setting {unknown[0]} in the environment")
-    try:
-        return EdgeSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        msg = first["msg"].removeprefix("Value error, ")
-        raise EdgeSettingsError(f"bad setting{' ' + where if where else ''}: {msg}") from err
+    return load_shared_settings(EdgeSettings, None, EdgeSettingsError, **overrides)
