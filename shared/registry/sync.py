@@ -113,7 +113,6 @@ class ModelSync:
         self.applied_version: str | None = None
         self.applied_serial = self._cached_serial()
         self.last_outcome: str | None = None
-        self.last_check_at: float | None = None
         self.last_good: Path | None = self.latest_cached()
 
     @classmethod
@@ -207,7 +206,6 @@ class ModelSync:
     def check_once(self) -> str:
         """Poll the pointer once and act on it; return the outcome (never raises)."""
         with self._check_lock:
-            self.last_check_at = self.clock()
             try:
                 outcome, message, args = self._check()
             except Exception as err:
