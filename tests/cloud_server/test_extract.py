@@ -144,7 +144,7 @@ def _extract_by_stem(clips, out):
 
 @pytest.mark.realdata
 def test_a_clip_corrupted_midway_is_skipped_and_said(sign_data, tmp_path):
-    """Issue 14, finding 9: a video corrupted mid-stream was cut silently (62 -> 20 frames, "0 skipped")."""
+    """Before: a video corrupted mid-stream was cut silently (62 -> 20 frames, "0 skipped")."""
     videos = sign_data / "videos"
     _corrupt_midway(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
     out = tmp_path / "ds.npz"
@@ -162,7 +162,7 @@ def test_a_clip_corrupted_midway_is_skipped_and_said(sign_data, tmp_path):
 
 @pytest.mark.realdata
 def test_a_class_whose_clips_are_all_unreadable_stops_the_command(sign_data, tmp_path):
-    """Issue 14, finding 9: a class whose clips were all unreadable disappeared with exit 0."""
+    """Before: a class whose clips were all unreadable disappeared with exit 0."""
     videos = sign_data / "videos"
     (tmp_path / "doctor_001.mp4").write_text("not a video")
     _corrupt_midway(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")

@@ -70,7 +70,7 @@ def test_bad_settings_stop_the_start_with_one_line(tiny_bundle):
 
 
 def test_a_port_in_use_stops_the_start_with_one_line(tiny_bundle):
-    """Issue 14, finding 4: gunicorn logged 11 lines over 5 s of retries and exited 1."""
+    """Before: gunicorn logged 11 lines over 5 s of retries and exited 1."""
     import socket
 
     with socket.socket() as taken:

@@ -120,7 +120,7 @@ def test_cli_add_list_revoke(tmp_path):
 
 @pytest.mark.parametrize("action", [["list"], ["revoke", "ops"]])
 def test_cli_refuses_a_key_file_that_is_not_there(tmp_path, action):
-    """Issue 14, finding 6: ``keys list --file /missing`` printed nothing and exited 0."""
+    """Before: ``keys list --file /missing`` printed nothing and exited 0."""
     missing = str(tmp_path / "none.json")
     proc = subprocess.run([sys.executable, "-m", "signstream.cli", "keys", *action, "--file", missing],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -141,7 +141,7 @@ def test_cli_lists_an_empty_key_file_as_empty(tmp_path):
 
 
 def test_a_refused_revoked_key_is_named_in_the_request_log(secured, caplog):
-    """Issue 14, finding 6: a revoked key was logged as "key": null."""
+    """Before: a revoked key was logged as "key": null."""
     import logging
 
     client, path, key = secured
@@ -155,7 +155,7 @@ def test_a_refused_revoked_key_is_named_in_the_request_log(secured, caplog):
 
 
 def test_a_keyless_request_is_told_which_header_to_add(secured):
-    """Issue 14 (integrators): the peer's Pi client posts {"sequence": [...]} (40 frames) with no key; the 401
+    """the peer's Pi client posts {"sequence": [...]} (40 frames) with no key; the 401
     names the header to add, and the same body with that one header added is answered (docs/server.md)."""
     client, _path, key = secured
     body = {"sequence": _window(40).tolist()}

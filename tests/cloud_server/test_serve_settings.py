@@ -49,7 +49,7 @@ def _serve(*args, env=None):
 
 
 def test_a_store_that_is_not_there_or_a_model_it_lacks_stops_the_start(tmp_path, tiny_bundle):
-    """Issue 14, finding 5: the server ran unready for ever saying "not ready until one is promoted"."""
+    """Before: the server ran unready for ever saying "not ready until one is promoted"."""
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
 

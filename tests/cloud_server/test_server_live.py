@@ -314,7 +314,7 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
         lines = log.read().splitlines()
         log.close()
 
-    # Issue 14, finding 1: without -v (as the systemd unit runs it) every lifecycle event is logged.
+    # without -v (as the systemd unit runs it) every lifecycle event is logged.
     def count(*parts):
         return sum(all(p in line for p in parts) for line in lines)
 

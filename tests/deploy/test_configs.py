@@ -68,7 +68,7 @@ def test_edge_env_example_names_real_settings(monkeypatch: pytest.MonkeyPatch) -
     try:
         from edge_client.settings import EdgeSettings
     except ImportError:
-        skip_or_fail("edge_client.settings is not built yet (issue 6)")
+        skip_or_fail("edge_client.settings is missing")
     names = names_in("edge.env.example")
     side = {n for n in names if n.startswith("SIGNSTREAM_EDGE_")}
     assert {"SIGNSTREAM_EDGE_SERVER", "SIGNSTREAM_EDGE_API_KEY", "SIGNSTREAM_EDGE_SOURCE"} <= side

@@ -58,7 +58,7 @@ def test_synth_writes_a_dataset_and_never_overwrites_half(tmp_path):
 
 def test_registry_commands_need_a_store(capsys, monkeypatch):
     monkeypatch.delenv("SIGNSTREAM_STORE", raising=False)
-    assert main(["models"]) == 2  # issue 5: real now; tests/shared/registry covers them
+    assert main(["models"]) == 2  # tests/shared/registry covers them
     assert "give --store URL or set SIGNSTREAM_STORE" in capsys.readouterr().err
 
 
@@ -75,7 +75,7 @@ def test_registry_commands_need_a_store(capsys, monkeypatch):
     ],
 )
 def test_train_refuses_a_bad_argument_in_one_line_before_any_work(args, message, tmp_path):
-    """Issue 14, finding 2: a bad --version used to fail after the whole run; --fps 0 was ignored."""
+    """Before: a bad --version used to fail after the whole run; --fps 0 was ignored."""
     from shared.dataset import save_dataset
     from shared.synth import generate
 
@@ -127,7 +127,7 @@ def test_train_bundle_checks_its_name_version_and_fps_before_training(tmp_path):
     ],
 )
 def test_a_dataset_that_is_not_an_npz_is_named_for_what_it_is(tmp_path, content, what):
-    """Issue 14, finding 9: a text .npz was called "pickled data"."""
+    """Before: a text .npz was called "pickled data"."""
     (tmp_path / "d.npz").write_bytes(content)
     proc = _run("train", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "b"))
     assert proc.returncode == 2

@@ -94,7 +94,7 @@ def test_an_unreachable_s3_store_is_one_line(tmp_path):
 
 
 def test_models_of_a_store_that_is_not_there_is_an_error_not_empty(tmp_path):
-    """Issue 14, finding 6: ``models --store file:///missing`` said "empty"."""
+    """Before: ``models --store file:///missing`` said "empty"."""
     proc = _run("models", "--store", (tmp_path / "missing").as_uri())
     assert proc.returncode == 2, proc.stdout
     assert proc.stderr.strip() == f"signstream models: error: {(tmp_path / 'missing').as_uri()}: no such folder " + str(
@@ -106,7 +106,7 @@ def test_models_of_a_store_that_is_not_there_is_an_error_not_empty(tmp_path):
 
 
 def test_push_refuses_what_is_neither_a_bundle_nor_a_dataset_file(tmp_path):
-    """Issue 14, finding 3: a peer's SavedModel + labels.json was uploaded as a dataset, for good."""
+    """Before: a peer's SavedModel + labels.json was uploaded as a dataset, for good."""
     peer = tmp_path / "peer_model"
     (peer / "variables").mkdir(parents=True)
     (peer / "saved_model.pb").write_bytes(b"\x08\x01")
