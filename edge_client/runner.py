@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_client.control import AnswerRelay, KioskControl
+from edge_client.display.access import AccessPolicy, exposure_warning
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import WebDisplay, create_app
 from edge_client.fallback import Answerer, LocalModel, ModelSlot
@@ -215,7 +216,12 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one
     # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
-    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, cors_origins=s.cors_origins)
+    token = s.admin_token.get_secret_value() if s.admin_token else None
+    policy = AccessPolicy.for_kiosk(s.web_host, s.allowed_hosts, s.cors_origins, token, s.max_body)
+    warning = exposure_warning(s.web_host, token)
+    if warning:
+        log.warning(warning)
+    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, policy=policy)
     web = WebDisplay(app, s.web_host, s.web_port)
     return EdgeRunner(s, pipeline, hub, control, web, stop, cloud, sync, owned,
                       out or (lambda line: print(line, flush=True)))  # fmt: skip

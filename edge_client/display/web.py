@@ -16,8 +16,9 @@
     Socket.IO namespace /gestures, event gesture_prediction: every shown label (the bridge API's form)
 
 Frontends written for the bridge API (``frontend_bridge``, which older kiosk pages use) work
-unchanged. Pages from another origin may read the API; only origins listed in ``cors_origins`` may
-POST (preflight answered for them alone). Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
+unchanged. Who may call what (host names, origins, the admin token, body size) is ``access.py``'s
+``AccessPolicy``: pages from another origin may read and POST only when listed in ``cors_origins``.
+Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge_client.display.access import READ_METHODS, AccessPolicy, guard
 from edge_client.display.hub import DisplayHub
 from edge_client.display.overlay import encode_jpeg, preview_bgr
 from shared.errors import SignstreamError
@@ -99,12 +100,13 @@ FAVICON = (
 
 def create_app(
     hub: DisplayHub, control: Control, *, mirrored: bool = False, preview_fps: float = 10.0,
-    cors_origins: Sequence[str] = (),
+    cors_origins: Sequence[str] = (), policy: AccessPolicy | None = None,
 ):  # fmt: skip
     """The Flask app and its SocketIO server (threading mode); events reach Socket.IO through a hub sink.
 
     Args:
-        cors_origins: origins (as browsers send them) whose pages may POST to the control endpoints.
+        cors_origins: origins (as browsers send them) whose pages may use the API (when no ``policy``).
+        policy: host names, origins, admin token and body limit (default: loopback names, ``cors_origins``).
     """
     from flask import Flask, Response, jsonify, request, send_from_directory
     from flask_socketio import SocketIO
@@ -112,10 +114,13 @@ def create_app(
 
     from edge_client.display.serving import quiet_websocket_close
 
+    policy = policy or AccessPolicy.for_kiosk(cors_origins=cors_origins)
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
-    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins="*", logger=False, engineio_logger=False)
+    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False,
+                        cors_allowed_origins=lambda origin, environ: policy.origin_allowed(
+                            origin, environ.get("HTTP_HOST", "")))  # fmt: skip
     quiet_websocket_close(socketio.server.eio)
-    allowed = frozenset(cors_origins)
+    app.wsgi_app = guard(app.wsgi_app, policy)  # outermost: Socket.IO's requests pass it too
 
     def gestures() -> list[str]:
         return [x["label"] for x in control.labels().get("labels", [])]
@@ -147,9 +152,6 @@ def create_app(
     def origin() -> str | None:
         return request.headers.get("Origin")
 
-    def same_origin() -> bool:
-        return origin() is None or urlparse(origin()).netloc == request.host
-
     def refused_origin() -> Response:
         return error(403, f"cross-origin requests from {origin()} are refused: list the origin in "
                      "SIGNSTREAM_EDGE_CORS_ORIGINS to allow them", "forbidden")  # fmt: skip
@@ -158,7 +160,7 @@ def create_app(
     def _preflight():
         if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
             return None
-        if origin() not in allowed:  # no CORS headers: the browser refuses the request
+        if origin() not in policy.origins:  # no CORS headers: the browser refuses the request
             return refused_origin()
         resp = Response(status=204)
         resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -170,15 +172,25 @@ def create_app(
             resp.headers["Access-Control-Allow-Private-Network"] = "true"  # Chromium's local-network check
         return resp
 
+    @app.before_request
+    def _control():
+        """Every state-changing request: from an allowed origin, and with the token (or from loopback)."""
+        if request.method in READ_METHODS:
+            return None
+        if not policy.origin_allowed(origin(), request.host):  # an unlisted page must not steer the kiosk
+            return refused_origin()
+        refusal = policy.control_refusal(request.remote_addr, request.headers.get("Authorization"))
+        if refusal is not None:
+            return error(refusal[0], refusal[1], "unauthorized" if refusal[0] == 401 else "forbidden")
+        return None
+
     @app.after_request
     def _headers(resp: Response) -> Response:
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Cache-Control"] = "no-store"
-        if origin() in allowed:
+        resp.headers["Vary"] = "Origin"
+        if origin() in policy.origins:  # the one place CORS is granted: listed origins, never a wildcard
             resp.headers["Access-Control-Allow-Origin"] = origin()
-            resp.headers["Vary"] = "Origin"
-        elif request.method == "GET" and request.path.startswith("/api/"):
-            resp.headers["Access-Control-Allow-Origin"] = "*"  # read-only: other local frontends may listen
         return resp
 
     @app.get("/")
@@ -212,8 +224,6 @@ def create_app(
 
     @app.post("/api/config")
     def set_config():
-        if not same_origin() and origin() not in allowed:
-            return refused_origin()
         body = request.get_json(force=True, silent=True)  # whatever the Content-Type says
         if not isinstance(body, dict):
             return error(400, 'the body must be a JSON object, e.g. {"confidence_threshold": 0.7}', "invalid_config")
@@ -246,8 +256,6 @@ def create_app(
     def inference(action: str):
         if action not in ("start", "stop"):
             return error(404, f"unknown action {action!r}: use start or stop", "not_found")
-        if not same_origin() and origin() not in allowed:  # an unlisted page in the kiosk's browser must not steer it
-            return refused_origin()
         control.set_inference(action == "start")
         return jsonify(control.status())
 
