@@ -91,7 +91,7 @@ class KioskControl:
             "server": self.settings.server if not self.settings.local_only else None,
             "breaker": self.cloud.breaker.state if self.cloud else None,
             "latest_label": self.hub.latest_label,
-            "problem": self.answerer.problem,
+            "problem": self.problem(),
             "counters": p.counters.snapshot()
             | {
                 "fallbacks": self.answerer.fallbacks,
@@ -100,6 +100,11 @@ class KioskControl:
             },
             "history_size": self.settings.history,
         }
+
+    def problem(self) -> str | None:
+        """What the operator should know now (the status bar's text): the camera's, then the answers'."""
+        problems = [getattr(self.pipeline.source, "problem", None), self.answerer.problem]
+        return "; ".join(p for p in problems if p) or None
 
     def labels(self) -> dict[str, Any]:
         local = self.slot.current

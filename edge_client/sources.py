@@ -176,6 +176,7 @@ class CameraSource:
         self._opener = opener
         self.reopens = 0
         self.failures = 0
+        self.problem: str | None = None  # what the status bar shows while the camera gives no picture
 
     def _open(self):
         import cv2
@@ -211,7 +212,10 @@ class CameraSource:
                     self.failures += 1
                     failing += 1
                     delay = min(MAX_REOPEN_DELAY, self.reopen_delay * 2 ** min(failing - 1, 8))  # backoff
-                    log.warning("camera %s gave no frame; reopening in %.1f s", self.device, delay)
+                    self.problem = f"no camera: {self.device} gives no picture"
+                    # The same words each time (the delay is not in them): said once, then counted.
+                    log.warning("camera %s gave no frame; reopening it (up to %.0f s apart)", self.device,
+                                MAX_REOPEN_DELAY)  # fmt: skip
                     cap.release()
                     if stop.wait(delay):
                         return
@@ -220,7 +224,7 @@ class CameraSource:
                     continue
                 if failing:
                     log.info("camera %s gives frames again", self.device)
-                    failing = 0
+                    failing, self.problem = 0, None
                 now = time.monotonic()
                 yield Image(i, now - start, to_rgb(shrink(bgr, self.max_side), self.mirror), now)
                 i += 1

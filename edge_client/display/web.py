@@ -32,12 +32,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_client.display.access import READ_METHODS, AccessPolicy, guard
 from edge_client.display.hub import DisplayHub
 from edge_client.display.overlay import encode_jpeg, preview_bgr
 from shared.errors import SignstreamError
+from shared.spec import RAW_DIM
 
 if TYPE_CHECKING:
     from edge_client.display.serving import WebLimits
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 NAMESPACE = "/gestures"
 SOCKETIO_EVENT = "gesture_prediction"
+BLANK_EVERY_S = 1.0  # the preview's black picture, while there is none from the camera
 
 
 class Control(Protocol):
@@ -290,17 +293,24 @@ def create_app(
 
     @app.get("/api/preview.mjpg")
     def preview():
+        def part(jpeg: bytes) -> bytes:
+            return b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg)
+
         def frames() -> Iterator[bytes]:
-            seen = -1
+            seen, blank, blank_at = -1, b"", -BLANK_EVERY_S
             period = 1.0 / preview_fps
             while not hub.stopped.is_set():
                 if hub.frame is not None and hub.frame_seq != seen:
                     seen = hub.frame_seq
                     image, frame = hub.frame
-                    jpeg = encode_jpeg(preview_bgr(image.rgb if image else None, frame.landmarks,
-                                                   mirrored and image is not None))  # fmt: skip
-                    yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode()
-                    yield b"\r\n\r\n" + jpeg + b"\r\n"
+                    yield part(encode_jpeg(preview_bgr(image.rgb if image else None, frame.landmarks,
+                                                       mirrored and image is not None)))  # fmt: skip
+                elif hub.frame is None and time.monotonic() - blank_at >= BLANK_EVERY_S:
+                    # No picture yet (or no camera): a black one now and then. A browser takes a part
+                    # as whole only when the next one starts, and the page loads only once it has.
+                    blank = blank or part(encode_jpeg(preview_bgr(None, np.zeros(RAW_DIM, np.float32), False)))
+                    blank_at = time.monotonic()
+                    yield blank
                 time.sleep(period)
 
         return Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame")
