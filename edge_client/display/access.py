@@ -11,8 +11,8 @@ Four doors, each closed in one place:
 - Control actions (every request that is not GET, HEAD or OPTIONS): with ``admin_token`` set they
   need ``Authorization: Bearer <token>``; without one only loopback clients may use them.
 
-``guard`` applies the first two to the whole WSGI app (Socket.IO included); ``web.py`` applies the
-other two through ``AccessPolicy``.
+``guard`` applies the first two to the whole WSGI app (Socket.IO included); ``protect`` the other
+two to every Flask route (Socket.IO checks origins with ``AccessPolicy.origin_allowed``).
 """
 
 from __future__ import annotations
@@ -167,3 +167,52 @@ def guard(wsgi_app: Callable, policy: AccessPolicy) -> Callable:
         return wsgi_app(environ, start_response)
 
     return app
+
+
+def protect(app, policy: AccessPolicy) -> None:
+    """The Flask side of the policy, for every route: preflights, control actions, CORS headers."""
+    from flask import Response, request
+
+    from edge_client.display.contract import json_error
+
+    def refused_origin() -> Response:
+        return json_error(403, f"cross-origin requests from {request.headers.get('Origin')} are refused: list "
+                          "the origin in SIGNSTREAM_EDGE_CORS_ORIGINS to allow them", "forbidden")  # fmt: skip
+
+    @app.before_request
+    def _preflight():
+        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+            return None
+        if request.headers.get("Origin") not in policy.origins:  # no CORS headers: the browser refuses
+            return refused_origin()
+        resp = Response(status=204)
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Content-Type"
+        )
+        resp.headers["Access-Control-Max-Age"] = "600"
+        if request.headers.get("Access-Control-Request-Private-Network") == "true":
+            resp.headers["Access-Control-Allow-Private-Network"] = "true"  # Chromium's local-network check
+        return resp
+
+    @app.before_request
+    def _control():
+        """Every state-changing request: from an allowed origin, and with the token (or from loopback)."""
+        if request.method in READ_METHODS:
+            return None
+        if not policy.origin_allowed(request.headers.get("Origin"), request.host):  # an unlisted page
+            return refused_origin()
+        refusal = policy.control_refusal(request.remote_addr, request.headers.get("Authorization"))
+        if refusal is not None:
+            return json_error(refusal[0], refusal[1], "unauthorized" if refusal[0] == 401 else "forbidden")
+        return None
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["Vary"] = "Origin"
+        origin = request.headers.get("Origin")
+        if origin in policy.origins:  # the one place CORS is granted: listed origins, never a wildcard
+            resp.headers["Access-Control-Allow-Origin"] = origin
+        return resp
