@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from edge_client.answering import Answerer, ModelSlot
 from edge_client.display.hub import DisplayHub
-from edge_client.fallback import Answerer, ModelSlot
 from edge_client.pipeline import AnswerEvent, LabelEvent, Pipeline
 from edge_client.settings import EdgeSettings
 from edge_client.transport import CloudClient

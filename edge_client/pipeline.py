@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge_client.fallback import Answer, Answerer, NoAnswerError
+from edge_client.answering import Answer, Answerer, NoAnswerError
 from edge_client.smoothing import Shown, Smoother
 from edge_client.sources import Frame, Image
 from edge_client.window import FrameSampler, SignEnd, Window, Windower

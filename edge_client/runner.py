@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_client.answering import Answerer, LocalModel, ModelSlot
 from edge_client.control import AnswerRelay, KioskControl
 from edge_client.display.access import AccessPolicy, exposure_warning
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import WebDisplay, create_app
-from edge_client.fallback import Answerer, LocalModel, ModelSlot
 from edge_client.pipeline import Pipeline
 from edge_client.preflight import check_something_answers, check_store
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_client.fallback import LOCAL, Answer
+from edge_client.answering import LOCAL, Answer
 from edge_client.sources import Frame, Image
 from shared.spec import RAW_DIM
 

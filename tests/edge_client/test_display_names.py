@@ -31,7 +31,7 @@ def test_display_names_file(tmp_path):
 
 
 def test_label_events_carry_the_display_name():
-    from edge_client.fallback import Answerer
+    from edge_client.answering import Answerer
 
     labels = []
     p = Pipeline(FakeFrameSource(frames_from("h" * 30 + "." * 8)), Windower(30, 5, 6, 4),

@@ -60,7 +60,7 @@ def test_a_refused_api_key_is_one_clear_error_counted(fake_server, synth_path, t
 
 
 def test_the_status_names_a_refused_key_until_the_server_answers(fake_server):
-    from edge_client.fallback import Answerer
+    from edge_client.answering import Answerer
     from edge_client.transport import CloudClient
     from tests.edge_client.test_transport import window
 
@@ -134,7 +134,7 @@ def test_lines_with_different_values_are_never_folded():
 
 
 def test_the_status_says_when_the_server_is_unreachable_and_who_answers(down_url, fake_server):
-    from edge_client.fallback import Answerer
+    from edge_client.answering import Answerer
     from edge_client.transport import CloudClient
     from tests.edge_client.conftest import FakeLocalModel, FakeSlot
     from tests.edge_client.test_transport import window

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from edge_client.fallback import CLOUD, LOCAL, Answer, Answerer, NoAnswerError
+from edge_client.answering import CLOUD, LOCAL, Answer, Answerer, NoAnswerError
 from edge_client.pipeline import Pipeline, put_drop_oldest
 from edge_client.smoothing import Smoother
 from edge_client.transport import CircuitBreaker, CloudClient
