@@ -22,7 +22,7 @@ from edge_client.control import AnswerRelay, KioskControl
 from edge_client.display.access import AccessPolicy, exposure_warning
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import WebDisplay, create_app
-from edge_client.pipeline import Pipeline
+from edge_client.pipeline import Pipeline, PipelineOptions
 from edge_client.preflight import check_something_answers, check_store
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera
 from edge_client.smoothing import Smoother
@@ -208,13 +208,12 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         from edge_client.record import WindowRecorder
 
         recorder = WindowRecorder(s.record_dir)
+    options = PipelineOptions(s.frame_queue, s.window_queue, s.max_in_flight, s.flush_timeout, names=names)
     pipeline = Pipeline(
-        source, Windower(spec.frames, s.stride, s.min_hand_frames, s.end_after), answerer,
+        source, Windower(spec.frames, s.stride, s.min_hand_frames, s.end_after), answerer, options,
         landmarker=landmarker, sampler=FrameSampler(spec.fps),
         smoother=Smoother(s.smooth_k, s.smooth_n, s.hold, s.threshold), on_frame=hub.set_frame,
-        on_answer=relay.on_answer, on_label=relay.on_label,
-        frame_queue=s.frame_queue, window_queue=s.window_queue, max_in_flight=s.max_in_flight,
-        flush_timeout=s.flush_timeout, stop=stop, names=names, recorder=recorder,
+        on_answer=relay.on_answer, on_label=relay.on_label, stop=stop, recorder=recorder,
     )  # fmt: skip
     control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one

@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from edge_client.frames import Frame, Image
 from shared.dataset import Dataset
 from shared.errors import SignstreamError
 from shared.hands.video import shrink, to_rgb
@@ -28,34 +28,6 @@ log = logging.getLogger(__name__)
 
 class SourceError(SignstreamError):
     """A frame source could not be opened."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One frame of landmarks. ``landmarks`` is (126,) float32, zeros for a missing hand.
-
-    ``timestamp`` is the media time in seconds; ``captured`` the monotonic time it was captured.
-    """
-
-    index: int
-    timestamp: float
-    landmarks: np.ndarray
-    truth: str | None = None
-    captured: float = field(default_factory=time.monotonic)
-
-    @property
-    def has_hand(self) -> bool:
-        return bool(np.any(self.landmarks != 0))
-
-
-@dataclass(frozen=True)
-class Image:
-    """One camera or video picture: ``rgb`` (H, W, 3) uint8, already flipped when mirroring."""
-
-    index: int
-    timestamp: float
-    rgb: np.ndarray
-    captured: float = field(default_factory=time.monotonic)
 
 
 class ReplaySource:

@@ -193,7 +193,7 @@ def test_settings_take_extra_host_names_a_token_and_a_body_limit(clean_env, monk
 def _a_picture(hub: DisplayHub) -> None:
     import numpy as np
 
-    from edge_client.sources import Frame, Image
+    from edge_client.frames import Frame, Image
 
     hub.set_frame(Image(0, 0.0, np.zeros((48, 64, 3), np.uint8)), Frame(0, 0.0, np.zeros(126, np.float32)))
 
