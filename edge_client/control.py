@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from edge_client.answering import Answerer, ModelSlot
 from edge_client.display.hub import DisplayHub
-from edge_client.fallback import Answerer, ModelSlot
-from edge_client.pipeline import AnswerEvent, LabelEvent, Pipeline
+from edge_client.events import AnswerEvent, LabelEvent
+from edge_client.pipeline import Pipeline
 from edge_client.settings import EdgeSettings
 from edge_client.transport import CloudClient
 
@@ -69,8 +70,8 @@ class KioskControl:
         return info
 
     def threshold(self) -> float | None:
-        if self.pipeline.smoother.threshold is not None:  # the setting, or what POST /api/config set
-            return self.pipeline.smoother.threshold
+        if self.pipeline.threshold is not None:  # the setting, or what POST /api/config set
+            return self.pipeline.threshold
         if self.relay.last_answer.get("threshold") is not None:
             return self.relay.last_answer["threshold"]
         local = self.slot.current
@@ -83,7 +84,7 @@ class KioskControl:
         p.counters.update_fps()
         local = self.slot.current
         return {
-            "running": p.inference.is_set() and not p.stop.is_set(),
+            "running": p.running,
             "source": self.settings.source,
             "model": self.model_info(),
             "threshold": self.threshold(),
@@ -91,7 +92,7 @@ class KioskControl:
             "server": self.settings.server if not self.settings.local_only else None,
             "breaker": self.cloud.breaker.state if self.cloud else None,
             "latest_label": self.hub.latest_label,
-            "problem": self.answerer.problem,
+            "problem": self.problem(),
             "counters": p.counters.snapshot()
             | {
                 "fallbacks": self.answerer.fallbacks,
@@ -100,6 +101,11 @@ class KioskControl:
             },
             "history_size": self.settings.history,
         }
+
+    def problem(self) -> str | None:
+        """What the operator should know now (the status bar's text): the camera's, then the answers'."""
+        problems = [self.pipeline.source_problem, self.answerer.problem]
+        return "; ".join(p for p in problems if p) or None
 
     def labels(self) -> dict[str, Any]:
         local = self.slot.current
@@ -115,19 +121,16 @@ class KioskControl:
             model_path = f"{self.settings.server.rstrip('/')}/predict" if self.settings.server else None
         return {
             "confidence_threshold": self.threshold(),
-            "threshold_source": "kiosk" if self.pipeline.smoother.threshold is not None else "model",
-            "sequence_length": self.pipeline.windower.frames,
+            "threshold_source": "kiosk" if self.pipeline.threshold is not None else "model",
+            "sequence_length": self.pipeline.window_frames,
             "model_path": model_path,
         }
 
     def set_threshold(self, threshold: float | None) -> None:
         """Confidence a window needs to vote for its label from now on (None: the model's own)."""
-        self.pipeline.smoother.threshold = threshold
+        self.pipeline.threshold = threshold
         log.info("threshold set to %s", "the model's" if threshold is None else threshold)
 
     def set_inference(self, running: bool) -> None:
-        if running:
-            self.pipeline.inference.set()
-        else:
-            self.pipeline.inference.clear()
+        self.pipeline.set_running(running)
         log.info("inference %s", "started" if running else "stopped")

@@ -19,17 +19,18 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from edge_client.fallback import Answer, Answerer, NoAnswerError
+from edge_client.answering import Answer, Answerer, NoAnswerError
+from edge_client.counters import Counters
+from edge_client.events import AnswerEvent, LabelEvent
+from edge_client.frames import Frame, FrameSource, Image
 from edge_client.smoothing import Shown, Smoother
-from edge_client.sources import Frame, Image
 from edge_client.window import FrameSampler, SignEnd, Window, Windower
 
 log = logging.getLogger(__name__)
@@ -41,102 +42,6 @@ class Landmarker(Protocol):
     """Anything that turns an RGB picture into a (126,) landmark vector (shared.hands.landmarker.HandLandmarks)."""
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray: ...
-
-
-@dataclass
-class AnswerEvent:
-    """The raw answer for one window (before smoothing)."""
-
-    label: str
-    confidence: float
-    confident: bool
-    answered_by: str
-    model_name: str
-    model_version: str
-    threshold: float
-    truth: str | None
-    latency_ms: float
-    window: int
-    sign: int
-
-    def as_dict(self) -> dict:
-        return {"event": "answer", **asdict(self)}
-
-
-@dataclass
-class LabelEvent:
-    """What the display shows from now on (``label`` None: nothing); the smoothed label."""
-
-    label: str | None
-    display_name: str | None
-    confidence: float
-    answered_by: str
-    model_name: str
-    model_version: str
-    latency_ms: float
-    truth: str | None
-    time: float = field(default_factory=time.time)
-
-    def as_dict(self) -> dict:
-        return {"event": "label", **asdict(self)}
-
-
-class Counters:
-    """Counts kept by the pipeline's threads (each count has one writing thread)."""
-
-    def __init__(self) -> None:
-        self.frames_captured = 0
-        self.frames_dropped = 0
-        self.frames_processed = 0
-        self.frames_with_hands = 0
-        self.windows_sent = 0
-        self.windows_dropped = 0
-        self.answers_cloud = 0
-        self.answers_local = 0
-        self.unanswered = 0
-        self.errors = 0
-        self.labels_shown = 0
-        self.answer_latency_ms: deque[float] = deque(maxlen=500)
-        self.label_latency_ms: deque[float] = deque(maxlen=500)
-        self.started = time.monotonic()
-        self._fps_mark = (self.started, 0)
-        self.fps = 0.0
-
-    def update_fps(self) -> float:
-        """Frames processed per second since the last call (at least a second apart)."""
-        now = time.monotonic()
-        t0, n0 = self._fps_mark
-        if now - t0 >= 1.0:
-            self.fps = (self.frames_processed - n0) / (now - t0)
-            self._fps_mark = (now, self.frames_processed)
-        return self.fps
-
-    def snapshot(self) -> dict[str, Any]:
-        """Every count, latency percentiles (ms) and the processing rate, as plain numbers."""
-
-        def pct(values: deque[float], q: float) -> float | None:
-            return round(float(np.percentile(list(values), q)), 1) if values else None
-
-        return {
-            "frames_captured": self.frames_captured,
-            "frames_dropped": self.frames_dropped,
-            "frames_processed": self.frames_processed,
-            "frames_with_hands": self.frames_with_hands,
-            "windows_sent": self.windows_sent,
-            "windows_dropped": self.windows_dropped,
-            "answers_cloud": self.answers_cloud,
-            "answers_local": self.answers_local,
-            "unanswered": self.unanswered,
-            "errors": self.errors,
-            "labels_shown": self.labels_shown,
-            "answer_latency_p50_ms": pct(self.answer_latency_ms, 50),
-            "answer_latency_p95_ms": pct(self.answer_latency_ms, 95),
-            "label_latency_p50_ms": pct(self.label_latency_ms, 50),
-            "label_latency_p95_ms": pct(self.label_latency_ms, 95),
-            "fps": round(self.fps, 1),
-            "fps_mean": round(self.frames_processed / max(1e-9, time.monotonic() - self.started), 1),
-            "uptime_s": round(time.monotonic() - self.started, 1),
-        }
 
 
 def put_drop_oldest(q: queue.Queue, item: object) -> int:
@@ -154,38 +59,60 @@ def put_drop_oldest(q: queue.Queue, item: object) -> int:
                 pass
 
 
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How the pipeline's queues and threads are sized (the settings of the same names), and label names.
+
+    Args:
+        frame_queue: frames waiting for the landmarker.
+        window_queue: windows waiting for an answer.
+        max_in_flight: windows being answered at once.
+        flush_timeout: at the end of a file, seconds to wait for answers.
+        live: drop frames when the landmarker falls behind (None: the source's own ``live``).
+        names: display name per label.
+    """
+
+    frame_queue: int = 2
+    window_queue: int = 16
+    max_in_flight: int = 2
+    flush_timeout: float = 5.0
+    live: bool | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
 class Pipeline:
     """Runs a source through landmarks, windowing, answering and smoothing; see the module docstring.
 
     Args:
-        source: has ``frames(stop)`` (or is iterable) yielding ``Image`` (needs ``landmarker``) or ``Frame``.
+        source: yields ``Image`` (needs ``landmarker``) or ``Frame`` from ``frames(stop)``.
         windower: cuts frames into windows.
         answerer: answers windows (cloud, local fallback).
+        options: queue sizes, answers in flight, the end-of-file wait, label names.
         landmarker: turns Images into landmarks.
         sampler: puts frames on the model's frame-rate grid (None: every frame is used as is).
         smoother: turns answers into shown labels (None: a default Smoother).
         on_answer, on_label: called (from the results thread) per answer / per change of the shown label.
         on_frame: called (from the landmarks thread) with (Image or None, Frame) for the preview; must not block.
-        live: drop frames when the landmarker falls behind (default: the source's ``live``).
-        names: display name per label.
         recorder: called with (window, answer) for each answered window (privacy: None stores nothing).
     """
 
     def __init__(
-        self, source: Any, windower: Windower, answerer: Answerer, *, landmarker: Landmarker | None = None,
-        sampler: FrameSampler | None = None, smoother: Smoother | None = None,
-        on_answer: Callable[[AnswerEvent], None] | None = None, on_label: Callable[[LabelEvent], None] | None = None,
-        on_frame: Callable[[Image | None, Frame], None] | None = None, frame_queue: int = 2, window_queue: int = 16,
-        max_in_flight: int = 2, flush_timeout: float = 5.0, live: bool | None = None,
-        stop: threading.Event | None = None, names: dict[str, str] | None = None,
+        self, source: FrameSource, windower: Windower, answerer: Answerer, options: PipelineOptions | None = None,
+        *, landmarker: Landmarker | None = None, sampler: FrameSampler | None = None,
+        smoother: Smoother | None = None, on_answer: Callable[[AnswerEvent], None] | None = None,
+        on_label: Callable[[LabelEvent], None] | None = None,
+        on_frame: Callable[[Image | None, Frame], None] | None = None, stop: threading.Event | None = None,
         recorder: Callable[[Window, Answer], None] | None = None,
     ) -> None:  # fmt: skip
+        o = options or PipelineOptions()
+        frame_queue, window_queue, max_in_flight = o.frame_queue, o.window_queue, o.max_in_flight
+        live, flush_timeout, names = o.live, o.flush_timeout, o.names
         self.source, self.windower, self.answerer, self.landmarker = source, windower, answerer, landmarker
         self.sampler, self.smoother = sampler, smoother or Smoother()
         self.on_answer, self.on_label, self.on_frame = on_answer, on_label, on_frame
-        self.live = bool(getattr(source, "live", False)) if live is None else live
+        self.live = source.live if live is None else live
         self.max_in_flight, self.flush_timeout = max_in_flight, flush_timeout
-        self.names, self.recorder = names or {}, recorder
+        self.names, self.recorder = dict(names), recorder
         self.stop = stop or threading.Event()
         self.inference = threading.Event()
         self.inference.set()
@@ -203,14 +130,46 @@ class Pipeline:
         self.shown: Shown | None = None
         self.last_label: LabelEvent | None = None
 
+    # --- controls (what the kiosk's local API reads and changes) ------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Windows are being answered (not paused, not stopped)."""
+        return self.inference.is_set() and not self.stop.is_set()
+
+    def set_running(self, running: bool) -> None:
+        """Resume or pause answering windows (the picture keeps flowing to ``on_frame``)."""
+        if running:
+            self.inference.set()
+        else:
+            self.inference.clear()
+
+    @property
+    def threshold(self) -> float | None:
+        """The confidence a window needs to vote, set on the kiosk (None: the model's own)."""
+        return self.smoother.threshold
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        self.smoother.threshold = value
+
+    @property
+    def window_frames(self) -> int:
+        """Frames in one window (the model's sequence length)."""
+        return self.windower.frames
+
+    @property
+    def source_problem(self) -> str | None:
+        """What is wrong with the source now (a camera giving no picture), or None."""
+        return getattr(self.source, "problem", None)
+
     # --- stages -------------------------------------------------------------------------------------
 
     def _beat(self, name: str) -> None:
         self._beats[name] = time.monotonic()
 
-    def _frames(self) -> Iterable:
-        frames = getattr(self.source, "frames", None)
-        return frames(self.stop) if frames else iter(self.source)
+    def _frames(self) -> Iterable[Image | Frame]:
+        return self.source.frames(self.stop)
 
     def _capture(self) -> None:
         try:
@@ -440,9 +399,7 @@ class Pipeline:
             if t.is_alive():
                 log.warning("thread %s did not stop within %.1f s", t.name, timeout)
         self._executor.shutdown(wait=False, cancel_futures=True)
-        close = getattr(self.source, "close", None)
-        if close:
-            close()
+        self.source.close()
 
     def run(self) -> Counters:
         """``start`` then ``wait``; Ctrl-C stops it cleanly."""

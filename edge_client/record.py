@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_client.fallback import Answer
+from edge_client.answering import Answer
 from edge_client.window import Window
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_client.answering import Answerer, LocalModel, ModelSlot
 from edge_client.control import AnswerRelay, KioskControl
+from edge_client.display.access import AccessPolicy, exposure_warning
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import WebDisplay, create_app
-from edge_client.fallback import Answerer, LocalModel, ModelSlot
-from edge_client.pipeline import Pipeline
+from edge_client.pipeline import Pipeline, PipelineOptions
+from edge_client.preflight import check_something_answers, check_store
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera
 from edge_client.smoothing import Smoother
 from edge_client.systemd import Watchdog, notify, watchdog_interval
@@ -180,7 +182,9 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         slot.load(s.local_model)
     sync = ModelSync.follow(s, slot.load)
     if sync is not None:  # the store first, for up to startup_wait; the cache only if no --local-model
+        check_store(sync.registry, sync.name, s.startup_wait)
         sync.prime(s.startup_wait, use_cache=slot.current is None)
+    check_something_answers(cloud is not None, slot.current is not None, s.store, s.model_name)
     server_info = cloud.server_model() if cloud is not None else None
     if slot.current is not None:
         spec = slot.current.manifest.spec
@@ -204,18 +208,22 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         from edge_client.record import WindowRecorder
 
         recorder = WindowRecorder(s.record_dir)
+    options = PipelineOptions(s.frame_queue, s.window_queue, s.max_in_flight, s.flush_timeout, names=names)
     pipeline = Pipeline(
-        source, Windower(spec.frames, s.stride, s.min_hand_frames, s.end_after), answerer,
+        source, Windower(spec.frames, s.stride, s.min_hand_frames, s.end_after), answerer, options,
         landmarker=landmarker, sampler=FrameSampler(spec.fps),
         smoother=Smoother(s.smooth_k, s.smooth_n, s.hold, s.threshold), on_frame=hub.set_frame,
-        on_answer=relay.on_answer, on_label=relay.on_label,
-        frame_queue=s.frame_queue, window_queue=s.window_queue, max_in_flight=s.max_in_flight,
-        flush_timeout=s.flush_timeout, stop=stop, names=names, recorder=recorder,
+        on_answer=relay.on_answer, on_label=relay.on_label, stop=stop, recorder=recorder,
     )  # fmt: skip
     control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one
     # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
-    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, cors_origins=s.cors_origins)
+    token = s.admin_token.get_secret_value() if s.admin_token else None
+    policy = AccessPolicy.for_kiosk(s.web_host, s.allowed_hosts, s.cors_origins, token, s.max_body)
+    warning = exposure_warning(s.web_host, token)
+    if warning:
+        log.warning(warning)
+    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, policy=policy)
     web = WebDisplay(app, s.web_host, s.web_port)
     return EdgeRunner(s, pipeline, hub, control, web, stop, cloud, sync, owned,
                       out or (lambda line: print(line, flush=True)))  # fmt: skip

@@ -39,7 +39,7 @@ def run(clip: Path, bundle: Path, frames: int, backend: str, hand_model: str, ma
     """The check's report (see the module docstring); raises on a broken install."""
     import numpy as np
 
-    from edge_client.fallback import LocalModel
+    from edge_client.answering import LocalModel
     from shared.hands.cpu import choose_backend, mediapipe_missing
     from shared.hands.landmarker import HandLandmarks
     from shared.hands.video import video_frames

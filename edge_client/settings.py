@@ -95,6 +95,19 @@ class EdgeSettings(FollowSettings):
         description="Origins (scheme://host[:port], comma-separated) whose pages may use the local API from "
         "another origin, control POSTs included (off: none; the page's own origin always may).",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra host names (comma-separated, e.g. kiosk.local,192.168.1.20) the local API answers to, "
+        "besides localhost, 127.0.0.1, [::1] and web_host; any other Host header is refused (DNS rebinding).",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Token control actions (POST /api/config, /api/inference/*) need as Authorization: Bearer "
+        "<token>; without one they are accepted from this machine (loopback) only.",
+    )
+    max_body: int = Field(
+        64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest request body the local API reads, bytes (413)."
+    )
     display_names: Path | None = Field(None, description="JSON file {label: name shown} (e.g. translations).")
     preview_fps: float = Field(10.0, gt=0, le=60, description="Camera picture updates per second on the page.")
     history: int = Field(5, ge=1, le=50, description="Past labels listed on the page.")
@@ -102,7 +115,7 @@ class EdgeSettings(FollowSettings):
     record_dir: Path | None = Field(None, description="Save each sent window's landmarks here (off: nothing stored).")
     counters_interval: float = Field(30.0, gt=0, description="Seconds between counter log lines.")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):  # SIGNSTREAM_EDGE_CORS_ORIGINS=http://a:3000,http://b
@@ -113,6 +126,14 @@ class EdgeSettings(FollowSettings):
     @classmethod
     def _check_origins(cls, origins: list[str]) -> list[str]:
         return [normal_origin(o) for o in origins]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not host or any(c in host for c in "/ @?#*"):
+                raise ValueError(f"a host name is a bare name or address, like kiosk.local; got {host!r}")
+        return hosts
 
     @model_validator(mode="after")
     def _check(self) -> EdgeSettings:

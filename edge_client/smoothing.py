@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_client.fallback import Answer
+from edge_client.answering import Answer
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from edge_client.frames import Frame, Image
 from shared.dataset import Dataset
 from shared.errors import SignstreamError
 from shared.hands.video import shrink, to_rgb
@@ -28,34 +28,6 @@ log = logging.getLogger(__name__)
 
 class SourceError(SignstreamError):
     """A frame source could not be opened."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One frame of landmarks. ``landmarks`` is (126,) float32, zeros for a missing hand.
-
-    ``timestamp`` is the media time in seconds; ``captured`` the monotonic time it was captured.
-    """
-
-    index: int
-    timestamp: float
-    landmarks: np.ndarray
-    truth: str | None = None
-    captured: float = field(default_factory=time.monotonic)
-
-    @property
-    def has_hand(self) -> bool:
-        return bool(np.any(self.landmarks != 0))
-
-
-@dataclass(frozen=True)
-class Image:
-    """One camera or video picture: ``rgb`` (H, W, 3) uint8, already flipped when mirroring."""
-
-    index: int
-    timestamp: float
-    rgb: np.ndarray
-    captured: float = field(default_factory=time.monotonic)
 
 
 class ReplaySource:
@@ -176,6 +148,7 @@ class CameraSource:
         self._opener = opener
         self.reopens = 0
         self.failures = 0
+        self.problem: str | None = None  # what the status bar shows while the camera gives no picture
 
     def _open(self):
         import cv2
@@ -211,7 +184,10 @@ class CameraSource:
                     self.failures += 1
                     failing += 1
                     delay = min(MAX_REOPEN_DELAY, self.reopen_delay * 2 ** min(failing - 1, 8))  # backoff
-                    log.warning("camera %s gave no frame; reopening in %.1f s", self.device, delay)
+                    self.problem = f"no camera: {self.device} gives no picture"
+                    # The same words each time (the delay is not in them): said once, then counted.
+                    log.warning("camera %s gave no frame; reopening it (up to %.0f s apart)", self.device,
+                                MAX_REOPEN_DELAY)  # fmt: skip
                     cap.release()
                     if stop.wait(delay):
                         return
@@ -220,7 +196,7 @@ class CameraSource:
                     continue
                 if failing:
                     log.info("camera %s gives frames again", self.device)
-                    failing = 0
+                    failing, self.problem = 0, None
                 now = time.monotonic()
                 yield Image(i, now - start, to_rgb(shrink(bgr, self.max_side), self.mirror), now)
                 i += 1

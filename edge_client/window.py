@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_client.sources import Frame
+from edge_client.frames import Frame
 
 
 @dataclass(frozen=True)

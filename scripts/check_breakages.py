@@ -42,7 +42,7 @@ BREAKAGES = [
     Breakage(
         "edge-no-fallback",
         "with the server gone the kiosk keeps showing labels from its local model",
-        "edge_client/fallback.py",
+        "edge_client/answering.py",
         "        local = self.slot.current if self.slot is not None else None\n",
         "        local = None\n",
         "killed_mid_stream",

@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 
 class RepeatFilter(logging.Filter):
-    """Pass the first record of each (logger, level, message template), then at most one per ``every`` s.
+    """Pass the first record of each (logger, level, message as written), then at most one per ``every`` s.
+
+    Lines are compared with their values filled in: a promotion to v2 and a rollback to v1 are two
+    lines, both logged; only the very same line again is held back.
 
     The one let through after a quiet spell says how many like it were held back. Attach it to a
     handler (handler filters see the records of every logger below it).
@@ -26,7 +29,7 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], list] = {}  # key -> [time passed, suppressed since]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, record.getMessage())
         now = self._clock()
         with self._lock:
             entry = self._seen.get(key)

@@ -48,6 +48,7 @@ class SlowClients:
     port: int
     path: str = "/predict"
     period: float = 1.0
+    body_length: int = 100000  # the Content-Length a BODY client announces (and never sends)
     conns: list[SlowConn] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -63,7 +64,7 @@ class SlowClients:
             first = f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
         elif kind == BODY:
             first = (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     "Content-Length: 100000\r\n\r\n{").encode()  # fmt: skip
+                     f"Content-Length: {self.body_length}\r\n\r\n{{").encode()  # fmt: skip
         else:
             first = b""
         for _ in range(n):

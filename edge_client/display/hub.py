@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from edge_client.sources import Frame, Image
+from edge_client.frames import Frame, Image
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ class WebLimits:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     send_timeout: float = 10.0
+    drain_timeout: float = 1.0
     max_connections: int = 256
 
 
@@ -128,7 +129,10 @@ class GuardedRequestHandler(WSGIRequestHandler):
 
     def send_response(self, code, message=None) -> None:
         if self.state.phase != ANSWERED:
-            self.state.phase = ANSWERED  # what the client sends after this is read only to be dropped
+            # What the client still sends is read only to be dropped, and only for ``drain_timeout``:
+            # a client pushing a refused 300 MB body must not hold the thread (nor 10 MB reads of it).
+            self.state.phase = ANSWERED
+            self.state.deadline = time.monotonic() + self.server.limits.drain_timeout
         if self.state.timed_out:
             self.close_connection = True
         super().send_response(code, message)

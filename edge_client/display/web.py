@@ -16,26 +16,27 @@
     Socket.IO namespace /gestures, event gesture_prediction: every shown label (the bridge API's form)
 
 Frontends written for the bridge API (``frontend_bridge``, which older kiosk pages use) work
-unchanged. Pages from another origin may read the API; only origins listed in ``cors_origins`` may
-POST (preflight answered for them alone). Errors are JSON: {"error": "...", "reason": "..."} with a 4xx status.
+unchanged. Each concern is a blueprint: the page and what it streams (``page.py``), the bridge API's
+reads and Socket.IO (``bridge.py``), the operator's actions (``operator.py``). Who may call what (host
+names, origins, the admin token, body size) is ``access.py``, for every route at once: pages from
+another origin may read and POST only when listed in ``cors_origins``. Errors are JSON:
+{"error": "...", "reason": "..."} with a 4xx status.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from edge_client.display.access import AccessPolicy, guard, protect
+from edge_client.display.bridge import NAMESPACE, SOCKETIO_EVENT, BridgeApi, attach_socketio
+from edge_client.display.contract import Control, Predictions, json_error
 from edge_client.display.hub import DisplayHub
-from edge_client.display.overlay import encode_jpeg, preview_bgr
+from edge_client.display.operator import OperatorActions
+from edge_client.display.page import STATIC_DIR, PageViews
 from shared.errors import SignstreamError
 
 if TYPE_CHECKING:
@@ -43,260 +44,43 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-NAMESPACE = "/gestures"
-SOCKETIO_EVENT = "gesture_prediction"
-
-
-class Control(Protocol):
-    """What the local API reads and changes (the edge runner)."""
-
-    def status(self) -> dict[str, Any]: ...
-
-    def labels(self) -> dict[str, Any]: ...
-
-    def set_inference(self, running: bool) -> None: ...
-
-    def config(self) -> dict[str, Any]: ...
-
-    def set_threshold(self, threshold: float | None) -> None: ...
-
-
-class ConfigUpdate(BaseModel):
-    """The body of POST /api/config: the bridge API's fields that map onto the kiosk."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    confidence_threshold: float | None = Field(None, ge=0, le=1)
-
-
-# The bridge's config also names these; the model fixes them, so a body may repeat but not change them.
-FIXED_BY_MODEL = ("sequence_length", "model_path")
-
-
-def socketio_payload(event: dict, index: int | None = None) -> dict:
-    """A label event in the bridge API's form (label, confidence, timestamp, index) plus our fields.
-
-    Used for Socket.IO's gesture_prediction and for the stream's unnamed events.
-    """
-    return {
-        "label": event["label"],
-        "index": index,
-        "display_name": event.get("display_name"),
-        "confidence": event["confidence"],
-        "answered_by": event["answered_by"],
-        "model_version": event["model_version"],
-        "timestamp": event.get("time", time.time()),
-    }
-
-
-FAVICON = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" '
-    'fill="#000"/><path d="M20 52V26a4 4 0 0 1 8 0v12V14a4 4 0 0 1 8 0v24V18a4 4 0 0 1 8 0v22l4-8a4 4 0 0 1 '
-    '7 4l-8 16a10 10 0 0 1-9 6H28a8 8 0 0 1-8-8z" fill="#ffeb3b"/></svg>'
-)
+__all__ = ["NAMESPACE", "SOCKETIO_EVENT", "WebDisplay", "create_app"]
 
 
 def create_app(
     hub: DisplayHub, control: Control, *, mirrored: bool = False, preview_fps: float = 10.0,
-    cors_origins: Sequence[str] = (),
+    cors_origins: Sequence[str] = (), policy: AccessPolicy | None = None,
 ):  # fmt: skip
     """The Flask app and its SocketIO server (threading mode); events reach Socket.IO through a hub sink.
 
     Args:
-        cors_origins: origins (as browsers send them) whose pages may POST to the control endpoints.
+        cors_origins: origins (as browsers send them) whose pages may use the API (when no ``policy``).
+        policy: host names, origins, admin token and body limit (default: loopback names, ``cors_origins``).
     """
-    from flask import Flask, Response, jsonify, request, send_from_directory
+    from flask import Flask
     from flask_socketio import SocketIO
     from werkzeug.exceptions import HTTPException
 
     from edge_client.display.serving import quiet_websocket_close
 
+    policy = policy or AccessPolicy.for_kiosk(cors_origins=cors_origins)
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
-    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins="*", logger=False, engineio_logger=False)
+    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False,
+                        cors_allowed_origins=lambda origin, environ: policy.origin_allowed(
+                            origin, environ.get("HTTP_HOST", "")))  # fmt: skip
     quiet_websocket_close(socketio.server.eio)
-    allowed = frozenset(cors_origins)
-
-    def gestures() -> list[str]:
-        return [x["label"] for x in control.labels().get("labels", [])]
-
-    def prediction(event: dict) -> dict:
-        names = gestures()
-        return socketio_payload(event, names.index(event["label"]) if event["label"] in names else None)
-
-    def emit(event: dict) -> None:
-        if event.get("event") == "label" and event.get("label") is not None:
-            socketio.emit(SOCKETIO_EVENT, prediction(event), namespace=NAMESPACE)
-
-    hub.add_sink(emit)
-
-    @socketio.on("connect", namespace=NAMESPACE)
-    def _connect(auth=None):  # a new client sees the current label at once
-        if hub.latest_label and hub.latest_label.get("label") is not None:
-            socketio.emit(SOCKETIO_EVENT, prediction(hub.latest_label), namespace=NAMESPACE, to=request.sid)
-
-    def error(status: int, message: str, reason: str) -> Response:
-        resp = jsonify({"error": message, "reason": reason})
-        resp.status_code = status
-        return resp
+    app.wsgi_app = guard(app.wsgi_app, policy)  # outermost: Socket.IO's requests pass it too
+    protect(app, policy)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        return error(err.code or 500, err.description or err.name, err.name.lower().replace(" ", "_"))
+        return json_error(err.code or 500, err.description or err.name, err.name.lower().replace(" ", "_"))
 
-    def origin() -> str | None:
-        return request.headers.get("Origin")
-
-    def same_origin() -> bool:
-        return origin() is None or urlparse(origin()).netloc == request.host
-
-    def refused_origin() -> Response:
-        return error(403, f"cross-origin requests from {origin()} are refused: list the origin in "
-                     "SIGNSTREAM_EDGE_CORS_ORIGINS to allow them", "forbidden")  # fmt: skip
-
-    @app.before_request
-    def _preflight():
-        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
-            return None
-        if origin() not in allowed:  # no CORS headers: the browser refuses the request
-            return refused_origin()
-        resp = Response(status=204)
-        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
-            "Access-Control-Request-Headers", "Content-Type"
-        )
-        resp.headers["Access-Control-Max-Age"] = "600"
-        if request.headers.get("Access-Control-Request-Private-Network") == "true":
-            resp.headers["Access-Control-Allow-Private-Network"] = "true"  # Chromium's local-network check
-        return resp
-
-    @app.after_request
-    def _headers(resp: Response) -> Response:
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Cache-Control"] = "no-store"
-        if origin() in allowed:
-            resp.headers["Access-Control-Allow-Origin"] = origin()
-            resp.headers["Vary"] = "Origin"
-        elif request.method == "GET" and request.path.startswith("/api/"):
-            resp.headers["Access-Control-Allow-Origin"] = "*"  # read-only: other local frontends may listen
-        return resp
-
-    @app.get("/")
-    def index():
-        return send_from_directory(STATIC_DIR, "kiosk.html")
-
-    @app.get("/favicon.ico")
-    def favicon():
-        return Response(FAVICON, content_type="image/svg+xml")
-
-    def latest_prediction() -> dict | None:
-        return prediction(hub.history[0]) if hub.history else None
-
-    @app.get("/api/status")
-    def status():
-        names = gestures()
-        bridge = {**control.config(), "latest_prediction": latest_prediction(), "gestures": names}
-        return jsonify({**control.status(), **bridge})
-
-    @app.get("/api/labels")
-    def labels():
-        return jsonify(control.labels())
-
-    @app.get("/api/gestures")
-    def gestures_by_index():
-        return jsonify({str(i): label for i, label in enumerate(gestures())})
-
-    @app.get("/api/config")
-    def config():
-        return jsonify(control.config())
-
-    @app.post("/api/config")
-    def set_config():
-        if not same_origin() and origin() not in allowed:
-            return refused_origin()
-        body = request.get_json(force=True, silent=True)  # whatever the Content-Type says
-        if not isinstance(body, dict):
-            return error(400, 'the body must be a JSON object, e.g. {"confidence_threshold": 0.7}', "invalid_config")
-        current = control.config()
-        for key in FIXED_BY_MODEL:
-            if key in body and body.pop(key) != current[key]:
-                return error(400, f"{key} is fixed by the model ({current[key]!r}) and cannot be changed here",
-                             "invalid_config")  # fmt: skip
-        body.pop("threshold_source", None)  # ours, as GET /api/config shows it
-        try:
-            update = ConfigUpdate.model_validate(body)
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(map(str, first["loc"]))
-            if first["type"] == "extra_forbidden":
-                known = ", ".join([*ConfigUpdate.model_fields, *FIXED_BY_MODEL])
-                return error(400, f"{where} is not a setting of this kiosk (it takes {known})", "invalid_config")
-            return error(400, f"{where}: {first['msg']}", "invalid_config")
-        if "confidence_threshold" in update.model_fields_set:
-            control.set_threshold(update.confidence_threshold)
-        return jsonify(control.config())
-
-    @app.get("/metrics")
-    def metrics():
-        from edge_client.metrics import CONTENT_TYPE, render
-
-        return Response(render(control.status), content_type=CONTENT_TYPE)
-
-    @app.post("/api/inference/<action>")
-    def inference(action: str):
-        if action not in ("start", "stop"):
-            return error(404, f"unknown action {action!r}: use start or stop", "not_found")
-        if not same_origin() and origin() not in allowed:  # an unlisted page in the kiosk's browser must not steer it
-            return refused_origin()
-        control.set_inference(action == "start")
-        return jsonify(control.status())
-
-    def label_events(ev: dict) -> Iterator[str]:
-        """Ours (named "label", blanks too), then the bridge's unnamed one for EventSource.onmessage."""
-        yield f"event: label\ndata: {json.dumps(ev)}\n\n"
-        if ev.get("label") is not None:
-            yield f"data: {json.dumps(prediction(ev))}\n\n"
-
-    @app.get("/api/stream")
-    def stream():
-        sub = hub.subscribe()
-
-        def events() -> Iterator[str]:
-            try:
-                yield "retry: 1000\n\n"
-                if hub.latest_label is not None:
-                    yield from label_events(hub.latest_label)
-                yield f"event: status\ndata: {json.dumps({'event': 'status', **control.status()})}\n\n"
-                while not hub.stopped.is_set():
-                    ev = sub.get(timeout=0.5)
-                    if ev is None:
-                        yield ": keep-alive\n\n"
-                    elif ev.get("event") == "label":
-                        yield from label_events(ev)
-                    else:
-                        yield f"event: {ev.get('event', 'message')}\ndata: {json.dumps(ev)}\n\n"
-            finally:
-                hub.unsubscribe(sub)
-
-        return Response(events(), mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
-
-    @app.get("/api/preview.mjpg")
-    def preview():
-        def frames() -> Iterator[bytes]:
-            seen = -1
-            period = 1.0 / preview_fps
-            while not hub.stopped.is_set():
-                if hub.frame is not None and hub.frame_seq != seen:
-                    seen = hub.frame_seq
-                    image, frame = hub.frame
-                    jpeg = encode_jpeg(preview_bgr(image.rgb if image else None, frame.landmarks,
-                                                   mirrored and image is not None))  # fmt: skip
-                    yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode()
-                    yield b"\r\n\r\n" + jpeg + b"\r\n"
-                time.sleep(period)
-
-        return Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame")
-
+    predictions = Predictions(control)
+    app.register_blueprint(PageViews(hub, control, predictions, mirrored=mirrored, preview_fps=preview_fps).blueprint())
+    app.register_blueprint(BridgeApi(hub, control, predictions).blueprint())
+    app.register_blueprint(OperatorActions(control).blueprint())
+    attach_socketio(socketio, hub, predictions)
     return app, socketio
 
 

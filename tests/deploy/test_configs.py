@@ -241,8 +241,8 @@ def edge_metric_names() -> set[str]:
     """Every sample name a kiosk's /metrics exports (edge_client/metrics.py), all values known."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    from edge_client.counters import Counters
     from edge_client.metrics import render
-    from edge_client.pipeline import Counters
 
     c = Counters()
     c.answer_latency_ms.append(1.0)

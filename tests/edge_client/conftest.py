@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_client.fallback import LOCAL, Answer
-from edge_client.sources import Frame, Image
+from edge_client.answering import LOCAL, Answer
+from edge_client.frames import Frame, Image
 from shared.spec import RAW_DIM
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "edge_client"  # git-ignored

@@ -2,7 +2,7 @@
 
 from edge_client.control import AnswerRelay
 from edge_client.display.hub import DisplayHub
-from edge_client.pipeline import AnswerEvent
+from edge_client.events import AnswerEvent
 
 
 def _answer(**fields) -> AnswerEvent:

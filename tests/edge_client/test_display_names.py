@@ -7,10 +7,10 @@ import pytest
 
 from edge_client.display.hub import DisplayHub
 from edge_client.display.window import render
-from edge_client.pipeline import Pipeline
+from edge_client.frames import Frame, Image
+from edge_client.pipeline import Pipeline, PipelineOptions
 from edge_client.runner import read_display_names
 from edge_client.settings import EdgeSettingsError
-from edge_client.sources import Frame, Image
 from edge_client.window import Windower
 
 from .conftest import FakeFrameSource, FakeLocalModel, FakeSlot, frames_from, hand
@@ -31,12 +31,12 @@ def test_display_names_file(tmp_path):
 
 
 def test_label_events_carry_the_display_name():
-    from edge_client.fallback import Answerer
+    from edge_client.answering import Answerer
 
     labels = []
     p = Pipeline(FakeFrameSource(frames_from("h" * 30 + "." * 8)), Windower(30, 5, 6, 4),
-                 Answerer(None, FakeSlot(FakeLocalModel())), on_label=labels.append,
-                 names={"local-sign": "Señal local"})  # fmt: skip
+                 Answerer(None, FakeSlot(FakeLocalModel())), PipelineOptions(names={"local-sign": "Señal local"}),
+                 on_label=labels.append)  # fmt: skip
     p.run()
     assert [(e.label, e.display_name) for e in labels] == [("local-sign", "Señal local")]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from edge_client.sources import Frame, Image
+from edge_client.frames import Frame, Image
 
 from .browser import chromium, set_viewport
 from .conftest import hand

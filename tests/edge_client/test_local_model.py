@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from edge_client.fallback import LOCAL, LocalModel, ModelSlot
+from edge_client.answering import LOCAL, LocalModel, ModelSlot
 from shared.bundle import MANIFEST, read_manifest, write_manifest
 from shared.dataset import load_dataset
 from shared.errors import BundleError

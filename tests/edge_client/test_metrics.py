@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from edge_client.counters import Counters
 from edge_client.metrics import COUNTERS, GAUGES, render
-from edge_client.pipeline import Counters
 from edge_client.transport import CircuitBreaker
 
 

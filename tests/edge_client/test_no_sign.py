@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edge_client.fallback import LOCAL, Answer, LocalModel
+from edge_client.answering import LOCAL, Answer, LocalModel
 from edge_client.smoothing import Smoother
 from shared.bundle import Manifest, now_iso
 from shared.spec import FeatureSpec

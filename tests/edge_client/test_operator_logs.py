@@ -60,7 +60,7 @@ def test_a_refused_api_key_is_one_clear_error_counted(fake_server, synth_path, t
 
 
 def test_the_status_names_a_refused_key_until_the_server_answers(fake_server):
-    from edge_client.fallback import Answerer
+    from edge_client.answering import Answerer
     from edge_client.transport import CloudClient
     from tests.edge_client.test_transport import window
 
@@ -118,3 +118,89 @@ def test_a_headless_kiosk_still_serves_its_local_api_and_metrics(fake_server, sy
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(30)
+
+
+def test_lines_with_different_values_are_never_folded():
+    """A promotion to v2 and a rollback to v1 within the minute: both lines reach the journal."""
+    flt = RepeatFilter(60, clock=lambda: 0.0)
+
+    def record(msg, *args):
+        return logging.LogRecord("shared.hot_swap", logging.INFO, __file__, 1, msg, args, None)
+
+    template = "serving %s %s %s from %s (promoted by %s)"
+    assert flt.filter(record(template, "local model", "msl", "2", "/cache/msl/2", "alice"))
+    assert flt.filter(record(template, "local model", "msl", "1", "/cache/msl/1", "bob"))
+    assert not flt.filter(record(template, "local model", "msl", "1", "/cache/msl/1", "bob"))  # the same again
+
+
+def test_the_status_says_when_the_server_is_unreachable_and_who_answers(down_url, fake_server):
+    from edge_client.answering import Answerer
+    from edge_client.transport import CloudClient
+    from tests.edge_client.conftest import FakeLocalModel, FakeSlot
+    from tests.edge_client.test_transport import window
+
+    local = Answerer(CloudClient(down_url, sleep=lambda s: None, retries=0), FakeSlot(FakeLocalModel()))
+    assert local.answer(window()).answered_by == "local"
+    assert local.problem == "server unreachable, answering locally"
+    alone = Answerer(CloudClient(down_url, sleep=lambda s: None, retries=0), FakeSlot(None))
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+        alone.answer(window())
+    assert alone.problem == "server unreachable and no local model: nothing answers"
+    back = Answerer(CloudClient(fake_server.url, sleep=lambda s: None), FakeSlot(FakeLocalModel()))
+    back.problem = "server unreachable, answering locally"
+    assert back.answer(window()).answered_by == "cloud" and back.problem is None
+
+
+def test_a_kiosk_without_its_camera_says_no_camera_in_its_status(fake_server, clean_env):
+    import threading
+    import time
+
+    from edge_client.runner import build_runner
+    from edge_client.settings import load_settings
+    from tests.edge_client.conftest import FakeLandmarker
+
+    if os.path.exists("/dev/video9"):
+        pytest.skip("/dev/video9 exists here")
+    settings = load_settings(source="/dev/video9", server=fake_server.url, display="none", web_port=0,
+                             reopen_delay=0.2)  # fmt: skip
+    runner = build_runner(settings, out=lambda line: None, landmarker=FakeLandmarker())
+    thread = threading.Thread(target=runner.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        deadline, problem = time.monotonic() + 20, None
+        while time.monotonic() < deadline and not problem:
+            problem = runner.control.status()["problem"]
+            time.sleep(0.1)
+        assert problem == "no camera: /dev/video9 gives no picture"
+    finally:
+        runner.stop.set()
+        thread.join(20)
+
+
+def test_the_page_finishes_loading_without_a_camera_and_shows_the_problem(tmp_path):
+    """The preview used to send nothing until a first picture: the page never finished loading."""
+    pytest.importorskip("selenium")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from .browser import chromium
+    from .test_web import FakeControl, serve_kiosk, stop_kiosk
+
+    class NoCamera(FakeControl):
+        def status(self):
+            return super().status() | {"problem": "no camera: /dev/video9 gives no picture"}
+
+    hub, _control, web = serve_kiosk(control=NoCamera())
+    driver = None
+    try:
+        driver = chromium(tmp_path / "profile")
+        driver.set_page_load_timeout(20)
+        driver.get(web.url + "/")  # returns once the page has loaded (images included)
+        assert driver.execute_script("return document.readyState") == "complete"
+        state = WebDriverWait(driver, 15, poll_frequency=0.1).until(
+            lambda d: d.find_element("id", "state").text or None
+        )
+        assert state == "no camera: /dev/video9 gives no picture"
+    finally:
+        if driver is not None:
+            driver.quit()
+        stop_kiosk(hub, web)

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from edge_client.fallback import CLOUD, LOCAL, Answer, Answerer, NoAnswerError
-from edge_client.pipeline import Pipeline, put_drop_oldest
+from edge_client.answering import CLOUD, LOCAL, Answer, Answerer, NoAnswerError
+from edge_client.pipeline import Pipeline, PipelineOptions, put_drop_oldest
 from edge_client.smoothing import Smoother
 from edge_client.transport import CircuitBreaker, CloudClient
 from edge_client.window import FrameSampler, Windower
@@ -42,10 +42,10 @@ class FixedAnswerer:
         return Answer(self.label, 0.9, False, 0.5, "m", "1", self.by)
 
 
-def run(source, answerer, **kw):
+def run(source, answerer, options=None, **kw):
     labels, answers = [], []
     kw.setdefault("smoother", Smoother(2, 3, 1.5))
-    p = Pipeline(source, kw.pop("windower", Windower(30, 5, 6, 4)), answerer, on_label=labels.append,
+    p = Pipeline(source, kw.pop("windower", Windower(30, 5, 6, 4)), answerer, options, on_label=labels.append,
                  on_answer=answers.append, **kw)  # fmt: skip
     counters = p.run()
     return p, counters, labels, answers
@@ -62,7 +62,7 @@ def test_put_drop_oldest_counts():
 def test_a_live_source_never_waits_on_slow_landmarks_drops_the_oldest_and_counts():
     lm = FakeLandmarker(delay=0.01)
     source = FakeFrameSource(pictures("h" * 200), live=True)
-    _p, c, _, _ = run(source, FixedAnswerer(), landmarker=lm, frame_queue=2)
+    _p, c, _, _ = run(source, FixedAnswerer(), PipelineOptions(frame_queue=2), landmarker=lm)
     assert c.frames_captured == 200
     assert c.frames_dropped > 0
     assert c.frames_processed + c.frames_dropped == c.frames_captured == 200
@@ -71,7 +71,8 @@ def test_a_live_source_never_waits_on_slow_landmarks_drops_the_oldest_and_counts
 
 def test_a_file_loses_no_frame():
     lm = FakeLandmarker(delay=0.002)
-    _p, c, _, _ = run(FakeFrameSource(pictures(SIGN * 3), live=False), FixedAnswerer(), landmarker=lm, frame_queue=1)
+    _p, c, _, _ = run(FakeFrameSource(pictures(SIGN * 3), live=False), FixedAnswerer(), PipelineOptions(frame_queue=1),
+                      landmarker=lm)  # fmt: skip
     assert c.frames_dropped == 0 and c.frames_processed == len(SIGN) * 3 == lm.calls
     assert lm.timestamps == sorted(lm.timestamps)
 
@@ -80,7 +81,8 @@ def test_landmarks_never_wait_on_the_network():
     """A hung server: every frame is still processed; windows beyond the queue are dropped and counted."""
     answerer = BlockingAnswerer()
     source = FakeFrameSource(frames_from(SIGN * 10), live=False)
-    p = Pipeline(source, Windower(30, 5, 6, 4), answerer, window_queue=2, max_in_flight=1, flush_timeout=0.2)
+    p = Pipeline(source, Windower(30, 5, 6, 4), answerer,
+                 PipelineOptions(window_queue=2, max_in_flight=1, flush_timeout=0.2))  # fmt: skip
     p.start()
     p.wait()  # returns: the source ended and the flush wait is bounded although no answer came
     answerer.release.set()

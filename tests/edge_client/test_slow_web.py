@@ -24,7 +24,7 @@ def test_64_slow_clients_do_not_stop_the_page_and_are_closed_in_time():
     raise_fd_limit(1024)
     limits = WebLimits()
     hub, _control, web = serve_kiosk()
-    slow = SlowClients(web.port, path="/api/config")
+    slow = SlowClients(web.port, path="/api/config", body_length=60000)  # under the body limit: read, slowly
     page, status = Prober(_getter(web.url + "/"), pause=0.02), Prober(_getter(web.url + "/api/status"), pause=0.02)
     try:
         time.sleep(1.0)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge_client.fallback import Answer
+from edge_client.answering import Answer
 from edge_client.settings import EdgeSettings
 from edge_client.smoothing import Smoother
 from edge_client.window import FrameSampler, SignEnd, Window, Windower

@@ -10,7 +10,7 @@ import requests
 
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import NAMESPACE, SOCKETIO_EVENT, WebDisplay, create_app
-from edge_client.sources import Frame, Image
+from edge_client.frames import Frame, Image
 
 from .conftest import hand
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from edge_client.sources import Frame, ReplaySource
+from edge_client.frames import Frame
+from edge_client.sources import ReplaySource
 from edge_client.window import FrameSampler, SignEnd, Window, Windower
 from shared.synth import generate
 

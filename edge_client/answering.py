@@ -28,6 +28,10 @@ from shared.tflite import TFLiteRunner
 log = logging.getLogger(__name__)
 
 CLOUD, LOCAL = "cloud", "local"
+# What /api/status's "problem" (the page's status bar) says about the answers.
+ANSWERING_LOCALLY = "server unreachable, answering locally"
+NOTHING_ANSWERS = "server unreachable and no local model: nothing answers"
+KEY_REFUSED = "the server refused the API key"
 
 
 class NoAnswerError(SignstreamError):
@@ -112,30 +116,35 @@ class Answerer:
 
     def answer(self, window: np.ndarray) -> Answer:
         """Answer one (T, 126) window; raise NoAnswerError if nobody can."""
-        problem = "no server and no local model"
-        if self.cloud is not None and not self.local_only:
-            try:
-                r = self.cloud.predict(window)
-                self.problem = None
-                return Answer(r.label, r.confidence, r.below_threshold, r.threshold, r.model.name, r.model.version,
-                              CLOUD, r.no_sign)  # fmt: skip
-            except CircuitOpenError as err:
-                problem = str(err)
-            except AuthError as err:  # an operator must act: an error, counted and shown, not a warning
-                with self._lock:
-                    self.cloud_errors += 1
-                    self.auth_errors += 1
-                    self.problem = "the server refused the API key"
-                problem = str(err)
-                log.error("API key refused: %s", err)
-            except TransportError as err:
-                with self._lock:
-                    self.cloud_errors += 1
-                problem = str(err)
-                log.warning("server did not answer: %s", err)
+        if self.cloud is None or self.local_only:
+            return self._local(window, "no server and no local model", cloud_down=False)
+        try:
+            r = self.cloud.predict(window)
+        except CircuitOpenError as err:  # still down: the breaker waits before the next trial
+            return self._local(window, str(err), cloud_down=self.problem != KEY_REFUSED)
+        except AuthError as err:  # an operator must act: an error, counted and shown, not a warning
+            with self._lock:
+                self.cloud_errors += 1
+                self.auth_errors += 1
+                self.problem = KEY_REFUSED
+            log.error("API key refused: %s", err)
+            return self._local(window, str(err), cloud_down=False)
+        except TransportError as err:
+            with self._lock:
+                self.cloud_errors += 1
+            log.warning("server did not answer: %s", err)
+            return self._local(window, str(err), cloud_down=True)
+        self.problem = None
+        return Answer(r.label, r.confidence, r.below_threshold, r.threshold, r.model.name, r.model.version,
+                      CLOUD, r.no_sign)  # fmt: skip
+
+    def _local(self, window: np.ndarray, why: str, cloud_down: bool) -> Answer:
+        """The local model's answer (counted as a fallback when a server was asked first)."""
         local = self.slot.current if self.slot is not None else None
+        if cloud_down:  # what the status bar says until the server answers again
+            self.problem = ANSWERING_LOCALLY if local is not None else NOTHING_ANSWERS
         if local is None:
-            raise NoAnswerError(problem)
+            raise NoAnswerError(why)
         if self.cloud is not None and not self.local_only:
             with self._lock:
                 self.fallbacks += 1
