@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import functools
 import logging
 import os
 import runpy
@@ -18,7 +17,6 @@ import time
 from pathlib import Path
 
 from cloud_server.settings import ServerSettings
-from shared.deadline import call_within
 from shared.settings_flags import overrides
 from shared.settings_load import SettingsError
 from shared.settings_load import load_settings as load_shared_settings
@@ -213,45 +211,16 @@ def preflight(settings: ServerSettings) -> None:
     answer in that time is logged and not waited for (the workers start from their cache).
     """
     if settings.store is not None:
-        check = functools.partial(check_store, settings.store, settings.model_name)
-        done, _ = call_within(settings.startup_wait, check, "store-preflight")
-        if not done:
-            log.warning("the store did not answer within %.3g s; the workers start from their cached version if "
-                        "any", settings.startup_wait)  # fmt: skip
+        from shared.registry.preflight import check_store
+        from shared.registry.registry import Registry
+        from shared.registry.store import open_store
+
+        registry = Registry(open_store(settings.store))  # a malformed URL fails here, not in every worker
+        check_store(registry, settings.model_name, settings.startup_wait)
         return
     from shared.open_bundle import open_bundle
 
     open_bundle(settings.model_dir, settings.public_key)
-
-
-def check_store(url: str, name: str) -> None:
-    """Refuse, in one line, a store that is not there or a model name it lacks (naming those it has).
-
-    Otherwise every worker would wait, unready, for a version that can never be promoted. A store
-    that cannot be reached right now is no reason to refuse: the workers serve their cached version
-    and keep polling (logged here as a warning). A model pushed but never promoted is waited for, and
-    so is any model of an empty store (a server deployed before the first push, as the systemd unit
-    is); a name missing from a store that holds other models is a typo and refused.
-    """
-    from shared.registry.registry import Registry
-    from shared.registry.store import NoSuchStore, StoreError, open_store
-
-    registry = Registry(open_store(url))  # a malformed URL fails here, not in every worker
-    try:
-        names = registry.model_names()
-        pointer = registry.current(name) if name in names else None
-    except NoSuchStore as err:
-        raise SettingsError(str(err)) from err
-    except StoreError as err:
-        log.warning("cannot check the store now (%s); the workers serve their cached version if any", err)
-        return
-    if not names:
-        log.warning("%s holds no model yet; not ready until %r is pushed and promoted", registry.store.url, name)
-        return
-    if name not in names:
-        raise SettingsError(f"{registry.store.url} has no model {name!r} (its models: {', '.join(names)})")
-    if pointer is None:
-        log.warning("%s: model %r has no promoted version; not ready until one is promoted", registry.store.url, name)
 
 
 def prepare_runtime_dir(settings: ServerSettings) -> tuple[ServerSettings, bool]:

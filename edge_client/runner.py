@@ -23,12 +23,13 @@ from edge_client.display.access import AccessPolicy, exposure_warning
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import WebDisplay, create_app
 from edge_client.pipeline import Pipeline, PipelineOptions
-from edge_client.preflight import check_something_answers, check_store
+from edge_client.preflight import check_something_answers
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera
 from edge_client.smoothing import Smoother
 from edge_client.systemd import Watchdog, notify, watchdog_interval
 from edge_client.transport import Backoff, CircuitBreaker, CloudClient
 from edge_client.window import FrameSampler, Windower
+from shared.registry.preflight import check_store
 from shared.registry.sync import ModelSync
 from shared.spec import FeatureSpec
 
@@ -182,7 +183,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         slot.load(s.local_model)
     sync = ModelSync.follow(s, slot.load)
     if sync is not None:  # the store first, for up to startup_wait; the cache only if no --local-model
-        check_store(sync.registry, sync.name, s.startup_wait)
+        check_store(sync.registry, sync.name, s.startup_wait, EdgeSettingsError)
         sync.prime(s.startup_wait, use_cache=slot.current is None)
     check_something_answers(cloud is not None, slot.current is not None, s.store, s.model_name)
     server_info = cloud.server_model() if cloud is not None else None

@@ -80,23 +80,25 @@ def test_a_missing_bucket_stops_the_start(tmp_path):
 def test_a_model_pushed_but_not_promoted_is_waited_for(tmp_path, tiny_bundle, caplog):
     import logging
 
-    from cloud_server.serve import check_store
+    from shared.registry.preflight import check_store
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
 
-    url = (tmp_path / "registry").as_uri()
-    Registry(open_store(url)).push_bundle(tiny_bundle)
-    with caplog.at_level(logging.WARNING, logger="cloud_server.serve"):
-        check_store(url, "tiny")
+    registry = Registry(open_store((tmp_path / "registry").as_uri()))
+    registry.push_bundle(tiny_bundle)
+    with caplog.at_level(logging.WARNING, logger="shared.registry.preflight"):
+        check_store(registry, "tiny", 10.0)
     assert "model 'tiny' has no promoted version; not ready until one is promoted" in caplog.text
 
 
 def test_an_empty_store_is_waited_for_a_server_deployed_before_the_first_push(tmp_path, caplog):
     import logging
 
-    from cloud_server.serve import check_store
+    from shared.registry.preflight import check_store
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
 
     (tmp_path / "registry").mkdir()
-    with caplog.at_level(logging.WARNING, logger="cloud_server.serve"):
-        check_store((tmp_path / "registry").as_uri(), "signs")  # no error: the unit starts and waits
+    with caplog.at_level(logging.WARNING, logger="shared.registry.preflight"):
+        check_store(Registry(open_store((tmp_path / "registry").as_uri())), "signs", 10.0)  # the unit starts, waits
     assert "holds no model yet" in caplog.text
