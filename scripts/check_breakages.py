@@ -158,10 +158,9 @@ BREAKAGES = [
     Breakage(
         "bad-settings-accepted",
         "a bad settings file stops the start with one clear line",
-        "cloud_server/serve.py",
-        "if k.startswith(ENV_PREFIX) and v is not None}",
-        "if k.startswith(ENV_PREFIX) and v is not None"
-        " and k[len(ENV_PREFIX) :].lower() in ServerSettings.model_fields}",
+        "shared/settings_load.py",
+        "if k.startswith(prefix) and v is not None}",
+        "if k.startswith(prefix) and v is not None and k[len(prefix) :].lower() in cls.model_fields}",
         "bad_settings",
     ),
 ]
