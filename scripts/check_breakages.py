@@ -58,9 +58,9 @@ BREAKAGES = [
     Breakage(
         "keys-ignored",
         "no key / wrong key is refused (401)",
-        "cloud_server/app.py",
-        "        if settings.no_auth or request.path in PUBLIC_PATHS:\n            return\n",
-        "        if True:\n            return\n",
+        "cloud_server/auth.py",
+        "    if settings.no_auth:\n        return Caller(accepted=True)\n",
+        "    if True:\n        return Caller(accepted=True)\n",
         "security",
     ),
     Breakage(
