@@ -18,7 +18,7 @@ FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 TIPS = (4, 8, 12, 16, 20)
 WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
 MIN_SIZE = 1e-3  # a wrist-to-knuckle length under this is a detection glitch, not a hand
-MIN_EXTENT = 0.01  # a "hand" whose landmarks all lie within this (image units) is a point: no hand
+MIN_EXTENT = 0.02  # landmarks all within this (image units) are a point, not a hand (1 in 735,740 real ones)
 FOLDED_BELOW, EXTENDED_ABOVE = 1.2, 1.5  # between the two a finger is half bent
 
 

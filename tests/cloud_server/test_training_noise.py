@@ -1,5 +1,7 @@
 """Label noise by person: a block a person filed under the wrong sign is left out, rare signs never."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -62,4 +64,17 @@ def test_training_leaves_out_a_person_whose_labels_are_swapped(tmp_path):
     out = tmp_path / "b"
     train_bundle(ds, out, config=TrainConfig(seed=0, suspect_min_sessions=5), name="noisy", version="1")
     left = load_manifest(out).metrics["left_out"]
-    assert {(x["session"], x["label"]) for x in left} == {(person, ds.classes[0]), (person, ds.classes[1])}
+    assert {(x["session"], x["class"]) for x in left} == {(person, ds.classes[0]), (person, ds.classes[1])}
+    # the same evidence as the audit's: which sign the blocks look like, and how often
+    for block in left:
+        other = ds.classes[1] if block["class"] == ds.classes[0] else ds.classes[0]
+        assert block["kinds"][0] == "another_sign" and block["evidence"]["another_sign"]["looks_like"] == other
+        assert block["evidence"]["another_sign"]["share"] > 0.5
+    assert json.loads((out / "report" / "left_out.json").read_text()) == left
+
+    keep_all = tmp_path / "all"
+    config = TrainConfig(seed=0, suspect_min_sessions=5, warmup_fraction=0.0, refit=False)
+    train_bundle(ds, keep_all, config=config, name="noisy", version="1")
+    metrics = load_manifest(keep_all).metrics
+    assert metrics["left_out"] == [] and metrics["left_out_policy"] == "nothing left out"
+    assert metrics["train_sequences"] + metrics["val_sequences"] == len(ds)
