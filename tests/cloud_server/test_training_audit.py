@@ -139,11 +139,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.realdata
-def test_a_slice_of_the_many_signer_file_flags_a_swapped_person(sign_data):
+def test_the_greetings_of_the_many_signer_file_flag_the_blocks_found_by_hand(sign_data):
+    """The blocks docs/benchmarks.md found by their finger distances ("Strangers"), found by the audit."""
     from cloud_server.training.train import prepare_data
 
     ds = prepare_data([sign_data / "landmarks" / "asl_many_signers.npz"], ["hello", "thanks", "iloveyou"])
     result = audit(ds, AuditConfig(seed=0))
-    found = {(f["session"].split(":")[-1], f["class"]): f["kinds"] for f in result["flagged"]}
-    assert "swapped" in found[("Darshankowshik", "thanks")] and "swapped" in found[("Darshankowshik", "iloveyou")]
-    assert result["flagged_share"] <= 0.10
+    found = {(f["session"].split(":")[-1], f["class"]): f for f in result["flagged"]}
+    assert "swapped" in found[("Darshankowshik", "thanks")]["kinds"]
+    assert "swapped" in found[("Darshankowshik", "iloveyou")]["kinds"]
+    flat = found[("Achintyaxd", "iloveyou")]["evidence"]
+    assert flat["another_sign"]["looks_like"] == "thanks" and {"middle", "ring"} <= set(flat["handshape"]["fingers"])
+    assert found[("G4CiO", "thanks")]["evidence"]["another_sign"]["looks_like"] == "hello"
