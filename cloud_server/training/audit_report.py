@@ -99,7 +99,8 @@ pre {{ font-size: 11px; max-width: 40em; white-space: pre-wrap; }}
 {kinds}. Left hand slot drawn blue, right red; every skeleton is shown as recorded (not mirrored).</p>
 <p>People apart:</p><ul>{apart}</ul>
 <p><label>Reviewer: <input id=who placeholder="your name"></label>
-<button id=download>Download review file</button> <a id=link download="review.jsonl" hidden>review.jsonl</a>
+<button id=download>Download review file</button> <button id=save hidden>Save review</button>
+<span id=saved></span> <a id=link download="review.jsonl" hidden>review.jsonl</a>
 <span id=decided>0 decided</span></p>
 <table id=flagged><thead><tr><th>person</th><th>sign</th><th>seq.</th><th>kinds</th><th>evidence</th>
 <th>skeletons (<span id=frame>0</span>)</th><th>decision</th></tr></thead><tbody>{rows}</tbody></table>
@@ -178,6 +179,15 @@ function count() {{
   document.getElementById("decided").textContent = n + " decided";
 }}
 window.reviewLines = reviewLines;
+if (location.protocol.startsWith("http")) {{  // served by `signstream review`: it writes the file
+  const save = document.getElementById("save");
+  save.hidden = false;
+  save.addEventListener("click", async () => {{
+    const r = await fetch("/review", {{method: "POST", body: reviewLines()}});
+    const j = await r.json();
+    document.getElementById("saved").textContent = r.ok ? `saved: ${{j.decisions}} decisions in ${{j.saved}}` : j.error;
+  }});
+}}
 document.getElementById("download").addEventListener("click", () => {{
   const link = document.getElementById("link");
   link.href = URL.createObjectURL(new Blob([reviewLines()], {{type: "application/x-ndjson"}}));

@@ -209,6 +209,21 @@ def run_extract(args: argparse.Namespace) -> None:
         print(f"  skipped {r.path}: {r.skipped}")
 
 
+def run_review(args: argparse.Namespace) -> None:
+    """Serve an audit report on 127.0.0.1; its Save button appends decisions to the review file."""
+    from cloud_server.training.review_server import make_server
+
+    server = make_server(args.report, args.out, args.port)
+    print(f"review {args.report} at http://127.0.0.1:{server.server_address[1]}/ ; decisions go to {args.out} "
+          "(Ctrl-C to stop)", flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add extract, train, audit and evaluate to ``signstream`` (docs/training.md)."""
     p = sub.add_parser("extract", help="extract hand landmarks from videos into a dataset")
@@ -268,6 +283,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-sign-label", default="idle", help="the class meaning nobody signs (default idle)")
     p.set_defaults(func=run_audit)
+
+    p = sub.add_parser("review", help="serve an audit report on 127.0.0.1 and save its decisions to a review file")
+    p.add_argument("report", type=a.existing_file, help="the HTML report audit --html wrote")
+    p.add_argument("--out", type=Path, required=True, help="review file (JSON lines) to append decisions to")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free one)")
+    p.set_defaults(func=run_review)
 
     p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")
     p.add_argument("--model", type=a.existing_dir, required=True, help="bundle folder")
