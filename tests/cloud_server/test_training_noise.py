@@ -25,6 +25,13 @@ def test_a_person_the_model_misnames_is_left_out_and_reported():
     assert [(b.session, b.label, b.sequences, b.accuracy) for b in out] == [("p5", "hello", 10, 0.2)]
     assert (keep == (sessions != "p5")).all()
     assert "10 'hello' sequences of session p5" in out[0].describe() and "20%" in out[0].describe()
+    # the same evidence as the audit's: the sign it is named instead, and how often
+    assert (out[0].looks_like, out[0].looks_like_share) == ("thanks", 0.8)
+    assert "('thanks' 80%)" in out[0].describe()
+    ev = out[0].evidence()
+    assert ev["kinds"] == ["another_sign"] and ev["class"] == "hello" and ev["session"] == "p5"
+    assert ev["evidence"]["another_sign"] == {"looks_like": "thanks", "share": 0.8, "own_label_share": 0.2,
+                                              "judged_by": "the model being trained, after its warm-up"}  # fmt: skip
 
 
 def test_classes_with_few_people_or_not_yet_learned_are_never_judged():
