@@ -46,6 +46,7 @@ class AuditConfig:
     min_people: int = 6  # a sign is judged against the others only when this many people recorded it
     another_below: float = 0.2  # the block's own label named at most this often ...
     another_share: float = 0.6  # ... and one other sign at least this often
+    learned: float = 0.5  # ... in a sign whose median person's block is named right at least this often
     finger_apart: float = 0.6  # a finger differs by this much ratio (folded ~0.8 vs extended ~2.0) ...
     finger_spread: float = 3.0  # ... and by this many (scaled) median absolute deviations of the others
     no_sign_label: str | None = "idle"  # nobody signs: no handshape, no hand needed
@@ -164,6 +165,14 @@ def audit(ds: Dataset, config: AuditConfig | None = None, progress: Callable[[st
     def flag(s: str, c: int, kind: str, ev: dict) -> None:
         evidence.setdefault((s, c), {})[kind] = ev
 
+    seen_by_class: dict[int, list[float]] = {}  # own-label share of every block, by class
+    for _s, c, idx in blocks:
+        seen = idx[share[idx] > NO_HAND_MAX_FRACTION]
+        if c in judged_class and len(seen):
+            seen_by_class.setdefault(c, []).append(float((pred[seen] == c).mean()))
+    # a sign the cheap models do not tell apart from another one for most people (a variant of it, as
+    # goodbye is of hello) says nothing about one person's block: judged only once learned
+    learned = {c for c, shares in seen_by_class.items() if np.median(shares) >= config.learned}
     looks: dict[tuple[str, int], tuple[int, float]] = {}
     for s, c, idx in blocks:
         n = len(idx)
@@ -177,7 +186,7 @@ def audit(ds: Dataset, config: AuditConfig | None = None, progress: Callable[[st
                 top = int(others[counts.argmax()])
                 top_share = float(counts.max() / n)
                 looks[(s, c)] = (top, top_share)
-                if own <= config.another_below and top_share >= config.another_share:
+                if own <= config.another_below and top_share >= config.another_share and c in learned:
                     flag(s, c, "another_sign", {"looks_like": names[top], "share": round(top_share, 3),
                                                 "own_label_share": round(own, 3), "judged_by": "people-grouped "
                                                 f"{config.folds}-fold extra trees on handshape summaries"})  # fmt: skip
