@@ -15,17 +15,21 @@ def run_train(args: argparse.Namespace) -> None:
     """Train from parsed arguments and print where the bundle went."""
     from tqdm import tqdm
 
+    from cloud_server.training.train import TrainConfig, prepare_data
     from shared.dataset import load_many
+    from shared.review import load_review
 
     if args.out.exists():
         raise FileExistsError(f"{args.out} already exists; choose a new --out")
     data = load_many(args.data)  # bad input fails here, in one line, before TensorFlow loads
-    if args.classes:
-        data = data.select_classes(args.classes)
+    review = load_review(args.review) if getattr(args, "review", None) else None
+    prepare_data(data, args.classes, review)  # a review of other data or an unknown class fails here too
 
-    from cloud_server.training.train import TrainConfig, train_bundle
+    from cloud_server.training.train import train_bundle
 
     config = TrainConfig(seed=args.seed, refit=not getattr(args, "no_refit", False))
+    if getattr(args, "keep_all", False):
+        config.warmup_fraction = 0.0  # no warm-up, so no block is judged and none left out
     if args.epochs:
         config.epochs = args.epochs
     if getattr(args, "fps", None) is not None:  # 0 and negatives are refused by the parser, never ignored
@@ -38,8 +42,9 @@ def run_train(args: argparse.Namespace) -> None:
             bar.set_postfix(shown)
             bar.update(1)
 
-        manifest = train_bundle(data, args.out, None, config, name=args.name, version=args.version, progress=progress,
-                                no_sign_label=getattr(args, "no_sign_label", "idle"))  # fmt: skip
+        manifest = train_bundle(data, args.out, args.classes, config, name=args.name, version=args.version,
+                                progress=progress, no_sign_label=getattr(args, "no_sign_label", "idle"),
+                                review=review)  # fmt: skip
     m = manifest.metrics
     accuracy = m.get("val_accuracy")
     threshold = {"default": " (a default: nothing held out)", "signs_only": " (chosen on signs only: no no-sign class)"}
@@ -49,6 +54,59 @@ def run_train(args: argparse.Namespace) -> None:
         f"threshold {manifest.threshold:.2f}{threshold.get(m.get('threshold_basis'), '')}, "
         f"temperature {manifest.temperature:.2f}"
     )
+    for block in m.get("left_out") or []:
+        ev = block["evidence"]["another_sign"]
+        print(f"  left out {block['sequences']} '{block['class']}' of {block['session']}: named '{ev['looks_like']}' "
+              f"{ev['share']:.0%} (see report/left_out.json; --keep-all leaves out nothing)")  # fmt: skip
+    if review:
+        print(f"  review {review.path} (sha256 {review.sha256[:12]}): {len(review.decisions)} decisions applied")
+
+
+def run_audit(args: argparse.Namespace) -> None:
+    """Audit datasets by person-and-sign block; print a summary, or with --json one JSON object."""
+    import json
+    import sys
+
+    from tqdm import tqdm
+
+    from cloud_server.training.audit import AuditConfig, audit, audit_steps
+    from cloud_server.training.train import prepare_data
+    from shared.atomic import atomic_file
+    from shared.dataset import load_many
+
+    if args.html and args.html.exists():
+        raise FileExistsError(f"{args.html} already exists; choose a new --html")
+    ds = prepare_data(load_many(args.data), args.classes)
+    config = AuditConfig(seed=args.seed, no_sign_label=args.no_sign_label)
+    with tqdm(total=audit_steps(config), unit="step", desc="auditing", disable=not sys.stderr.isatty()) as bar:
+
+        def progress(step: str, done: int) -> None:
+            bar.set_postfix_str(step)
+            bar.update(done - bar.n)
+
+        result = audit(ds, config, progress)
+    result["datasets"] = [str(p) for p in args.data]
+    if args.html:
+        from cloud_server.training.audit_report import render
+
+        page = render(result, ds, f"Audit of {', '.join(p.name for p in args.data)}")
+        with atomic_file(args.html, "w") as fh:
+            fh.write(page)
+        result["html"] = str(args.html)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(
+        f"{result['blocks']} person-and-sign blocks, {result['flagged_blocks']} flagged "
+        f"({result['flagged_share']:.1%}) "
+        f"in {result['seconds']} s: " + ", ".join(f"{k} {v}" for k, v in result["kinds"].items() if v)
+    )
+    for f in result["flagged"]:
+        print(f"  {f['session']} / {f['class']} ({f['sequences']}): {f['summary']}")
+    for p in result["people_apart"]:
+        print(f"  person {p['session']}: {p['why']}")
+    if args.html:
+        print(f"report: {args.html}")
 
 
 def _report_dir(requested: Path | None, model: str, data: Path) -> Path:
@@ -154,8 +212,23 @@ def run_extract(args: argparse.Namespace) -> None:
         print(f"  skipped {r.path}: {r.skipped}")
 
 
+def run_review(args: argparse.Namespace) -> None:
+    """Serve an audit report on 127.0.0.1; its Save button appends decisions to the review file."""
+    from cloud_server.training.review_server import make_server
+
+    server = make_server(args.report, args.out, args.port)
+    print(f"review {args.report} at http://127.0.0.1:{server.server_address[1]}/ ; decisions go to {args.out} "
+          "(Ctrl-C to stop)", flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add extract, train and evaluate to ``signstream`` (docs/training.md)."""
+    """Add extract, train, audit and evaluate to ``signstream`` (docs/training.md)."""
     p = sub.add_parser("extract", help="extract hand landmarks from videos into a dataset")
     p.add_argument("inputs", type=Path, nargs="+", help="video files, or folders of LABEL/*.mp4")
     p.add_argument("--out", type=Path, required=True, help="dataset .npz to create")
@@ -193,7 +266,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ship the model trained without the validation people (half the time; by default a second "
         "model is trained on everyone once the threshold is chosen)",
     )
+    p.add_argument(
+        "--review",
+        type=a.existing_file,
+        help="review file (JSON lines from the audit report): drops and relabels blocks, the data files stay unchanged",
+    )
+    p.add_argument(
+        "--keep-all",
+        action="store_true",
+        help="leave out nothing (by default blocks the warmed-up model names otherwise are left out)",
+    )
     p.set_defaults(func=run_train)
+
+    p = sub.add_parser("audit", help="find person-and-sign blocks that look wrong, with the evidence")
+    p.add_argument("data", type=a.existing_file, nargs="+", help="dataset .npz files, merged as train merges them")
+    p.add_argument("--classes", type=a.classes, help="comma-separated classes to audit (default: all, as train)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (flagged blocks and counts)")
+    p.add_argument("--html", type=Path, help="write a self-contained HTML report with animations and review controls")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-sign-label", default="idle", help="the class meaning nobody signs (default idle)")
+    p.set_defaults(func=run_audit)
+
+    p = sub.add_parser("review", help="serve an audit report on 127.0.0.1 and save its decisions to a review file")
+    p.add_argument("report", type=a.existing_file, help="the HTML report audit --html wrote")
+    p.add_argument("--out", type=Path, required=True, help="review file (JSON lines) to append decisions to")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free one)")
+    p.set_defaults(func=run_review)
 
     p = sub.add_parser("evaluate", help="evaluate a bundle on a dataset")
     p.add_argument("--model", type=a.existing_dir, required=True, help="bundle folder")

@@ -25,13 +25,34 @@ class SuspectBlock:
     label: str
     sequences: int
     accuracy: float  # the warmed-up model's top-1 accuracy on them
+    looks_like: str | None = None  # the sign the model names them most often instead
+    looks_like_share: float = 0.0
 
     def describe(self) -> str:
+        instead = f" ('{self.looks_like}' {self.looks_like_share:.0%})" if self.looks_like else ""
         return (
             f"left out {self.sequences} '{self.label}' sequences of session {self.session}: the model names "
-            f"{self.accuracy:.0%} of them '{self.label}' after its warm-up, while it names most other "
+            f"{self.accuracy:.0%} of them '{self.label}'{instead} after its warm-up, while it names most other "
             "people's right (another form of the sign, or mislabelled: look at these recordings)"
         )
+
+    def evidence(self) -> dict:
+        """The block as the audit reports one (``signstream audit``): session, class, kinds, evidence."""
+        return {
+            "session": self.session,
+            "class": self.label,
+            "sequences": self.sequences,
+            "kinds": ["another_sign"],
+            "evidence": {
+                "another_sign": {
+                    "looks_like": self.looks_like,
+                    "share": round(self.looks_like_share, 3),
+                    "own_label_share": round(self.accuracy, 3),
+                    "judged_by": "the model being trained, after its warm-up",
+                }
+            },
+            "left_out_by": "train (label noise by person)",
+        }
 
 
 def suspect_blocks(
@@ -72,5 +93,10 @@ def suspect_blocks(
         for acc, s, block in scored:
             if acc < below:
                 keep &= ~block
-                out.append(SuspectBlock(s, labels[c], int(block.sum()), acc))
+                named = pred[block]
+                others, counts = np.unique(named[named != c], return_counts=True)
+                top = (None, 0.0)
+                if len(others):
+                    top = (labels[int(others[counts.argmax()])], float(counts.max() / block.sum()))
+                out.append(SuspectBlock(s, labels[c], int(block.sum()), acc, *top))
     return keep, sorted(out, key=lambda b: (b.accuracy, b.session, b.label))

@@ -26,6 +26,7 @@ from shared.dataset import Dataset, load_many
 from shared.errors import DatasetError, SpecMismatchError
 from shared.normalize import clip_windows, feature_dim, feature_mirror, features_batch
 from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
+from shared.review import Review, apply_review
 from shared.spec import MAX_FPS, FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,29 @@ def _fit(ds: Dataset, spec: FeatureSpec, config: TrainConfig, n: int, epochs: in
     return model, history, left_out
 
 
+def prepare_data(data: list[str | Path] | Dataset, classes: list[str] | None, review: Review | None = None) -> Dataset:
+    """The sequences ``train`` learns from: the files merged, a review's decisions applied, the classes chosen."""
+    ds = data if isinstance(data, Dataset) else load_many(list(data))
+    if review is not None:
+        ds = apply_review(ds, review)
+    return ds.select_classes(classes) if classes else ds
+
+
+def _left_out_report(ds: Dataset, left_out: list[SuspectBlock]) -> list[dict]:
+    """Each block training left out, with the audit's evidence (the handshape's where it differs)."""
+    from cloud_server.training.audit import handshape_evidence
+
+    out = []
+    for block in left_out:
+        row = block.evidence()
+        shape = handshape_evidence(ds, block.session, block.label)
+        if shape:
+            row["kinds"].append("handshape")
+            row["evidence"]["handshape"] = shape
+        out.append(row)
+    return out
+
+
 def train_bundle(
     data: list[str | Path] | Dataset,
     out: str | Path,
@@ -224,6 +248,7 @@ def train_bundle(
     version: str | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
     no_sign_label: str | None = "idle",
+    review: Review | None = None,
 ) -> Manifest:
     """Train on ``data`` and write the complete bundle to ``out`` (which must not exist).
 
@@ -232,6 +257,8 @@ def train_bundle(
         classes: train on these classes only, in this order (default: all).
         progress: called after every epoch with (epoch, epochs, logs).
         no_sign_label: the class meaning nobody signs (recorded in the manifest when the data has it).
+        review: decisions (drop, relabel) applied to the loaded data, never to its files; the manifest's
+            ``metrics.review`` names the file and its sha256.
     """
     config = config or TrainConfig()
     check_name(name, "model name")  # a bad name or version must fail before the training, not after it
@@ -247,9 +274,7 @@ def train_bundle(
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; train never overwrites a bundle")
-    ds = data if isinstance(data, Dataset) else load_many(list(data))
-    if classes:
-        ds = ds.select_classes(classes)
+    ds = prepare_data(data, classes, review)
     if len(ds.classes) < 2:
         raise DatasetError("training needs at least two classes")
     spec = FeatureSpec(
@@ -301,7 +326,9 @@ def train_bundle(
             "val_sequences": len(val),
             "train_sequences": len(ds) if refit else len(train),
             "refit": refit,
-            "left_out": [asdict(b) for b in left_out],
+            "left_out": _left_out_report(ds, left_out),
+            "left_out_policy": "label noise by person (noise.py)" if config.warmup_fraction > 0 else "nothing left out",
+            "review": review.describe() if review else None,
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,
             "threshold_basis": threshold_basis(int(answered.sum()), no_sign_label if no_sign is not None else None),
@@ -310,6 +337,7 @@ def train_bundle(
         export_tflite(tmp)
         sample = x_val[:64] if len(val) else plain_features(train.subset(np.arange(min(64, len(train)))), spec)
         metrics["export"] = agreement(tmp, sample)
+        (report / "left_out.json").write_text(json.dumps(metrics["left_out"], indent=1))
         (report / "history.json").write_text(json.dumps(history, default=float, indent=1))
         plot_curves(history, report / "curves.png")
         (report / "training.json").write_text(

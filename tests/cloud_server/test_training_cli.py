@@ -90,3 +90,38 @@ def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["threshold_basis"] == "default" and manifest["metrics"]["val_accuracy"] is None
     assert manifest["threshold"] == 0.0
+
+
+def test_train_applies_a_review_file_and_leaves_the_data_bytes_unchanged(synth_path, tmp_path):
+    import hashlib
+
+    from shared.bundle import load_manifest
+
+    review = tmp_path / "review.jsonl"
+    review.write_text(
+        json.dumps({"session": "synth:signer0", "class": "wave", "action": "drop", "who": "t", "when": "now"}) + "\n"
+        + json.dumps({"session": "synth:signer1", "class": "circle", "action": "relabel", "new_class": "hello",
+                      "who": "t", "when": "now"}) + "\n"
+    )  # fmt: skip
+    before = hashlib.sha256(synth_path.read_bytes()).hexdigest()
+    out = tmp_path / "b"
+    proc = _run("train", "--data", synth_path, "--review", review, "--out", out, "--epochs", "2", "--no-refit",
+                "--keep-all", capture_output=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert hashlib.sha256(synth_path.read_bytes()).hexdigest() == before
+    m = load_manifest(out)
+    assert "hello" in m.labels  # the relabelled block became a class of its own
+    rv = m.metrics["review"]
+    assert rv["sha256"] == hashlib.sha256(review.read_bytes()).hexdigest() and rv["decisions"] == 2
+    assert rv["dropped"] == ["synth:signer0/wave"] and rv["relabelled"] == ["synth:signer1/circle -> hello"]
+    assert m.metrics["train_sequences"] + m.metrics["val_sequences"] == 96 - 6  # signer0's 6 'wave' dropped
+    assert m.metrics["left_out"] == [] and m.metrics["left_out_policy"] == "nothing left out"
+    assert f"sha256 {rv['sha256'][:12]}" in proc.stdout
+
+
+def test_train_refuses_a_review_of_other_data_in_one_line(synth_path, tmp_path):
+    review = tmp_path / "review.jsonl"
+    review.write_text(json.dumps({"session": "nobody", "class": "wave", "action": "drop"}) + "\n")
+    proc = _run("train", "--data", synth_path, "--review", review, "--out", tmp_path / "b", capture_output=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no 'wave' recordings" in proc.stderr
+    assert not (tmp_path / "b").exists()

@@ -1,5 +1,7 @@
 """Label noise by person: a block a person filed under the wrong sign is left out, rare signs never."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,13 @@ def test_a_person_the_model_misnames_is_left_out_and_reported():
     assert [(b.session, b.label, b.sequences, b.accuracy) for b in out] == [("p5", "hello", 10, 0.2)]
     assert (keep == (sessions != "p5")).all()
     assert "10 'hello' sequences of session p5" in out[0].describe() and "20%" in out[0].describe()
+    # the same evidence as the audit's: the sign it is named instead, and how often
+    assert (out[0].looks_like, out[0].looks_like_share) == ("thanks", 0.8)
+    assert "('thanks' 80%)" in out[0].describe()
+    ev = out[0].evidence()
+    assert ev["kinds"] == ["another_sign"] and ev["class"] == "hello" and ev["session"] == "p5"
+    assert ev["evidence"]["another_sign"] == {"looks_like": "thanks", "share": 0.8, "own_label_share": 0.2,
+                                              "judged_by": "the model being trained, after its warm-up"}  # fmt: skip
 
 
 def test_classes_with_few_people_or_not_yet_learned_are_never_judged():
@@ -62,4 +71,17 @@ def test_training_leaves_out_a_person_whose_labels_are_swapped(tmp_path):
     out = tmp_path / "b"
     train_bundle(ds, out, config=TrainConfig(seed=0, suspect_min_sessions=5), name="noisy", version="1")
     left = load_manifest(out).metrics["left_out"]
-    assert {(x["session"], x["label"]) for x in left} == {(person, ds.classes[0]), (person, ds.classes[1])}
+    assert {(x["session"], x["class"]) for x in left} == {(person, ds.classes[0]), (person, ds.classes[1])}
+    # the same evidence as the audit's: which sign the blocks look like, and how often
+    for block in left:
+        other = ds.classes[1] if block["class"] == ds.classes[0] else ds.classes[0]
+        assert block["kinds"][0] == "another_sign" and block["evidence"]["another_sign"]["looks_like"] == other
+        assert block["evidence"]["another_sign"]["share"] > 0.5
+    assert json.loads((out / "report" / "left_out.json").read_text()) == left
+
+    keep_all = tmp_path / "all"
+    config = TrainConfig(seed=0, suspect_min_sessions=5, warmup_fraction=0.0, refit=False)
+    train_bundle(ds, keep_all, config=config, name="noisy", version="1")
+    metrics = load_manifest(keep_all).metrics
+    assert metrics["left_out"] == [] and metrics["left_out_policy"] == "nothing left out"
+    assert metrics["train_sequences"] + metrics["val_sequences"] == len(ds)

@@ -8,7 +8,7 @@ import pytest
 from signstream.cli import build_parser, main
 
 COMMANDS = ["demo", "synth", "import-mpdata", "capture", "extract", "train", "evaluate", "serve", "keys",
-            "edge", "push", "pull", "promote", "rollback", "models", "bench"]  # fmt: skip
+            "edge", "push", "pull", "promote", "rollback", "models", "bench", "audit", "review"]  # fmt: skip
 
 
 def test_every_subcommand_exists_and_has_help(capsys):
