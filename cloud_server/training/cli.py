@@ -34,7 +34,7 @@ def run_train(args: argparse.Namespace) -> None:
         config.epochs = args.epochs
     if getattr(args, "fps", None) is not None:  # 0 and negatives are refused by the parser, never ignored
         config.fps = args.fps
-    with tqdm(unit="epoch", desc="training", dynamic_ncols=True) as bar:
+    with tqdm(unit="epoch", desc="training", dynamic_ncols=True, disable=None) as bar:  # None: off when not a TTY
 
         def progress(epoch: int, total: int, logs: dict) -> None:
             bar.total = total
@@ -186,7 +186,7 @@ def run_extract(args: argparse.Namespace) -> None:
     if args.out.exists():
         raise FileExistsError(f"{args.out} already exists; choose a new --out")
     total = len(find_clips(args.inputs, args.label_from))
-    with tqdm(total=total, unit="clip", desc="extracting", dynamic_ncols=True) as bar:
+    with tqdm(total=total, unit="clip", desc="extracting", dynamic_ncols=True, disable=None) as bar:
 
         def progress(res) -> None:
             bar.update(1)

@@ -87,6 +87,7 @@ def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "validation accuracy unknown, threshold 0.00 (a default: nothing held out)" in proc.stdout
     assert "the accuracy on new people is unknown and the threshold is the default 0.00" in proc.stderr
+    assert "\r" not in proc.stderr and "epoch/s" not in proc.stderr  # no progress bar redrawn into a log
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["threshold_basis"] == "default" and manifest["metrics"]["val_accuracy"] is None
     assert manifest["threshold"] == 0.0
