@@ -20,6 +20,7 @@ from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder, load_model
 from cloud_server.reloader import FolderSource, ModelSource, ModelWatcher, StoreSource
 from cloud_server.settings import ServerSettings
+from shared.logs import RepeatFilter
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ def configure_logging() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+    # an admin reload storm or a store that stays down: the same check line once a minute, with how often
+    # (what a check changes is logged by the swap itself, never folded)
+    checks = logging.getLogger("cloud_server.reloader")
+    if not any(isinstance(f, RepeatFilter) for f in checks.filters):
+        checks.addFilter(RepeatFilter())
     access = logging.getLogger("signstream.access")
     if not access.handlers:
         handler = logging.StreamHandler(sys.stderr)

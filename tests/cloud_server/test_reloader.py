@@ -52,3 +52,20 @@ def test_a_reload_request_is_seen_by_every_worker(tmp_path):
     finally:
         other_watcher.stop()
     assert asking.checks == 1 and other.checks == 1
+
+
+def test_a_storm_of_reload_checks_is_logged_once_a_minute(caplog):
+    """Each admin reload logs its check: a script calling it in a loop must not fill the journal."""
+    import logging
+
+    from cloud_server.wsgi import configure_logging
+
+    configure_logging()
+    checks = logging.getLogger("cloud_server.reloader")
+    with caplog.at_level(logging.INFO, logger="cloud_server.reloader"):
+        for _ in range(200):
+            checks.info("model check (%s): %s", "folder /srv/models/current", "unchanged")
+        checks.info("model check (%s): %s", "folder /srv/models/current", "updated")
+    lines = [r.getMessage() for r in caplog.records if r.name == "cloud_server.reloader"]
+    assert lines == ["model check (folder /srv/models/current): unchanged",
+                     "model check (folder /srv/models/current): updated"]  # fmt: skip
