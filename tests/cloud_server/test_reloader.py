@@ -62,10 +62,14 @@ def test_a_storm_of_reload_checks_is_logged_once_a_minute(caplog):
 
     configure_logging()
     checks = logging.getLogger("cloud_server.reloader")
-    with caplog.at_level(logging.INFO, logger="cloud_server.reloader"):
-        for _ in range(200):
-            checks.info("model check (%s): %s", "folder /srv/models/current", "unchanged")
-        checks.info("model check (%s): %s", "folder /srv/models/current", "updated")
+    try:
+        with caplog.at_level(logging.INFO, logger="cloud_server.reloader"):
+            for _ in range(200):
+                checks.info("model check (%s): %s", "folder /srv/models/current", "unchanged")
+            checks.info("model check (%s): %s", "folder /srv/models/current", "updated")
+    finally:
+        for flt in list(checks.filters):
+            checks.removeFilter(flt)
     lines = [r.getMessage() for r in caplog.records if r.name == "cloud_server.reloader"]
     assert lines == ["model check (folder /srv/models/current): unchanged",
                      "model check (folder /srv/models/current): updated"]  # fmt: skip
