@@ -59,7 +59,7 @@ def read_keys(path: Path) -> KeyFile:
 
 
 def _write(path: Path, keys: KeyFile) -> None:
-    with atomic_file(path, "w") as fh:
+    with atomic_file(path, "w", private=True) as fh:  # hashes only, but nobody else needs them
         fh.write(keys.model_dump_json(indent=1))
     path.chmod(0o600)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,11 +12,17 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
-    """Open a temporary file beside ``path``; on success fsync and rename it to ``path``."""
+def atomic_file(path: str | os.PathLike[str], mode: str = "wb", private: bool = False) -> Iterator:
+    """Open a temporary file beside ``path``; on success fsync and rename it to ``path``.
+
+    The file gets the permissions any file the user writes gets (0666 less the umask), so a dataset,
+    a bundle or a report can be read by the service accounts and people meant to read it;
+    ``private`` makes it 0600 before a byte is written (a private key, the API keys).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

@@ -42,7 +42,7 @@ def generate_keypair(private_path: str | Path, public_path: str | Path) -> None:
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    with atomic_file(private_path) as fh:  # mkstemp makes it 0600 before a byte is written
+    with atomic_file(private_path, private=True) as fh:  # 0600 before a byte is written
         fh.write(private_pem)
     os.chmod(private_path, 0o600)
     with atomic_file(public_path) as fh:

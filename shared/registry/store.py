@@ -16,13 +16,13 @@ import hashlib
 import logging
 import os
 import re
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from shared.atomic import atomic_file
 from shared.errors import SignstreamError
 
 log = logging.getLogger(__name__)
@@ -135,28 +135,6 @@ class Store(ABC):
         return None
 
 
-@contextlib.contextmanager
-def _shared_file(path: Path) -> Iterator:
-    """Open a temporary file beside ``path`` and rename it to ``path`` once written and synced.
-
-    Created with mode 0666 less the umask, as any file the user writes: the registry's files are
-    read by other users (a service account reading a ``file://`` store).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 # --- file:// ------------------------------------------------------------------------------------
 
 
@@ -201,7 +179,7 @@ class FileStore(Store):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        with self._errors(key), _shared_file(path) as fh:
+        with self._errors(key), atomic_file(path) as fh:
             fh.write(data)
 
     @contextlib.contextmanager
@@ -224,13 +202,13 @@ class FileStore(Store):
                 current = None
             if current != etag:
                 raise PreconditionFailed(f"{self.url}: {key} changed since it was read")
-            with _shared_file(path) as fh:
+            with atomic_file(path) as fh:
                 fh.write(data)
         return hashlib.sha256(data).hexdigest()
 
     def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
         dest = self._path(key)
-        with self._errors(key), open(path, "rb") as src, _shared_file(dest) as fh:
+        with self._errors(key), open(path, "rb") as src, atomic_file(dest) as fh:
             _copy(src, fh, progress)
 
     def get_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
