@@ -22,6 +22,7 @@ import numpy as np
 from shared.atomic import atomic_file
 from shared.dataset import Dataset, save_dataset
 from shared.errors import DatasetError
+from shared.handshape import recording_problem
 from shared.normalize import resample
 from shared.spec import RAW_DIM
 
@@ -38,6 +39,7 @@ class ClipResult:
     frames_with_hand: int = 0
     fps: float | None = None
     skipped: str | None = None  # why the clip is not in the dataset
+    problem: str | None = None  # why the clip, kept, should be recorded again (shared.handshape.recording_problem)
 
 
 def find_clips(inputs: list[Path], label_from: str = "folder") -> list[tuple[Path, str]]:
@@ -102,8 +104,12 @@ def _part_name(clip: Path) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24] + ".npz"
 
 
-def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dict:
-    """Worker: extract one clip and write its part file; returns the ClipResult as a dict."""
+def extract_clip(clip: str, label: str, part: str, variant: str = "full", no_sign_label: str | None = "idle") -> dict:
+    """Worker: extract one clip and write its part file; returns the ClipResult as a dict.
+
+    A clip that is kept but shows no sign well (a hand in too few frames, one frame repeated, too
+    short) gets a ``problem``; ``no_sign_label`` names the class recorded without signing (no hand needed).
+    """
     from shared.hands.landmarker import HandLandmarks
     from shared.hands.video import video_frames
 
@@ -126,6 +132,8 @@ def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dic
     elif result.skipped is None and result.frames_with_hand == 0:
         result.skipped = "no hand found in any frame"
     X = np.stack(frames) if frames else np.zeros((0, RAW_DIM), np.float32)
+    if result.skipped is None:
+        result.problem = recording_problem(X, no_sign=label == no_sign_label)
     with atomic_file(part) as fh:
         np.savez(fh, X=X.astype(np.float32), result=np.asarray(json.dumps(asdict(result))))
     return asdict(result)
@@ -133,7 +141,7 @@ def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dic
 
 def extract(
     inputs: list[Path], out: Path, workers: int = 2, variant: str = "full", label_from: str = "folder",
-    progress=None, on_start=None, session: str | None = None,
+    progress=None, on_start=None, session: str | None = None, no_sign_label: str | None = "idle",
 ) -> tuple[Dataset, list[ClipResult]]:  # fmt: skip
     """Extract every clip (resuming from ``<out>.parts``) and write the dataset to ``out``.
 
@@ -141,6 +149,7 @@ def extract(
         progress: called with each finished ClipResult.
         on_start: called with each clip path as it is submitted (for counting repeats after a crash).
         session: every clip's session; default: from the layout or the recording day (``clip_session``).
+        no_sign_label: the class recorded without signing, whose clips need no hand.
     """
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose a new --out")
@@ -159,7 +168,8 @@ def extract(
                     c, lab = queue.pop(0)
                     if on_start:
                         on_start(c)
-                    pending.add(pool.submit(extract_clip, str(c), lab, str(parts / _part_name(c)), variant))
+                    part = str(parts / _part_name(c))
+                    pending.add(pool.submit(extract_clip, str(c), lab, part, variant, no_sign_label))
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     res = ClipResult(**fut.result())

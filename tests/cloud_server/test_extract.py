@@ -173,3 +173,43 @@ def test_a_class_whose_clips_are_all_unreadable_stops_the_command(sign_data, tmp
     (error,) = [line for line in proc.stderr.splitlines() if line.startswith("signstream")]  # + decoder noise
     assert error.startswith("signstream extract: error: every clip of doctor was skipped (see above)"), error
     assert not out.exists() and out.with_name("ds.npz.parts").is_dir()  # finished clips kept for the re-run
+
+
+def _few_hands_clip(src, dst, keep=3, blank=37):
+    """A real clip cut to ``keep`` frames from its middle, then ``blank`` black frames: a hand in too few frames."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 30, (w, h))
+    mid = len(frames) // 2
+    for f in frames[mid : mid + keep] + [np.zeros_like(frames[0])] * blank:
+        out.write(f)
+    out.release()
+
+
+@pytest.mark.realdata
+def test_a_clip_with_too_few_hands_is_warned_at_once_in_one_line(sign_data, tmp_path):
+    """Before: a clip with a hand in 3 of 40 frames was kept and said only as '3/40 frames with a hand'."""
+    videos = sign_data / "videos"
+    _few_hands_clip(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
+    _noise_clip(tmp_path / "doctor_003.mp4", frames=20)
+    out = tmp_path / "ds.npz"
+    proc = _extract_by_stem([videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4", tmp_path / "doctor_003.mp4"], out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: record ")]
+    assert len(warnings) == 2, proc.stderr
+    few = next(w for w in warnings if "doctor_002.mp4" in w)
+    assert few.startswith(f"warning: record {tmp_path / 'doctor_002.mp4'} [doctor] again: a hand in only ")
+    assert few.endswith("of its 40 frames")
+    assert any("doctor_003.mp4 [doctor] again: no hand found in any frame" in w for w in warnings)
+    assert not any("doctor_001.mp4" in w for w in warnings)  # a good clip says nothing
+    assert f"  kept, worth recording again: {tmp_path / 'doctor_002.mp4'}: a hand in only " in proc.stdout
+    assert len(load_dataset(out)) == 2  # kept: a person decides (audit, review), extract only warns
