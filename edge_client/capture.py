@@ -88,12 +88,19 @@ def write_clip(frames: list[np.ndarray], fps: float, path: Path) -> None:
         tmp.unlink()
 
 
-def hand_check(variant: str = "full", no_sign_label: str | None = "idle") -> ClipCheck:
+def hand_check(variant: str = "full", no_sign_label: str | None = "idle", model: Path | None = None) -> ClipCheck:
     """A ClipCheck that runs the hand landmarker over the clip (as ``extract`` will) and judges it.
 
     The landmarker is created on the first clip and kept; ``no_sign_label``'s clips need no hand.
+    With ``model`` (a bundle folder, verified now) a clip whose label it confidently sees as another sign is said too.
     """
     from shared.handshape import recording_problem
+
+    label_check = None
+    if model is not None:
+        from shared.label_check import bundle_label_check
+
+        label_check = bundle_label_check(model)
 
     landmarker = None
     clock_ms = 0.0  # VIDEO mode needs increasing stamps: each clip continues after the last one
@@ -109,7 +116,10 @@ def hand_check(variant: str = "full", no_sign_label: str | None = "idle") -> Cli
         stamps = [round(clock_ms + i * 1000 / fps) for i in range(len(frames))]
         clock_ms += (len(frames) + 30) * 1000 / fps
         X = np.stack([landmarker.detect(to_rgb(f, False), ts) for f, ts in zip(frames, stamps, strict=True)])
-        return recording_problem(X, no_sign=label == no_sign_label)
+        problem = recording_problem(X, no_sign=label == no_sign_label)
+        if problem is None and label_check is not None:
+            problem = label_check(X, fps, label)
+        return problem
 
     return check
 

@@ -35,7 +35,7 @@ def run_edge(args: argparse.Namespace) -> None:
 def cmd_capture(args: argparse.Namespace) -> None:
     from edge_client.capture import capture, hand_check
 
-    check = None if args.no_check else hand_check(args.hand_model, args.no_sign_label)
+    check = None if args.no_check else hand_check(args.hand_model, args.no_sign_label, args.model)
     capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown, session=args.session,
             check=check)  # fmt: skip
 
@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-sign-label", default="idle",
                    help="the class recorded without signing: its clips need no hand (default idle)")  # fmt: skip
+    p.add_argument("--model", type=Path,
+                   help="a bundle: say when it confidently sees a clip as another sign than its label")  # fmt: skip
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("edge", help="run the edge client (kiosk page, local API, offline fallback)",

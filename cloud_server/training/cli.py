@@ -213,6 +213,7 @@ def run_extract(args: argparse.Namespace) -> None:
             started,
             args.session,
             args.no_sign_label,
+            args.model,
         )
     skipped = [r for r in results if r.skipped]
     print(
@@ -260,6 +261,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-sign-label", default="idle",
                    help="the class recorded without signing: its clips need no hand (default idle)")  # fmt: skip
+    p.add_argument("--model", type=Path,
+                   help="a bundle: warn about a clip whose label it confidently sees as another sign")  # fmt: skip
     p.set_defaults(func=run_extract)
 
     p = sub.add_parser("train", help="train a model and write a bundle")
