@@ -87,3 +87,22 @@ def test_capture_says_at_once_which_clip_to_record_again(tmp_path, sign_data):
                         "--no-check")  # fmt: skip
     assert proc.returncode == 0 and "warning" not in proc.stdout
     assert len(list((tmp_path / "root" / "hello").glob("*.mp4"))) == 2  # clips are kept: the check only warns
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_capture_with_a_model_says_when_it_sees_another_sign(tmp_path, sign_data):
+    pytest.importorskip("tensorflow")  # to build the bundle; the check itself runs its TFLite file
+    from tests.cloud_server.test_extract import _sure_of_bundle
+
+    bundle = _sure_of_bundle(tmp_path / "bundle", ["hoy", "yo"], sure="yo")
+    hoy = sign_data / "videos" / "hoy_001.mp4"
+    proc = _capture_cli("--label", "hoy", "--source", hoy, "--root", tmp_path / "root", "--seconds", "10",
+                        "--model", bundle)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (clip,) = (tmp_path / "root" / "hoy").glob("*.mp4")
+    (warning,) = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
+    assert warning == f"warning: record {clip} again: model sure 1 sees 'yo' (1.00), not 'hoy' (0.00)"
+    proc = _capture_cli("--label", "yo", "--source", sign_data / "videos" / "yo_001.mp4", "--root",
+                        tmp_path / "root", "--seconds", "10", "--model", bundle)  # fmt: skip
+    assert proc.returncode == 0 and "warning" not in proc.stdout  # the model agrees
