@@ -2,7 +2,9 @@
 
 Clips go to ``<root>/<label>/<timestamp>.mp4``, written under a temporary name and renamed; an
 existing clip is never overwritten. A countdown precedes each clip and a counter tells how many
-clips the label has.
+clips the label has. With a check (``hand_check``: the hand landmarker over the clip's frames) a
+clip with no hand, a hand in too few frames or one frame repeated is said at once, in one line, so
+the volunteer can record it again while still there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.errors import SignstreamError
+
+ClipCheck = Callable[[list[np.ndarray], float, str], str | None]
+"""Called with a clip's BGR frames, its fps and its label; returns why to record it again, or None."""
 
 LABEL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._'-"
 
@@ -83,14 +88,51 @@ def write_clip(frames: list[np.ndarray], fps: float, path: Path) -> None:
         tmp.unlink()
 
 
+def hand_check(variant: str = "full", no_sign_label: str | None = "idle", model: Path | None = None) -> ClipCheck:
+    """A ClipCheck that runs the hand landmarker over the clip (as ``extract`` will) and judges it.
+
+    The landmarker is created on the first clip and kept; ``no_sign_label``'s clips need no hand.
+    With ``model`` (a bundle folder, verified now) a clip whose label it confidently sees as another sign is said too.
+    """
+    from shared.handshape import recording_problem
+
+    label_check = None
+    if model is not None:
+        from shared.label_check import bundle_label_check
+
+        label_check = bundle_label_check(model)
+
+    landmarker = None
+    clock_ms = 0.0  # VIDEO mode needs increasing stamps: each clip continues after the last one
+
+    def check(frames: list[np.ndarray], fps: float, label: str) -> str | None:
+        nonlocal landmarker, clock_ms
+        from shared.hands.video import to_rgb
+
+        if landmarker is None:
+            from shared.hands.landmarker import HandLandmarks
+
+            landmarker = HandLandmarks(variant)
+        stamps = [round(clock_ms + i * 1000 / fps) for i in range(len(frames))]
+        clock_ms += (len(frames) + 30) * 1000 / fps
+        X = np.stack([landmarker.detect(to_rgb(f, False), ts) for f, ts in zip(frames, stamps, strict=True)])
+        problem = recording_problem(X, no_sign=label == no_sign_label)
+        if problem is None and label_check is not None:
+            problem = label_check(X, fps, label)
+        return problem
+
+    return check
+
+
 def capture(
     label: str, source: str, root: Path, count: int = 1, seconds: float = 2.0, countdown: float = 3.0,
-    say: Callable[[str], None] = print, session: str | None = None,
+    say: Callable[[str], None] = print, session: str | None = None, check: ClipCheck | None = None,
 ) -> list[Path]:  # fmt: skip
     """Record ``count`` clips of ``seconds`` each; returns their paths.
 
     With ``session`` (who records, e.g. a signer's id) clips go to ``root/session/label/``, which
     ``extract`` reads as the session; without, to ``root/label/`` and the recording day is the session.
+    With ``check`` each saved clip is judged at once and a problem said in one line (the clip is kept).
     """
     check_label(label)
     if session is not None:
@@ -114,6 +156,9 @@ def capture(
             written.append(path)
             total = len(list((root / label).glob("*.mp4")))
             say(f"saved {path} ({len(frames)} frames); '{label}' now has {total} clips")
+            problem = check(frames, fps, label) if check else None
+            if problem:
+                say(f"warning: record {path} again: {problem}")
     finally:
         release()
     return written

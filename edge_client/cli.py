@@ -33,9 +33,11 @@ def run_edge(args: argparse.Namespace) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> None:
-    from edge_client.capture import capture
+    from edge_client.capture import capture, hand_check
 
-    capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown, session=args.session)
+    check = None if args.no_check else hand_check(args.hand_model, args.no_sign_label, args.model)
+    capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown, session=args.session,
+            check=check)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +51,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=a.above_0, default=2.0, help="length of each clip (default 2)")
     p.add_argument("--countdown", type=a.at_least_0, default=3.0,
                    help="seconds of countdown before each clip, camera only (default 3)")  # fmt: skip
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not look for the hand in each clip (by default a clip to record again is said at once)",
+    )
+    p.add_argument(
+        "--hand-model",
+        choices=("full", "lite"),
+        default="full",
+        help="HandLandmarker model for the check (default full, as extract)",
+    )
+    p.add_argument("--no-sign-label", default="idle",
+                   help="the class recorded without signing: its clips need no hand (default idle)")  # fmt: skip
+    p.add_argument("--model", type=Path,
+                   help="a bundle: say when it confidently sees a clip as another sign than its label")  # fmt: skip
     p.set_defaults(func=cmd_capture)
 
     p = sub.add_parser("edge", help="run the edge client (kiosk page, local API, offline fallback)",

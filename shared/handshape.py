@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from shared.predictor import NO_HAND_MAX_FRACTION
 from shared.spec import COORDS, HANDS, LANDMARKS
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
@@ -20,6 +21,8 @@ WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
 MIN_SIZE = 1e-3  # a wrist-to-knuckle length under this is a detection glitch, not a hand
 MIN_EXTENT = 0.02  # landmarks all within this (image units) are a point, not a hand (1 in 735,740 real ones)
 FOLDED_BELOW, EXTENDED_ABOVE = 1.2, 1.5  # between the two a finger is half bent
+MIN_FRAMES = 10  # a recording shorter than this is too short to hold a sign
+FROZEN_MIN_FRAMES, FROZEN_MAX_DISTINCT = 10, 2  # a hand in this many frames but at most this many distinct
 
 
 def landmarks(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +131,33 @@ def distinct_hand_frames(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     any_hand = present.any(axis=-1)
     changed = np.any(flat[:, 1:] != flat[:, :-1], axis=-1) & any_hand[:, 1:]
     return any_hand.sum(axis=1), changed.sum(axis=1) + any_hand[:, 0]
+
+
+def recording_problem(X: np.ndarray, no_sign: bool = False) -> str | None:
+    """Why one recording should be made again, in a few words, or None if nothing is wrong with it.
+
+    The audit's per-recording checks, for a volunteer who is still there: no hand, a hand in at most
+    ``NO_HAND_MAX_FRACTION`` of the frames, one hand frame repeated, too short.
+
+    Args:
+        X: (T, 126) raw landmarks of one recording.
+        no_sign: the recording is of nobody signing (the no-sign class): it needs no hand.
+    """
+    t = len(X)
+    if t == 0:
+        return "no frames"
+    if not no_sign:
+        with_hand = round(float(hand_share(X[None])[0]) * t)
+        if with_hand == 0:
+            return f"no hand in any of its {t} frames"
+        if with_hand <= NO_HAND_MAX_FRACTION * t:
+            return f"a hand in only {with_hand} of its {t} frames"
+        frames, distinct = (int(v[0]) for v in distinct_hand_frames(X[None]))
+        if frames >= FROZEN_MIN_FRAMES and distinct <= FROZEN_MAX_DISTINCT:
+            return f"the hand is one picture repeated ({distinct} distinct of {frames} frames with a hand)"
+    if t < MIN_FRAMES:
+        return f"only {t} frames (a sign needs at least {MIN_FRAMES})"
+    return None
 
 
 def describe_fingers(ratios: np.ndarray) -> str:

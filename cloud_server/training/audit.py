@@ -52,7 +52,7 @@ class AuditConfig:
     no_sign_label: str | None = "idle"  # nobody signs: no handshape, no hand needed
     few_hands_share: float = 0.5  # share of a block's sequences with a hand in <= 10% of frames
     frozen_share: float = 0.5  # share of a block's sequences whose hand is one frame repeated
-    min_frames: int = 10  # a recording shorter than this is too short to hold a sign
+    min_frames: int = hs.MIN_FRAMES  # a recording shorter than this is too short to hold a sign
     duplicate_mae: float = 2e-4  # mean |difference| of raw coordinates: under half a float16 step
     duplicate_share: float = 0.2  # share of a block's sequences with a duplicate
     apart_share: float = 0.8  # a person's sequences reading the other way than their sign's majority
@@ -198,7 +198,7 @@ def audit(ds: Dataset, config: AuditConfig | None = None, progress: Callable[[st
             elif nohand.mean() >= config.few_hands_share:
                 flag(s, c, "few_hands", {"sequences_hand_in_at_most_10pct_frames": int(nohand.sum()), "of": n,
                                          "median_hand_share": round(float(np.median(share[idx])), 3)})  # fmt: skip
-            frozen = (hand_frames[idx] >= 10) & (distinct[idx] <= 2)
+            frozen = (hand_frames[idx] >= hs.FROZEN_MIN_FRAMES) & (distinct[idx] <= hs.FROZEN_MAX_DISTINCT)
             if frozen.mean() >= config.frozen_share:
                 flag(s, c, "frozen", {"frozen_sequences": int(frozen.sum()), "of": n,
                                       "median_distinct_hand_frames": float(np.median(distinct[idx]))})  # fmt: skip

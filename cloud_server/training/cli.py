@@ -195,13 +195,25 @@ def run_extract(args: argparse.Namespace) -> None:
             )
             bar.write(f"{res.path} [{res.label}]: {note}", file=sys.stdout)
             sys.stdout.flush()
+            again = res.problem or (res.skipped if res.skipped and "no hand" in res.skipped else None)
+            if again:  # at once, while the volunteer is still there to record it again
+                bar.write(f"warning: record {res.path} [{res.label}] again: {again}", file=sys.stderr)
 
         def started(clip) -> None:
             bar.write(f"start {clip}", file=sys.stdout)
             sys.stdout.flush()
 
         ds, results = extract(
-            args.inputs, args.out, args.workers, args.hand_model, args.label_from, progress, started, args.session
+            args.inputs,
+            args.out,
+            args.workers,
+            args.hand_model,
+            args.label_from,
+            progress,
+            started,
+            args.session,
+            args.no_sign_label,
+            args.model,
         )
     skipped = [r for r in results if r.skipped]
     print(
@@ -210,6 +222,9 @@ def run_extract(args: argparse.Namespace) -> None:
     )
     for r in skipped:
         print(f"  skipped {r.path}: {r.skipped}")
+    for r in results:
+        if r.problem:
+            print(f"  kept, worth recording again: {r.path}: {r.problem}")
 
 
 def run_review(args: argparse.Namespace) -> None:
@@ -244,6 +259,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--session",
         help="session of every clip (default: the folder above the label, else the recording day; never the label)",
     )
+    p.add_argument("--no-sign-label", default="idle",
+                   help="the class recorded without signing: its clips need no hand (default idle)")  # fmt: skip
+    p.add_argument("--model", type=Path,
+                   help="a bundle: warn about a clip whose label it confidently sees as another sign")  # fmt: skip
     p.set_defaults(func=run_extract)
 
     p = sub.add_parser("train", help="train a model and write a bundle")

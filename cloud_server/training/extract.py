@@ -7,6 +7,7 @@ again repeats at most the clips that were in flight. Source videos are only read
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -22,6 +23,7 @@ import numpy as np
 from shared.atomic import atomic_file
 from shared.dataset import Dataset, save_dataset
 from shared.errors import DatasetError
+from shared.handshape import recording_problem
 from shared.normalize import resample
 from shared.spec import RAW_DIM
 
@@ -38,6 +40,7 @@ class ClipResult:
     frames_with_hand: int = 0
     fps: float | None = None
     skipped: str | None = None  # why the clip is not in the dataset
+    problem: str | None = None  # why the clip, kept, should be recorded again (shared.handshape.recording_problem)
 
 
 def find_clips(inputs: list[Path], label_from: str = "folder") -> list[tuple[Path, str]]:
@@ -102,8 +105,23 @@ def _part_name(clip: Path) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24] + ".npz"
 
 
-def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dict:
-    """Worker: extract one clip and write its part file; returns the ClipResult as a dict."""
+@functools.cache
+def _label_check(model: str):
+    from shared.label_check import bundle_label_check
+
+    return bundle_label_check(model)  # once per worker process
+
+
+def extract_clip(
+    clip: str, label: str, part: str, variant: str = "full", no_sign_label: str | None = "idle",
+    model: str | None = None,
+) -> dict:  # fmt: skip
+    """Worker: extract one clip and write its part file; returns the ClipResult as a dict.
+
+    A clip that is kept but shows no sign well (a hand in too few frames, one frame repeated, too
+    short) gets a ``problem``; ``no_sign_label`` names the class recorded without signing (no hand needed).
+    With ``model`` (a bundle folder) a clip whose label the model confidently sees as another sign does too.
+    """
     from shared.hands.landmarker import HandLandmarks
     from shared.hands.video import video_frames
 
@@ -126,6 +144,10 @@ def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dic
     elif result.skipped is None and result.frames_with_hand == 0:
         result.skipped = "no hand found in any frame"
     X = np.stack(frames) if frames else np.zeros((0, RAW_DIM), np.float32)
+    if result.skipped is None:
+        result.problem = recording_problem(X, no_sign=label == no_sign_label)
+        if result.problem is None and model is not None:
+            result.problem = _label_check(model)(X, result.fps, label)
     with atomic_file(part) as fh:
         np.savez(fh, X=X.astype(np.float32), result=np.asarray(json.dumps(asdict(result))))
     return asdict(result)
@@ -133,7 +155,8 @@ def extract_clip(clip: str, label: str, part: str, variant: str = "full") -> dic
 
 def extract(
     inputs: list[Path], out: Path, workers: int = 2, variant: str = "full", label_from: str = "folder",
-    progress=None, on_start=None, session: str | None = None,
+    progress=None, on_start=None, session: str | None = None, no_sign_label: str | None = "idle",
+    model: Path | None = None,
 ) -> tuple[Dataset, list[ClipResult]]:  # fmt: skip
     """Extract every clip (resuming from ``<out>.parts``) and write the dataset to ``out``.
 
@@ -141,9 +164,15 @@ def extract(
         progress: called with each finished ClipResult.
         on_start: called with each clip path as it is submitted (for counting repeats after a crash).
         session: every clip's session; default: from the layout or the recording day (``clip_session``).
+        no_sign_label: the class recorded without signing, whose clips need no hand.
+        model: a bundle folder; a clip whose label it confidently sees as another sign is warned about.
     """
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose a new --out")
+    if model is not None:
+        from shared.open_bundle import open_bundle
+
+        open_bundle(model)  # a bad bundle fails here, in one line, before any clip
     recordings = find_recordings(inputs, label_from, session)
     clips = [(c, lab) for c, lab, _ in recordings]
     session_of = {c: ses for c, _, ses in recordings}
@@ -159,7 +188,9 @@ def extract(
                     c, lab = queue.pop(0)
                     if on_start:
                         on_start(c)
-                    pending.add(pool.submit(extract_clip, str(c), lab, str(parts / _part_name(c)), variant))
+                    part = str(parts / _part_name(c))
+                    judge = str(model) if model is not None else None
+                    pending.add(pool.submit(extract_clip, str(c), lab, part, variant, no_sign_label, judge))
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     res = ClipResult(**fut.result())

@@ -44,8 +44,15 @@ def _registry(settings: RegistrySettings) -> Registry:
 
 
 def run_push(args: argparse.Namespace) -> None:
-    """Push a bundle folder (has manifest.json) or a dataset .npz file; refuse anything else."""
+    """Push a bundle folder (has manifest.json), a dataset .npz file or, with --review, a dataset's review file."""
     settings = _settings(args)
+    if args.review is not None:
+        _push_review(args, settings)
+        return
+    if args.dataset is not None:
+        raise RegistryCliError("--dataset names the dataset a --review file is for; a dataset file is named by --name")
+    if args.path is None:
+        raise RegistryCliError("push needs a PATH (a bundle folder or a dataset .npz), or --review FILE")
     path: Path = args.path
     if not path.exists():
         raise RegistryCliError(f"{path}: no such file or folder")
@@ -61,6 +68,22 @@ def run_push(args: argparse.Namespace) -> None:
         print(f"pushed dataset {dataset.name} {dataset.version} ({len(dataset.files)} files) to {registry.store.url}")
 
 
+def _push_review(args: argparse.Namespace, settings: RegistrySettings) -> None:
+    if args.path is not None:
+        raise RegistryCliError("push --review FILE takes no PATH: give the review file to --review")
+    if not args.dataset or not args.version:
+        raise RegistryCliError("push --review FILE needs --dataset NAME --version V (the dataset version it reviews)")
+    if args.signing_key is not None or args.name is not None:
+        raise RegistryCliError("push --review takes --dataset and --version, not --name or --signing-key")
+    registry = _registry(settings)
+    record, new = registry.push_review(args.review, args.dataset, args.version, check_who(args.by or whoami()))
+    what = "pushed" if new else "already stored:"
+    print(
+        f"{what} review {record.sha256[:12]} ({record.decisions} decisions: {len(record.dropped)} dropped, "
+        f"{len(record.relabelled)} relabelled) of dataset {args.dataset} {args.version} to {registry.store.url}"
+    )
+
+
 def run_pull(args: argparse.Namespace) -> None:
     """Pull a model version (default: current) or, with --dataset, a dataset version."""
     settings = _settings(args)
@@ -69,19 +92,32 @@ def run_pull(args: argparse.Namespace) -> None:
         if not args.version:
             raise RegistryCliError("pull --dataset needs a VERSION")
         out = registry.pull_dataset(args.name, args.version, args.out)
-        print(f"pulled dataset {args.name} {args.version} into {out}")
+        reviews = sorted((out / "reviews").glob("*.jsonl")) if (out / "reviews").is_dir() else []
+        print(f"pulled dataset {args.name} {args.version} into {out}"
+              + (f" with {len(reviews)} reviews in {out / 'reviews'}" if reviews else ""))  # fmt: skip
         return
     out = registry.pull(args.name, args.version, args.out, settings.public_key)
     checked = "sha256 and signature verified" if settings.public_key else "sha256 verified"
     print(f"pulled {args.name} {read_manifest(out).version} into {out} ({checked})")
 
 
-def _metric_text(metrics: dict) -> str:
+def _review_of(metrics: dict) -> str | None:
+    """The sha256 of the review a version was trained with (its manifest's ``metrics.review``), if any."""
+    review = metrics.get("review")
+    sha = review.get("sha256") if isinstance(review, dict) else None
+    return sha if isinstance(sha, str) and len(sha) == 64 else None
+
+
+def _metric_text(metrics: dict, reviewed: dict[str, str] | None = None) -> str:
     parts = []
     for key in ("val_accuracy", "accuracy", "macro_f1", "val_ece"):
         value = metrics.get(key)
         if isinstance(value, int | float):
             parts.append(f"{key}={value:.3f}")
+    sha = _review_of(metrics)
+    if sha:
+        where = (reviewed or {}).get(sha)
+        parts.append(f"review={sha[:12]}" + (f" ({where})" if where else " (not in this store)"))
     note = validation_note(metrics)
     return " ".join(parts + ([f"({note})"] if note else []))
 
@@ -92,6 +128,8 @@ def run_models(args: argparse.Namespace) -> None:
     registry = _registry(settings)
     rows = registry.list_models()
     datasets = registry.list_datasets()
+    reviews = {(d.name, d.version): registry.list_reviews(d.name, d.version) for d in datasets}
+    reviewed = {r.sha256: f"dataset {n} {v}" for (n, v), rs in reviews.items() for r in rs}
     if args.json:
         print(
             json.dumps(
@@ -100,11 +138,21 @@ def run_models(args: argparse.Namespace) -> None:
                         {
                             "name": r.name,
                             "current": r.current.model_dump() if r.current else None,
-                            "versions": [vars(v) for v in r.versions],
+                            "versions": [
+                                {**vars(v), "review": sha, "review_of": reviewed.get(sha or "")}
+                                for v in r.versions
+                                for sha in [_review_of(v.metrics)]
+                            ],
                         }
                         for r in rows
                     ],
-                    "datasets": [d.model_dump(exclude={"files"}) for d in datasets],
+                    "datasets": [
+                        {
+                            **d.model_dump(exclude={"files"}),
+                            "reviews": [x.model_dump() for x in reviews[d.name, d.version]],
+                        }
+                        for d in datasets
+                    ],
                 }
             )
         )
@@ -122,11 +170,14 @@ def run_models(args: argparse.Namespace) -> None:
         for v in row.versions:
             mark = "*" if row.current and row.current.version == v.version else " "
             signed = "signed" if v.signed else "unsigned"
-            print(
-                f"  {mark} {v.version:<24} {v.created}  {v.size / 1e6:7.2f} MB  {signed:<8} {_metric_text(v.metrics)}"
-            )
+            metrics = _metric_text(v.metrics, reviewed)
+            print(f"  {mark} {v.version:<24} {v.created}  {v.size / 1e6:7.2f} MB  {signed:<8} {metrics}")
     for d in datasets:
-        print(f"dataset {d.name} {d.version} ({d.created}, {len(d.files)} files)")
+        rs = reviews[d.name, d.version]
+        print(f"dataset {d.name} {d.version} ({d.created}, {len(d.files)} files, {len(rs)} reviews)")
+        for r in rs:
+            print(f"  review {r.sha256[:12]} {r.file} by {r.pushed_by} at {r.pushed_at}: {r.decisions} decisions "
+                  f"({len(r.dropped)} dropped, {len(r.relabelled)} relabelled)")  # fmt: skip
 
 
 def _unsigned_warning(settings: RegistrySettings) -> None:
@@ -182,12 +233,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--region", help="AWS region (default: the AWS chain's)")
         p.add_argument("--profile", help="AWS profile (default: the AWS chain's)")
 
-    p = sub.add_parser("push", help="push a model bundle or a dataset to the registry")
-    p.add_argument("path", type=Path, help="bundle folder (has manifest.json) or dataset .npz file")
+    p = sub.add_parser("push", help="push a model bundle, a dataset or a dataset's review file to the registry")
+    p.add_argument("path", type=Path, nargs="?", help="bundle folder (has manifest.json) or dataset .npz file")
     store_options(p)
     p.add_argument("--name", type=a.name, help="bundles: must match the manifest; datasets: default the file's name")
     p.add_argument("--version", type=a.name, help="bundles: must match the manifest; datasets: default a UTC timestamp")
     p.add_argument("--signing-key", type=Path, help="ed25519 private key (default $SIGNSTREAM_SIGNING_KEY)")
+    p.add_argument("--review", type=Path, help="a review file (JSON lines) to store with --dataset NAME --version V")
+    p.add_argument("--dataset", type=a.name, help="with --review: the pushed dataset the review is of")
+    p.add_argument("--by", help="with --review: who pushes it (default user@host)")
     p.set_defaults(func=run_push)
 
     p = sub.add_parser("pull", help="pull a model version (default: current) into a new folder")

@@ -10,9 +10,14 @@ Layout inside a store (every file its own object, never an archive)::
                                                (its ``signature`` field) when promoted with a signing key
     datasets/<name>/<version>/manifest.json    DatasetManifest (files with sha256 and size)
     datasets/<name>/<version>/<file>
+    datasets/<name>/<version>/reviews/<sha256>.jsonl   a review file of that version (shared/review.py)
+    datasets/<name>/<version>/reviews/<sha256>.json    its record (who pushed, when, counts): written last
 
 Versions are immutable: a push of an existing version is refused, and the claim object (created
 with a conditional write) stops two pushes of different content to one version from mixing files.
+Reviews are decisions about a dataset version, made after it was pushed: each is its own object,
+named by its sha256 and created once with a conditional write, so adding one never changes the
+dataset nor another review.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ MODELS = "models"
 DATASETS = "datasets"
 CURRENT = "current"
 CLAIM = "push.json"
+REVIEWS = "reviews"
 HISTORY_LIMIT = 20
 WHO_LIMIT = 128
 
@@ -142,6 +148,26 @@ class DatasetManifest(BaseModel):
     created: str
     files: dict[str, FileEntry]
     summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReviewRecord(BaseModel):
+    """``datasets/<name>/<version>/reviews/<sha256>.json``: one pushed review file, and what it decides."""
+
+    model_config = ConfigDict(extra="ignore")  # older readers keep working if fields are added
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the review file: its object's name.")
+    size: int = Field(ge=0, description="Bytes of the review file.")
+    file: str = Field(description="The file's name when it was pushed.")
+    pushed_by: str = Field(description="Who pushed it.")
+    pushed_at: str = Field(description="ISO 8601 UTC time of the push.")
+    decisions: int = Field(ge=0, description="Decisions in the file (the last one per block).")
+    dropped: list[str] = Field(default_factory=list, description="Blocks dropped, 'session/class'.")
+    relabelled: list[str] = Field(default_factory=list, description="Blocks relabelled, 'session/class -> new'.")
+
+    @field_validator("file", "pushed_by")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return printable_line(value)
 
 
 @dataclass
@@ -289,6 +315,67 @@ class Registry:
         self._upload(prefix, root, files, manifest.model_dump_json(indent=2).encode(), None)
         log.info("pushed dataset %s to %s/%s", path, self.store.url, prefix)
         return manifest
+
+    def push_review(
+        self, path: str | Path, name: str, version: str, by: str | None = None
+    ) -> tuple[ReviewRecord, bool]:
+        """Store a review file with dataset ``name`` ``version`` as ``reviews/<sha256>.jsonl``.
+
+        The file is read with ``load_review`` (a malformed one is refused) and every decision must be
+        about this dataset: a session of one of its files (``<file stem>:...``, as ``train`` names
+        them) and one of its classes. The same file pushed again is not stored twice.
+
+        Returns:
+            the review's record and whether it was new (False: it was there already).
+        """
+        from shared.review import load_review
+
+        manifest = self._dataset_manifest(name, version)  # NotInRegistryError: no such dataset version
+        path = Path(path)
+        review = load_review(path)
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest() != review.sha256:
+            raise RegistryError(f"{path}: the file changed while it was read; push it again")
+        _check_review_fits(review, manifest)
+        prefix = f"{DATASETS}/{name}/{version}/{REVIEWS}/{review.sha256}"
+        try:
+            return ReviewRecord.model_validate_json(self.store.get_bytes(f"{prefix}.json")), False
+        except ObjectNotFound:
+            pass
+        except ValidationError:
+            log.warning("%s/%s.json: malformed review record; writing it again", self.store.url, prefix)
+        with contextlib.suppress(PreconditionFailed):  # someone pushed the same bytes meanwhile: same object
+            self.store.put_if(f"{prefix}.jsonl", raw, etag=None)
+        info = self.store.stat(f"{prefix}.jsonl")
+        if info.size != len(raw) or (info.sha256 is not None and info.sha256 != review.sha256):
+            raise RegistryError(f"{self.store.url}/{prefix}.jsonl: the stored object does not match {path}")
+        described = review.describe()
+        record = ReviewRecord(
+            sha256=review.sha256, size=len(raw), file=path.name, pushed_by=by or whoami(), pushed_at=now_iso(),
+            decisions=described["decisions"], dropped=described["dropped"], relabelled=described["relabelled"],
+        )  # fmt: skip
+        # The record is written last, as a version's manifest: a review is listed and pulled once it exists.
+        self.store.put_bytes(f"{prefix}.json", record.model_dump_json(indent=2).encode())
+        log.info("pushed review %s of dataset %s %s to %s", review.sha256[:12], name, version, self.store.url)
+        return record, True
+
+    def list_reviews(self, name: str, version: str) -> list[ReviewRecord]:
+        """The complete reviews of a dataset version, oldest push first (a malformed record is skipped, logged)."""
+        prefix = f"{DATASETS}/{check_name(name, 'name')}/{check_name(version, 'version')}/{REVIEWS}"
+        out = []
+        for key in self.store.list(prefix):
+            if not key.endswith(".json"):
+                continue
+            try:
+                record = ReviewRecord.model_validate_json(self.store.get_bytes(key))
+            except (ValidationError, ObjectNotFound):
+                log.warning("%s/%s: malformed review record, skipped", self.store.url, key)
+                continue
+            if key.rsplit("/", 1)[-1] != f"{record.sha256}.json":
+                log.warning("%s/%s: the record names another review, skipped", self.store.url, key)
+                continue
+            out.append(record)
+        return sorted(out, key=lambda r: (r.pushed_at, r.sha256))
 
     def _upload(
         self, prefix: str, root: Path, files: dict[str, FileEntry], manifest_bytes: bytes, signature: bytes | None
@@ -475,15 +562,21 @@ class Registry:
         return out
 
     def pull_dataset(self, name: str, version: str, out: str | Path) -> Path:
-        """Download a dataset version into the folder ``out`` (same temp-and-rename rules as ``pull``)."""
+        """Download a dataset version into the folder ``out`` (same temp-and-rename rules as ``pull``).
+
+        Its reviews come too, as ``out/reviews/<sha256>.jsonl``, each checked against its sha256.
+        """
         out = Path(out)
         with _folder_lock(out), _local_disk(out.parent):
             if out.exists():
                 raise RegistryError(f"{out} already exists; not overwriting it")
             manifest = self._dataset_manifest(name, version)
+            files = dict(manifest.files)
+            for review in self.list_reviews(name, version):
+                files[f"{REVIEWS}/{review.sha256}.jsonl"] = FileEntry(sha256=review.sha256, size=review.size)
             partial = out.parent / f".{out.name}.partial"
             try:
-                self._fetch(f"{DATASETS}/{name}/{version}", manifest.files, partial, f"pull {name} {version}")
+                self._fetch(f"{DATASETS}/{name}/{version}", files, partial, f"pull {name} {version}")
             except BundleError:
                 shutil.rmtree(partial, ignore_errors=True)
                 raise
@@ -714,6 +807,23 @@ def _dataset_summary(path: Path) -> dict[str, Any]:
 
     ds = load_dataset(path)  # raises DatasetError on a malformed file: never push a broken dataset
     return {"sequences": len(ds), "classes": list(ds.classes), "frames": int(ds.X.shape[1])}
+
+
+def _check_review_fits(review, manifest: DatasetManifest) -> None:
+    """DatasetError unless every decision names a session of one of the dataset's files and one of its classes."""
+    stems = sorted(Path(f).stem for f in manifest.files)
+    classes = {c for s in manifest.summary.values() if isinstance(s, dict) for c in s.get("classes", [])}
+    where = f"dataset {manifest.name} {manifest.version}"
+    for d in review.decisions:
+        if not any(d.session.startswith(f"{stem}:") for stem in stems):
+            raise DatasetError(
+                f"{review.path}: session {d.session!r} is not of {where} (its sessions start with "
+                f"{', '.join(s + ':' for s in stems)}); a review of other data, or of several files: push each "
+                "file's decisions with its own dataset"
+            )
+        if classes and d.label not in classes:
+            known = ", ".join(sorted(classes))
+            raise DatasetError(f"{review.path}: class {d.label!r} is not one of {where}'s ({known})")
 
 
 def validation_note(metrics: dict[str, Any]) -> str | None:

@@ -173,3 +173,85 @@ def test_a_class_whose_clips_are_all_unreadable_stops_the_command(sign_data, tmp
     (error,) = [line for line in proc.stderr.splitlines() if line.startswith("signstream")]  # + decoder noise
     assert error.startswith("signstream extract: error: every clip of doctor was skipped (see above)"), error
     assert not out.exists() and out.with_name("ds.npz.parts").is_dir()  # finished clips kept for the re-run
+
+
+def _few_hands_clip(src, dst, keep=3, blank=37):
+    """A real clip cut to ``keep`` frames from its middle, then ``blank`` black frames: a hand in too few frames."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 30, (w, h))
+    mid = len(frames) // 2
+    for f in frames[mid : mid + keep] + [np.zeros_like(frames[0])] * blank:
+        out.write(f)
+    out.release()
+
+
+@pytest.mark.realdata
+def test_a_clip_with_too_few_hands_is_warned_at_once_in_one_line(sign_data, tmp_path):
+    """Before: a clip with a hand in 3 of 40 frames was kept and said only as '3/40 frames with a hand'."""
+    videos = sign_data / "videos"
+    _few_hands_clip(videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4")
+    _noise_clip(tmp_path / "doctor_003.mp4", frames=20)
+    out = tmp_path / "ds.npz"
+    proc = _extract_by_stem([videos / "doctor_001.mp4", tmp_path / "doctor_002.mp4", tmp_path / "doctor_003.mp4"], out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: record ")]
+    assert len(warnings) == 2, proc.stderr
+    few = next(w for w in warnings if "doctor_002.mp4" in w)
+    assert few.startswith(f"warning: record {tmp_path / 'doctor_002.mp4'} [doctor] again: a hand in only ")
+    assert few.endswith("of its 40 frames")
+    assert any("doctor_003.mp4 [doctor] again: no hand found in any frame" in w for w in warnings)
+    assert not any("doctor_001.mp4" in w for w in warnings)  # a good clip says nothing
+    assert f"  kept, worth recording again: {tmp_path / 'doctor_002.mp4'}: a hand in only " in proc.stdout
+    assert len(load_dataset(out)) == 2  # kept: a person decides (audit, review), extract only warns
+
+
+def _sure_of_bundle(folder, labels, sure):
+    """A real bundle whose TFLite model names ``sure`` for every window (a Dense layer with weights 0)."""
+    import tensorflow as tf
+
+    from shared.bundle import TFLITE_FLOAT, Manifest, now_iso, write_manifest
+    from shared.normalize import features_batch
+    from shared.spec import FeatureSpec
+
+    spec = FeatureSpec()
+    dim = features_batch([np.zeros((spec.frames, 126), np.float32)], spec).shape[-1]
+    bias = np.where(np.array(labels) == sure, 6.0, 0.0).astype(np.float32)
+    inp = tf.keras.Input((spec.frames, dim), batch_size=1)
+    init = tf.constant_initializer(bias)
+    dense = tf.keras.layers.Dense(len(labels), kernel_initializer="zeros", bias_initializer=init)
+    model = tf.keras.Model(inp, dense(tf.keras.layers.Flatten()(inp)))
+    (folder / "saved_model" / "variables").mkdir(parents=True)
+    (folder / "saved_model" / "saved_model.pb").write_bytes(b"unused by the check")
+    (folder / TFLITE_FLOAT).write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    write_manifest(folder, Manifest(name="sure", version="1", created=now_iso(), spec=spec, labels=labels))
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_extract_with_a_model_warns_about_a_clip_it_sees_as_another_sign(sign_data, tmp_path):
+    bundle = _sure_of_bundle(tmp_path / "bundle", ["doctor", "yo", "hoy"], sure="yo")
+    videos = sign_data / "videos"
+    out = tmp_path / "ds.npz"
+    proc = subprocess.run(_cmd(videos / "doctor_001.mp4", videos / "yo_001.mp4", videos / "dolor_001.mp4",
+                               "--label-from", "stem", "--out", out, "--model", bundle),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: record ")]
+    seen = "model sure 1 sees 'yo' (1.00), not 'doctor' (0.00)"
+    assert warnings == [f"warning: record {videos / 'doctor_001.mp4'} [doctor] again: {seen}"], proc.stderr
+    # yo_001 agrees with the model; dolor is a sign it does not know: neither is said
+    assert len(load_dataset(out)) == 3
+    bad = subprocess.run(_cmd(videos / "yo_001.mp4", "--label-from", "stem", "--out", tmp_path / "b.npz", "--model",
+                              tmp_path), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.strip().count("\n") == 0, bad.stderr

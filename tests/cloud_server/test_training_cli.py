@@ -126,3 +126,31 @@ def test_train_refuses_a_review_of_other_data_in_one_line(synth_path, tmp_path):
     proc = _run("train", "--data", synth_path, "--review", review, "--out", tmp_path / "b", capture_output=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no 'wave' recordings" in proc.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_train_with_a_review_pulled_from_the_registry_names_it_in_models(synth_path, tmp_path):
+    """push dataset + review, pull both, train --review on the pulled files, push: models names the review."""
+    import hashlib
+
+    from shared.bundle import load_manifest
+
+    store = ["--store", (tmp_path / "store").as_uri()]
+    review = tmp_path / "review.jsonl"
+    review.write_text(json.dumps({"session": "synth:signer2", "class": "push", "action": "drop"}) + "\n")
+    sha = hashlib.sha256(review.read_bytes()).hexdigest()
+    for args in (["push", synth_path, "--version", "v1"],
+                 ["push", "--review", review, "--dataset", "synth", "--version", "v1"],
+                 ["pull", "synth", "v1", "--dataset", "--out", tmp_path / "ds"]):  # fmt: skip
+        proc = _run(*args, *store, capture_output=True)
+        assert proc.returncode == 0, proc.stderr
+    pulled = tmp_path / "ds" / "reviews" / f"{sha}.jsonl"
+    out = tmp_path / "b"
+    proc = _run("train", "--data", tmp_path / "ds" / "synth.npz", "--review", pulled, "--out", out, "--epochs", "1",
+                "--no-refit", "--keep-all", "--name", "signs", "--version", "1", capture_output=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = load_manifest(out)
+    assert m.metrics["review"]["sha256"] == sha and m.metrics["review"]["dropped"] == ["synth:signer2/push"]
+    assert m.metrics["train_sequences"] + m.metrics["val_sequences"] == 96 - 6
+    assert _run("push", out, *store).returncode == 0
+    proc = _run("models", *store, capture_output=True)
+    assert f"review={sha[:12]} (dataset synth v1)" in proc.stdout, proc.stdout

@@ -56,3 +56,53 @@ def test_capture_with_a_session_writes_the_layout_extract_reads_as_people(tmp_pa
     assert [(lab, ses) for _, lab, ses in find_recordings([tmp_path / "root"])] == [("hello", "signer-07")]
     with pytest.raises(CaptureError):
         capture("hello", str(src), tmp_path / "root", count=1, countdown=0, say=lambda s: None, session="../x")
+
+
+def _capture_cli(*args):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "signstream.cli", "capture", "--countdown", "0", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.realdata
+def test_capture_says_at_once_which_clip_to_record_again(tmp_path, sign_data):
+    """Before: a clip with no hand was saved and counted like any other; the volunteer learnt nothing."""
+    flat = _video(tmp_path / "flat.mp4")  # no hand in any frame
+    proc = _capture_cli("--label", "hello", "--source", flat, "--root", tmp_path / "root", "--seconds", "0.5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (clip,) = (tmp_path / "root" / "hello").glob("*.mp4")
+    (warning,) = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
+    assert warning == f"warning: record {clip} again: no hand in any of its 10 frames"
+
+    proc = _capture_cli("--label", "hoy", "--source", sign_data / "videos" / "hoy_001.mp4", "--root", tmp_path / "root",
+                        "--seconds", "10")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "saved " in proc.stdout and "warning" not in proc.stdout  # a clip with a hand says nothing more
+
+    proc = _capture_cli("--label", "idle", "--source", flat, "--root", tmp_path / "root", "--seconds", "0.5")
+    assert "warning" not in proc.stdout  # nobody signing needs no hand
+    proc = _capture_cli("--label", "hello", "--source", flat, "--root", tmp_path / "root", "--seconds", "0.5",
+                        "--no-check")  # fmt: skip
+    assert proc.returncode == 0 and "warning" not in proc.stdout
+    assert len(list((tmp_path / "root" / "hello").glob("*.mp4"))) == 2  # clips are kept: the check only warns
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_capture_with_a_model_says_when_it_sees_another_sign(tmp_path, sign_data):
+    pytest.importorskip("tensorflow")  # to build the bundle; the check itself runs its TFLite file
+    from tests.cloud_server.test_extract import _sure_of_bundle
+
+    bundle = _sure_of_bundle(tmp_path / "bundle", ["hoy", "yo"], sure="yo")
+    hoy = sign_data / "videos" / "hoy_001.mp4"
+    proc = _capture_cli("--label", "hoy", "--source", hoy, "--root", tmp_path / "root", "--seconds", "10",
+                        "--model", bundle)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (clip,) = (tmp_path / "root" / "hoy").glob("*.mp4")
+    (warning,) = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
+    assert warning == f"warning: record {clip} again: model sure 1 sees 'yo' (1.00), not 'hoy' (0.00)"
+    proc = _capture_cli("--label", "yo", "--source", sign_data / "videos" / "yo_001.mp4", "--root",
+                        tmp_path / "root", "--seconds", "10", "--model", bundle)  # fmt: skip
+    assert proc.returncode == 0 and "warning" not in proc.stdout  # the model agrees

@@ -35,3 +35,29 @@ def test_no_hand_reads_nan_and_a_repeated_frame_is_counted():
     assert frames[0] == 6 and distinct[0] == 1
     noise = np.random.default_rng(0).normal(0, 0.002, (1, 6, 126)).astype(np.float32)
     assert hs.hand_share(noise)[0] == 0  # a few pixels of noise around one spot is no hand
+
+
+def _moving(frames=30, with_hand=None):
+    """(frames, 126): a hand that moves a little every frame, present in the first ``with_hand`` frames."""
+    x = _sequence([0, 0, 0, 0, 0], frames=frames)[0].copy()
+    rng = np.random.default_rng(0)
+    x += np.where(x != 0, rng.normal(0, 1e-3, x.shape), 0).astype(np.float32)
+    if with_hand is not None:
+        x[with_hand:] = 0
+    return x
+
+
+def test_a_recording_worth_making_again_is_named_in_a_few_words():
+    assert hs.recording_problem(_moving()) is None
+    assert hs.recording_problem(np.zeros((30, 126), np.float32)) == "no hand in any of its 30 frames"
+    assert hs.recording_problem(_moving(with_hand=3)) == "a hand in only 3 of its 30 frames"
+    assert hs.recording_problem(_moving(with_hand=4)) is None  # 13% of the frames: enough
+    frozen = np.repeat(_moving()[:1], 30, axis=0)
+    assert hs.recording_problem(frozen) == "the hand is one picture repeated (1 distinct of 30 frames with a hand)"
+    assert hs.recording_problem(_moving(frames=6)) == "only 6 frames (a sign needs at least 10)"
+    assert hs.recording_problem(np.zeros((0, 126), np.float32)) == "no frames"
+    # nobody signing needs no hand, but still enough frames
+    assert hs.recording_problem(np.zeros((30, 126), np.float32), no_sign=True) is None
+    assert (
+        hs.recording_problem(np.zeros((5, 126), np.float32), no_sign=True) == "only 5 frames (a sign needs at least 10)"
+    )

@@ -176,3 +176,74 @@ def test_models_and_promote_say_when_a_version_was_not_validated(tmp_path, make_
     proc = _run("promote", "tiny", "1", "--store", store)
     assert proc.returncode == 0, proc.stderr
     assert "warning: tiny 1: not validated: accuracy on new people unknown, threshold a default" in proc.stderr
+
+
+def _review_file(path, *blocks):
+    path.write_text("".join(json.dumps({"session": s, "class": c, "action": "drop", "who": "ana", "when": "now"}) + "\n"
+                            for s, c in blocks))  # fmt: skip
+    return path
+
+
+def test_a_review_pushed_with_its_dataset_is_listed_and_pulled(store_url, synth_path, make_bundle, tmp_path, capsys):
+    import hashlib
+
+    from shared.bundle import write_manifest
+
+    store = ["--store", store_url]
+    review = _review_file(tmp_path / "review.jsonl", ("synth:signer1", "wave"))
+    sha = hashlib.sha256(review.read_bytes()).hexdigest()
+    assert main(["push", str(synth_path), "--version", "v1", *store]) == 0
+    assert main(["push", "--review", str(review), "--dataset", "synth", "--version", "v1", "--by", "ana", *store]) == 0
+    said = capsys.readouterr().out
+    assert f"pushed review {sha[:12]} (1 decisions: 1 dropped, 0 relabelled) of dataset synth v1" in said
+    assert main(["push", "--review", str(review), "--dataset", "synth", "--version", "v1", *store]) == 0
+    assert f"already stored: review {sha[:12]}" in capsys.readouterr().out
+
+    bundle = make_bundle("tiny", "1")  # a bundle trained with that review names it in metrics.review
+    manifest = load_manifest(bundle)
+    manifest.metrics["review"] = {"file": "review.jsonl", "sha256": sha, "decisions": 1}
+    write_manifest(bundle, manifest)
+    assert main(["push", str(bundle), *store]) == 0
+    capsys.readouterr()
+    assert main(["models", *store]) == 0
+    text = capsys.readouterr().out
+    assert "dataset synth v1 (" in text and "1 files, 1 reviews)" in text
+    assert f"review {sha[:12]} review.jsonl by ana at" in text and "1 decisions (1 dropped, 0 relabelled)" in text
+    assert f"review={sha[:12]} (dataset synth v1)" in text
+    assert main(["models", "--json", *store]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    (dataset,) = listing["datasets"]
+    assert [r["sha256"] for r in dataset["reviews"]] == [sha]
+    assert dataset["reviews"][0]["dropped"] == ["synth:signer1/wave"]
+    (version,) = listing["models"][0]["versions"]
+    assert version["review"] == sha and version["review_of"] == "dataset synth v1"
+
+    out = tmp_path / "ds"
+    assert main(["pull", "synth", "v1", "--dataset", "--out", str(out), *store]) == 0
+    assert f"with 1 reviews in {out / 'reviews'}" in capsys.readouterr().out
+    assert (out / "reviews" / f"{sha}.jsonl").read_bytes() == review.read_bytes()
+
+
+def test_review_refusals_are_one_line(tmp_path, synth_path):
+    store = (tmp_path / "store").as_uri()
+    assert _run("push", str(synth_path), "--store", store, "--version", "v1").returncode == 0
+    good = _review_file(tmp_path / "good.jsonl", ("synth:signer1", "wave"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    push = ["push", "--store", store, "--review"]
+    cases = [
+        ([*push, str(good), "--dataset", "synth", "--version", "v9"], "no dataset synth version v9"),
+        ([*push, str(good), "--dataset", "nope", "--version", "v1"], "no dataset nope version v1"),
+        ([*push, str(bad), "--dataset", "synth", "--version", "v1"], "bad.jsonl:1: not JSON"),
+        ([*push, str(tmp_path / "missing.jsonl"), "--dataset", "synth", "--version", "v1"], "cannot read the review"),
+        ([*push, str(good), "--version", "v1"], "needs --dataset NAME --version V"),
+        ([*push, str(good), str(synth_path), "--dataset", "synth", "--version", "v1"], "takes no PATH"),
+        (["push", str(synth_path), "--store", store, "--dataset", "synth"], "--dataset names the dataset a --review"),
+        (["push", "--store", store], "push needs a PATH"),
+    ]
+    for args, message in cases:
+        proc = _run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert not list((tmp_path / "store" / "datasets" / "synth" / "v1").glob("reviews/*"))
