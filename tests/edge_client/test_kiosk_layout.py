@@ -1,4 +1,4 @@
-"""The kiosk page on the screens kiosks have, in headless Chromium (issue 14): it fits without scrolling, the
+"""The kiosk page on the screens kiosks have, in headless Chromium: it fits without scrolling, the
 status bar covers nothing and is not clipped, the label is as large as the screen allows, and before the
 first answer nothing shows a placeholder ("(null)", a dangling "·", "–"). A screenshot of every size and
 state is saved under the test's tmp path."""
@@ -154,13 +154,13 @@ def test_the_page_fits_every_kiosk_screen_with_the_label_as_large_as_it_allows(d
         driver.get(web.url + "/")
         wait_for(driver, "return document.getElementById('state').textContent === 'running'")
         for label in ["buenos días", "por favor", "desafortunadamente", "hola", "gracias", "cómo estás"]:
-            hub.publish(label_event(label) | {"display_name": label})
+            hub.publish(label_event(label, display_name=label))
         wait_for(driver, "return document.querySelectorAll('#history li').length === 5")
         wait_for(driver, "return document.getElementById('label').textContent === 'cómo estás'")
         text = driver.execute_script("return document.body.innerText")
         assert "answered by cloud · 90%" in text and "latency p50 312.5 ms" in text and "msl 20261120 (cloud)" in text
         sizes = check_every_size(driver, tmp_path, "answering")
-        hub.publish(label_event("desafortunadamente") | {"display_name": "desafortunadamente"})  # the longest word
+        hub.publish(label_event("desafortunadamente", display_name="desafortunadamente"))  # the longest word
         wait_for(driver, "return document.getElementById('label').textContent === 'desafortunadamente'")
         check_every_size(driver, tmp_path, "long-word")
     finally:
