@@ -70,12 +70,14 @@ class PageViews:
             yield f"data: {json.dumps(self.predictions.of(ev))}\n\n"
 
     def _events(self, sub: Subscription) -> Iterator[str]:
-        """The label shown now, the status, then every event as it comes."""
+        """The label shown now, the recent labels (named "history", newest first: a reloaded or
+        reconnected page lists them again), the status, then every event as it comes."""
         hub = self.hub
         try:
             yield "retry: 1000\n\n"
             if sub.latest_label is not None:
                 yield from self._label_events(sub.latest_label)
+            yield f"event: history\ndata: {json.dumps([ev.as_dict() for ev in sub.history])}\n\n"
             yield f"event: status\ndata: {json.dumps(StatusEvent(self.control.status()).as_dict())}\n\n"
             while not hub.stopped.is_set():
                 ev = sub.get(timeout=0.5)

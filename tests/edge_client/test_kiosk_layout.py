@@ -169,3 +169,19 @@ def test_the_page_fits_every_kiosk_screen_with_the_label_as_large_as_it_allows(d
     # As large as the screen allows: a bigger screen, a bigger label, and never small on the smallest.
     assert sizes[(800, 480)] >= 56 and sizes[(480, 800)] >= 56
     assert sizes[(800, 480)] < sizes[(1280, 720)] < sizes[(1920, 1080)]
+
+
+def test_a_reloaded_page_lists_the_recent_labels_again(driver):
+    hub, _control, web = serve_kiosk(control=Answering())
+    listed = "return Array.from(document.querySelectorAll('#history li')).map((li) => li.dataset.label).join(',')"
+    try:
+        driver.get(web.url + "/")
+        wait_for(driver, "return document.getElementById('state').textContent === 'running'")
+        for label in ("hola", "gracias", "por favor"):
+            hub.publish(label_event(label))
+        wait_for(driver, listed + " === 'por favor,gracias,hola'")
+        driver.refresh()
+        wait_for(driver, "return document.getElementById('label').textContent === 'POR FAVOR'")
+        wait_for(driver, listed + " === 'por favor,gracias,hola'")  # each once, newest first
+    finally:
+        stop_kiosk(hub, web)

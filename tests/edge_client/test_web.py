@@ -119,8 +119,8 @@ def test_server_sent_events_carry_labels_and_status(kiosk):
     with requests.get(web.url + "/api/stream", stream=True, timeout=10) as resp:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         lines = resp.iter_lines(chunk_size=1, decode_unicode=True)
-        first = _sse_events(lines, 1)
-        assert first[0]["event"] == "status"
+        first = _sse_events(lines, 0, until="status")
+        assert [e["event"] for e in first] == ["history", "status"] and first[0]["data"] == []
         hub.publish(label_event("hola"))
         events = _sse_events(lines, 0, until="label")
     labels = [e["data"] for e in events if e["event"] == "label"]
@@ -243,7 +243,7 @@ def test_stream_sends_the_bridges_unnamed_events_beside_ours(kiosk):
     hub, _control, web = kiosk
     with requests.get(web.url + "/api/stream", stream=True, timeout=10) as resp:
         lines = resp.iter_lines(chunk_size=1, decode_unicode=True)
-        _sse_events(lines, 1)  # the first status
+        _sse_events(lines, 0, until="status")  # the history (none yet) and the first status
         hub.publish(label_event(None))
         hub.publish(label_event("hola"))
         events = _sse_events(lines, 0, until="message")
@@ -362,3 +362,19 @@ def test_socketio_websockets_close_quietly_when_the_socket_is_gone():
     ws.close()  # no error: the browser has left, nothing to report
     with pytest.raises(RuntimeError, match="no websocket class where the kiosk expects it"):
         quiet_websocket_close(object())
+
+
+def test_a_new_stream_starts_with_the_recent_labels(kiosk):
+    """A reloaded page gets the kiosk's recent labels (newest first) before anything new."""
+    hub, _control, web = kiosk
+    for label in ("hola", None, "gracias"):
+        hub.publish(label_event(label))
+    deadline = time.monotonic() + 5
+    while len(hub.history) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with requests.get(web.url + "/api/stream", stream=True, timeout=10) as resp:
+        events = _sse_events(resp.iter_lines(chunk_size=1, decode_unicode=True), 0, until="status")
+    (history,) = [e["data"] for e in events if e["event"] == "history"]
+    assert [(e["event"], e["label"], e["display_name"]) for e in history] == [("label", "gracias", "GRACIAS"),
+                                                                              ("label", "hola", "HOLA")]  # fmt: skip
