@@ -24,13 +24,14 @@ LABEL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._
 
 
 class CaptureError(SignstreamError):
-    """The source could not be opened or the label is not usable as a folder name."""
+    """The source could not be opened, a label or session is not usable as a folder name, or the
+    source ended before every clip asked for was recorded."""
 
 
-def check_label(label: str) -> str:
-    """A label must be a safe folder name."""
+def check_label(label: str, what: str = "label") -> str:
+    """A label (or, with ``what``, a session) must be a safe folder name; the error names which it is."""
     if not label.strip() or any(c not in LABEL_CHARS for c in label) or label in (".", ".."):
-        raise CaptureError(f"label {label!r} must use letters, digits, space, '.', '_', \"'\" or '-'")
+        raise CaptureError(f"{what} {label!r} must use letters, digits, space, '.', '_', \"'\" or '-'")
     return label
 
 
@@ -130,13 +131,14 @@ def capture(
 ) -> list[Path]:  # fmt: skip
     """Record ``count`` clips of ``seconds`` each; returns their paths.
 
+    A source that ends first raises ``CaptureError`` saying how many clips were made (they are kept).
     With ``session`` (who records, e.g. a signer's id) clips go to ``root/session/label/``, which
     ``extract`` reads as the session; without, to ``root/label/`` and the recording day is the session.
     With ``check`` each saved clip is judged at once and a problem said in one line (the clip is kept).
     """
     check_label(label)
     if session is not None:
-        check_label(session)
+        check_label(session, "session")
         root = root / session
     frames_iter, fps, release = open_source(source)
     live = source.isdigit() or source.startswith("/dev/video")
@@ -149,7 +151,6 @@ def capture(
                     time.sleep(1)
             frames = [f for _, f in zip(range(max(1, round(seconds * fps))), frames_iter, strict=False)]
             if not frames:
-                say("the source has no more frames")
                 break
             path = next_clip_path(root, label)
             write_clip(frames, fps, path)
@@ -161,4 +162,6 @@ def capture(
                 say(f"warning: record {path} again: {problem}")
     finally:
         release()
+    if len(written) < count:
+        raise CaptureError(f"{source} ended after {len(written)} of {count} clips of '{label}' (those are kept)")
     return written

@@ -31,20 +31,15 @@ class AnswerRelay:
 
     def __init__(self, hub: DisplayHub, answers: bool = False) -> None:
         self._hub, self._answers = hub, answers
-        self.last_answer: dict[str, Any] = {}
+        self.last_answer: AnswerEvent | None = None
 
     def on_answer(self, ev: AnswerEvent) -> None:
-        self.last_answer = {
-            "answered_by": ev.answered_by,
-            "model_name": ev.model_name,
-            "model_version": ev.model_version,
-            "threshold": ev.threshold,
-        }
+        self.last_answer = ev
         if self._answers:
-            self._hub.publish(ev.as_dict())
+            self._hub.publish(ev)
 
     def on_label(self, ev: LabelEvent) -> None:
-        self._hub.publish(ev.as_dict())
+        self._hub.publish(ev)
 
 
 class KioskControl:
@@ -60,9 +55,9 @@ class KioskControl:
 
     def model_info(self) -> dict[str, Any]:
         last, local = self.relay.last_answer, self.slot.current
-        info: dict[str, Any] = {"answered_by": last.get("answered_by")}
-        if last:
-            info |= {"name": last.get("model_name"), "version": last.get("model_version")}
+        info: dict[str, Any] = {"answered_by": last.answered_by if last else None}
+        if last is not None:
+            info |= {"name": last.model_name, "version": last.model_version}
         elif local is not None and (self.cloud is None or self.settings.local_only):
             info |= {"name": local.manifest.name, "version": local.manifest.version}
         elif self.server_info:
@@ -72,8 +67,9 @@ class KioskControl:
     def threshold(self) -> float | None:
         if self.pipeline.threshold is not None:  # the setting, or what POST /api/config set
             return self.pipeline.threshold
-        if self.relay.last_answer.get("threshold") is not None:
-            return self.relay.last_answer["threshold"]
+        last = self.relay.last_answer
+        if last is not None and last.threshold is not None:
+            return last.threshold
         local = self.slot.current
         if local is not None:
             return local.manifest.threshold
@@ -82,7 +78,7 @@ class KioskControl:
     def status(self) -> dict[str, Any]:
         p = self.pipeline
         p.counters.update_fps()
-        local = self.slot.current
+        local, latest = self.slot.current, self.hub.latest_label
         return {
             "running": p.running,
             "source": self.settings.source,
@@ -91,7 +87,7 @@ class KioskControl:
             "local_model": {"name": local.manifest.name, "version": local.manifest.version} if local else None,
             "server": self.settings.server if not self.settings.local_only else None,
             "breaker": self.cloud.breaker.state if self.cloud else None,
-            "latest_label": self.hub.latest_label,
+            "latest_label": latest.as_dict() if latest is not None else None,
             "problem": self.problem(),
             "counters": p.counters.snapshot()
             | {

@@ -1,16 +1,20 @@
-"""What the pipeline tells the rest of the kiosk: the raw ``AnswerEvent`` of each window and the
-``LabelEvent`` of each change of the shown label (the display hub, Socket.IO and JSON lines carry
-them as ``as_dict()``)."""
+"""What the pipeline and the kiosk tell the display: the raw ``AnswerEvent`` of each window, the
+``LabelEvent`` of each change of the shown label and the kiosk's ``StatusEvent``. The display hub
+carries these objects; they become dicts (``as_dict()``) only where they leave the process: the
+page's event stream, Socket.IO, JSON lines and the local API's JSON."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 
 @dataclass
 class AnswerEvent:
     """The raw answer for one window (before smoothing)."""
+
+    kind: ClassVar[str] = "answer"
 
     label: str
     confidence: float
@@ -25,12 +29,14 @@ class AnswerEvent:
     sign: int
 
     def as_dict(self) -> dict:
-        return {"event": "answer", **asdict(self)}
+        return {"event": self.kind, **asdict(self)}
 
 
 @dataclass
 class LabelEvent:
     """What the display shows from now on (``label`` None: nothing); the smoothed label."""
+
+    kind: ClassVar[str] = "label"
 
     label: str | None
     display_name: str | None
@@ -43,4 +49,20 @@ class LabelEvent:
     time: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict:
-        return {"event": "label", **asdict(self)}
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass
+class StatusEvent:
+    """The kiosk's status as the local API's ``/api/status`` reads it (``KioskControl.status()``)."""
+
+    kind: ClassVar[str] = "status"
+
+    status: dict[str, Any]
+
+    def as_dict(self) -> dict:
+        return {"event": self.kind, **self.status}
+
+
+Event = AnswerEvent | LabelEvent | StatusEvent
+"""Anything the display hub carries."""

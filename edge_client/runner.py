@@ -118,7 +118,7 @@ class EdgeRunner:
         """Run until the source ends or a signal/stop; return the final counters."""
         s = self.settings
         if s.json_events:
-            self.hub.add_sink(lambda ev: self.out(json.dumps(ev)) if ev.get("event") != "status" else None)
+            self.hub.add_sink(lambda ev: self.out(json.dumps(ev.as_dict())))  # sinks get answers and labels only
         previous = {}
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edge_client.display.contract import Control, Predictions
 from edge_client.display.hub import DisplayHub
+from edge_client.events import AnswerEvent, LabelEvent
 
 NAMESPACE = "/gestures"
 SOCKETIO_EVENT = "gesture_prediction"
@@ -60,8 +61,8 @@ class BridgeApi:
 def attach_socketio(socketio, hub: DisplayHub, predictions: Predictions) -> None:
     """Every shown label to Socket.IO's ``/gestures`` clients; a new client gets the current one at once."""
 
-    def emit(event: dict) -> None:
-        if event.get("event") == "label" and event.get("label") is not None:
+    def emit(event: AnswerEvent | LabelEvent) -> None:
+        if isinstance(event, LabelEvent) and event.label is not None:
             socketio.emit(SOCKETIO_EVENT, predictions.of(event), namespace=NAMESPACE)
 
     hub.add_sink(emit)
@@ -69,7 +70,8 @@ def attach_socketio(socketio, hub: DisplayHub, predictions: Predictions) -> None
     def connect(auth=None) -> None:
         from flask import request
 
-        if hub.latest_label and hub.latest_label.get("label") is not None:
-            socketio.emit(SOCKETIO_EVENT, predictions.of(hub.latest_label), namespace=NAMESPACE, to=request.sid)
+        latest = hub.latest_label
+        if latest is not None and latest.label is not None:
+            socketio.emit(SOCKETIO_EVENT, predictions.of(latest), namespace=NAMESPACE, to=request.sid)
 
     socketio.on("connect", namespace=NAMESPACE)(connect)

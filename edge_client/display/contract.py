@@ -3,8 +3,9 @@ API's prediction form (``label``, ``index``, ``confidence``, ``timestamp``) and 
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
+
+from edge_client.events import LabelEvent
 
 
 class Control(Protocol):
@@ -21,19 +22,19 @@ class Control(Protocol):
     def set_threshold(self, threshold: float | None) -> None: ...
 
 
-def socketio_payload(event: dict, index: int | None = None) -> dict:
+def socketio_payload(event: LabelEvent, index: int | None = None) -> dict:
     """A label event in the bridge API's form (label, confidence, timestamp, index) plus our fields.
 
-    Used for Socket.IO's gesture_prediction and for the stream's unnamed events.
+    Used for Socket.IO's gesture_prediction, the stream's unnamed events and ``latest_prediction``.
     """
     return {
-        "label": event["label"],
+        "label": event.label,
         "index": index,
-        "display_name": event.get("display_name"),
-        "confidence": event["confidence"],
-        "answered_by": event["answered_by"],
-        "model_version": event["model_version"],
-        "timestamp": event.get("time", time.time()),
+        "display_name": event.display_name,
+        "confidence": event.confidence,
+        "answered_by": event.answered_by,
+        "model_version": event.model_version,
+        "timestamp": event.time,
     }
 
 
@@ -47,10 +48,10 @@ class Predictions:
         """The model's labels in index order."""
         return [x["label"] for x in self._control.labels().get("labels", [])]
 
-    def of(self, event: dict) -> dict:
+    def of(self, event: LabelEvent) -> dict:
         """``event`` (a shown label) in the bridge's form."""
         names = self.gestures()
-        return socketio_payload(event, names.index(event["label"]) if event["label"] in names else None)
+        return socketio_payload(event, names.index(event.label) if event.label in names else None)
 
 
 def json_error(status: int, message: str, reason: str):

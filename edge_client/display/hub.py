@@ -4,6 +4,9 @@ Consumers are subscribers (a bounded queue each: the web page's server-sent even
 its oldest events, counted) and sinks (callables: Socket.IO, JSON lines on stdout). The hub keeps
 the latest frame for the preview, the latest label and the last few labels. The kiosk's status is
 pushed in (``publish_status``, every second by the runner) and goes to subscribers only.
+
+Events stay typed (``edge_client/events.py``) all the way through; consumers turn them into their
+wire form (``as_dict()``) where they leave the process.
 """
 
 from __future__ import annotations
@@ -15,19 +18,29 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from edge_client.events import AnswerEvent, Event, LabelEvent, StatusEvent
 from edge_client.frames import Frame, Image
 
 log = logging.getLogger(__name__)
 
 
+Sink = Callable[[AnswerEvent | LabelEvent], None]
+
+
 class Subscription:
-    """One consumer's bounded event queue."""
+    """One consumer's bounded event queue, and what the hub showed when it subscribed.
 
-    def __init__(self, size: int = 64) -> None:
-        self.queue: queue.Queue[dict] = queue.Queue(maxsize=size)
+    ``latest_label`` and ``history`` (newest first) are taken with the subscription, atomically:
+    every label in the queue came after them, none is in both.
+    """
+
+    def __init__(self, size: int = 64, latest_label: LabelEvent | None = None,
+                 history: tuple[LabelEvent, ...] = ()) -> None:  # fmt: skip
+        self.queue: queue.Queue[Event] = queue.Queue(maxsize=size)
         self.dropped = 0
+        self.latest_label, self.history = latest_label, history
 
-    def offer(self, event: dict) -> None:
+    def offer(self, event: Event) -> None:
         while True:
             try:
                 self.queue.put_nowait(event)
@@ -39,7 +52,7 @@ class Subscription:
                 except queue.Empty:
                     pass
 
-    def get(self, timeout: float) -> dict | None:
+    def get(self, timeout: float) -> Event | None:
         try:
             return self.queue.get(timeout=timeout)
         except queue.Empty:
@@ -55,13 +68,13 @@ class DisplayHub:
     """
 
     def __init__(self, history: int = 5, queue_size: int = 256) -> None:
-        self._events: queue.Queue[dict] = queue.Queue(maxsize=queue_size)
+        self._events: queue.Queue[AnswerEvent | LabelEvent] = queue.Queue(maxsize=queue_size)
         self._subs: set[Subscription] = set()
-        self._sinks: list[Callable[[dict], None]] = []
+        self._sinks: list[Sink] = []
         self._lock = threading.Lock()
         self.stopped = threading.Event()
-        self.history: deque[dict] = deque(maxlen=history)
-        self.latest_label: dict | None = None
+        self.history: deque[LabelEvent] = deque(maxlen=history)
+        self.latest_label: LabelEvent | None = None
         self.frame: tuple[Image | None, Frame] | None = None
         self.frame_seq = 0
         self.dropped = 0
@@ -69,7 +82,7 @@ class DisplayHub:
 
     # --- producers (never block) ---------------------------------------------------------------------
 
-    def publish(self, event: dict) -> None:
+    def publish(self, event: AnswerEvent | LabelEvent) -> None:
         """Queue an event for every consumer; if the hub is behind, the oldest queued event is dropped."""
         while True:
             try:
@@ -84,7 +97,7 @@ class DisplayHub:
 
     def publish_status(self, status: dict[str, Any]) -> None:
         """Offer a "status" event to every subscriber now (not to the sinks: it is not a prediction)."""
-        event = {"event": "status", **status}
+        event = StatusEvent(status)
         with self._lock:
             subs = list(self._subs)
         for sub in subs:
@@ -98,8 +111,9 @@ class DisplayHub:
     # --- consumers -----------------------------------------------------------------------------------
 
     def subscribe(self, size: int = 64) -> Subscription:
-        sub = Subscription(size)
+        """A new consumer's queue, with the label shown now and the recent ones (see ``Subscription``)."""
         with self._lock:
+            sub = Subscription(size, self.latest_label, tuple(self.history))
             self._subs.add(sub)
         return sub
 
@@ -107,16 +121,16 @@ class DisplayHub:
         with self._lock:
             self._subs.discard(sub)
 
-    def add_sink(self, sink: Callable[[dict], None]) -> None:
+    def add_sink(self, sink: Sink) -> None:
         """A callable run on the hub's thread for every event (keep it quick)."""
         self._sinks.append(sink)
 
-    def _deliver(self, event: dict) -> None:
-        if event.get("event") == "label":
-            self.latest_label = event
-            if event.get("label") is not None:
-                self.history.appendleft(event)
-        with self._lock:
+    def _deliver(self, event: AnswerEvent | LabelEvent) -> None:
+        with self._lock:  # one step with the subscriber list: a new subscriber gets each label once
+            if isinstance(event, LabelEvent):
+                self.latest_label = event
+                if event.label is not None:
+                    self.history.appendleft(event)
             subs = list(self._subs)
         for sub in subs:
             sub.offer(event)
@@ -133,7 +147,7 @@ class DisplayHub:
             except queue.Empty:
                 continue
             self._deliver(event)
-        while True:  # deliver what is left (the last labels and the summary)
+        while True:  # deliver what is left (the last labels)
             try:
                 self._deliver(self._events.get_nowait())
             except queue.Empty:

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_client.display.contract import Control, Predictions
-from edge_client.display.hub import DisplayHub
+from edge_client.display.hub import DisplayHub, Subscription
 from edge_client.display.overlay import encode_jpeg, preview_bgr
+from edge_client.events import LabelEvent, StatusEvent
 from shared.spec import RAW_DIM
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -62,27 +63,30 @@ class PageViews:
 
         return Response(FAVICON, content_type="image/svg+xml")
 
-    def _label_events(self, ev: dict) -> Iterator[str]:
+    def _label_events(self, ev: LabelEvent) -> Iterator[str]:
         """Ours (named "label", blanks too), then the bridge's unnamed one for EventSource.onmessage."""
-        yield f"event: label\ndata: {json.dumps(ev)}\n\n"
-        if ev.get("label") is not None:
+        yield f"event: label\ndata: {json.dumps(ev.as_dict())}\n\n"
+        if ev.label is not None:
             yield f"data: {json.dumps(self.predictions.of(ev))}\n\n"
 
-    def _events(self, sub) -> Iterator[str]:
+    def _events(self, sub: Subscription) -> Iterator[str]:
+        """The label shown now, the recent labels (named "history", newest first: a reloaded or
+        reconnected page lists them again), the status, then every event as it comes."""
         hub = self.hub
         try:
             yield "retry: 1000\n\n"
-            if hub.latest_label is not None:
-                yield from self._label_events(hub.latest_label)
-            yield f"event: status\ndata: {json.dumps({'event': 'status', **self.control.status()})}\n\n"
+            if sub.latest_label is not None:
+                yield from self._label_events(sub.latest_label)
+            yield f"event: history\ndata: {json.dumps([ev.as_dict() for ev in sub.history])}\n\n"
+            yield f"event: status\ndata: {json.dumps(StatusEvent(self.control.status()).as_dict())}\n\n"
             while not hub.stopped.is_set():
                 ev = sub.get(timeout=0.5)
                 if ev is None:
                     yield ": keep-alive\n\n"
-                elif ev.get("event") == "label":
+                elif isinstance(ev, LabelEvent):
                     yield from self._label_events(ev)
                 else:
-                    yield f"event: {ev.get('event', 'message')}\ndata: {json.dumps(ev)}\n\n"
+                    yield f"event: {ev.kind}\ndata: {json.dumps(ev.as_dict())}\n\n"
         finally:
             hub.unsubscribe(sub)
 

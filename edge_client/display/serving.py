@@ -20,7 +20,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from simple_websocket import ConnectionClosed
 from werkzeug.exceptions import RequestTimeout
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
@@ -182,19 +181,38 @@ class GuardedWSGIServer(ThreadedWSGIServer):
             return len(self._conns)
 
 
-class QuietCloseWebSocket(SimpleWebSocketWSGI):
-    """Engine.IO's websocket with a close that tolerates a socket already gone.
+def quiet_websocket_close(engineio_server) -> None:
+    """Make an Engine.IO server (threading mode) close its websockets quietly when the socket is gone.
 
     When a browser leaves, simple-websocket's reader thread closes the socket while Engine.IO's
     writer thread may be closing the websocket too; the loser's send fails with EBADF and printed a
     thread traceback for a normal disconnect (2-3 in 200 disconnects here).
+
+    Engine.IO has no public way to choose its websocket class: it reads one from the table of its
+    async mode (``server._async["websocket"]``). This is the one place that reaches into it, and it
+    subclasses the class found there instead of importing the private module that defines it.
+    ``python-engineio`` is pinned in pyproject.toml to the release this is tested with;
+    tests/edge_client/test_web.py fails on a release where the table or the class is not as expected.
     """
+    table = getattr(engineio_server, "_async", None)
+    base = table.get("websocket") if isinstance(table, dict) else None
+    if not isinstance(base, type) or not callable(getattr(base, "close", None)):
+        raise RuntimeError(
+            f"python-engineio {_engineio_version()} has no websocket class where the kiosk expects it "
+            "(server._async['websocket']); edge_client/display/serving.py is tested with the pinned release"
+        )
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ConnectionClosed):
-            super().close()
+    class QuietCloseWebSocket(base):
+        """Engine.IO's websocket with a close that tolerates a socket already gone."""
+
+        def close(self) -> None:
+            with contextlib.suppress(OSError, ConnectionClosed):
+                super().close()
+
+    engineio_server._async = {**table, "websocket": QuietCloseWebSocket}
 
 
-def quiet_websocket_close(engineio_server) -> None:
-    """Make an Engine.IO server (threading mode) use ``QuietCloseWebSocket`` for its websockets."""
-    engineio_server._async = {**engineio_server._async, "websocket": QuietCloseWebSocket}
+def _engineio_version() -> str:
+    from importlib.metadata import version
+
+    return version("python-engineio")

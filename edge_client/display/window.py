@@ -25,12 +25,12 @@ def render(hub: DisplayHub, mirrored: bool) -> np.ndarray | None:
     image, frame = hub.frame
     bgr = preview_bgr(image.rgb if image else None, frame.landmarks, mirrored and image is not None).copy()
     ev = hub.latest_label
-    text = (ev.get("display_name") or ev.get("label")) if ev and ev.get("label") else ""
+    text = (ev.display_name or ev.label) if ev is not None and ev.label else ""
     if text:
         h = bgr.shape[0]
         cv2.rectangle(bgr, (0, h - 70), (bgr.shape[1], h), (0, 0, 0), -1)
         cv2.putText(bgr, text, (12, h - 18), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (59, 235, 255), 3, cv2.LINE_AA)
-        cv2.putText(bgr, ev.get("answered_by", ""), (bgr.shape[1] - 110, h - 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+        cv2.putText(bgr, ev.answered_by, (bgr.shape[1] - 110, h - 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
                     (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
     return bgr
 

@@ -34,26 +34,36 @@
     fitHistory();
   }
 
+  function historyItem(ev) {
+    const li = document.createElement("li");
+    li.dataset.label = ev.label;
+    const text = document.createElement("span");
+    text.className = "name";
+    text.textContent = ev.display_name || ev.label;
+    const by = document.createElement("span");
+    by.className = "by";
+    by.textContent = ev.answered_by;
+    li.append(text, by);
+    return li;
+  }
+
   function showLabel(ev) {
-    const name = ev.label === null ? "" : (ev.display_name || ev.label);
-    $("label").textContent = name;
+    $("label").textContent = ev.label === null ? "" : (ev.display_name || ev.label);
     $("label").dataset.label = ev.label === null ? "" : ev.label;
     $("meta").textContent = ev.label === null ? "no sign"
       : "answered by " + ev.answered_by + " · " + Math.round(ev.confidence * 100) + "%";
     if (ev.label !== null) {
-      const li = document.createElement("li");
-      li.dataset.label = ev.label;
-      const text = document.createElement("span");
-      text.className = "name";
-      text.textContent = name;
-      const by = document.createElement("span");
-      by.className = "by";
-      by.textContent = ev.answered_by;
-      li.append(text, by);
       const list = $("history");
-      list.insertBefore(li, list.firstChild);
+      list.insertBefore(historyItem(ev), list.firstChild);
       while (list.children.length > maxHistory) list.removeChild(list.lastChild);
     }
+    fit();
+  }
+
+  // The kiosk's recent labels (newest first), sent when the stream (re)connects: they replace the list,
+  // so a reloaded page shows them again and a reconnected one shows none twice.
+  function showHistory(events) {
+    $("history").replaceChildren(...events.map(historyItem));
     fit();
   }
 
@@ -88,6 +98,7 @@
   new ResizeObserver(fit).observe($("label").parentElement);
   const source = new EventSource("/api/stream");
   source.addEventListener("label", (e) => showLabel(JSON.parse(e.data)));
+  source.addEventListener("history", (e) => showHistory(JSON.parse(e.data)));
   source.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
   source.onerror = () => { $("state").textContent = "reconnecting…"; $("state").className = "state down"; };
 })();

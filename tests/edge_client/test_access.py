@@ -50,7 +50,8 @@ def raw(port: int, request: bytes, timeout: float = 5.0) -> bytes:
 
 
 def test_a_rebound_host_name_can_neither_steer_nor_read_the_kiosk(kiosk):
-    """DNS rebinding: the page's Origin matches its Host (evil.example:port), which used to pass as same-origin."""
+    """DNS rebinding: the page's Origin matches its Host (evil.example:port), yet an unlisted host name is
+    refused: an Origin equal to the Host is not enough to count as same-origin."""
     _hub, control, web = kiosk
     rebound = f"evil.example:{web.port}"
     headers = {"Host": rebound, "Origin": f"http://{rebound}"}

@@ -21,9 +21,9 @@ def test_the_relay_remembers_who_answered_and_publishes_answers_only_when_asked(
     try:
         quiet.on_answer(_answer())
         loud.on_answer(_answer(answered_by="cloud"))
-        assert quiet.last_answer == {"answered_by": "local", "model_name": "m", "model_version": "3", "threshold": 0.4}
-        assert loud.last_answer["answered_by"] == "cloud"
-        assert loud_sub.get(2)["event"] == "answer"
+        assert quiet.last_answer.answered_by == "local" and quiet.last_answer.threshold == 0.4
+        assert loud.last_answer.answered_by == "cloud"
+        assert isinstance(loud_sub.get(2), AnswerEvent)
         assert quiet_sub.get(0.5) is None
     finally:
         for hub in (quiet_hub, loud_hub):
@@ -38,7 +38,7 @@ def test_status_goes_to_subscribers_not_to_sinks():
     hub.start()
     try:
         hub.publish_status({"running": True})
-        assert sub.get(2) == {"event": "status", "running": True}
+        assert sub.get(2).as_dict() == {"event": "status", "running": True}
     finally:
         hub.stop()
     assert sunk == []

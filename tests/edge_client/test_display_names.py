@@ -7,6 +7,7 @@ import pytest
 
 from edge_client.display.hub import DisplayHub
 from edge_client.display.window import render
+from edge_client.events import LabelEvent
 from edge_client.frames import Frame, Image
 from edge_client.pipeline import Pipeline, PipelineOptions
 from edge_client.runner import read_display_names
@@ -48,7 +49,7 @@ def test_opencv_window_picture_has_skeleton_and_label():
     lm[63:].reshape(21, 3)[:, :2] = np.linspace(0.1, 0.5, 21)[:, None]
     hub.set_frame(Image(0, 0.0, np.zeros((240, 320, 3), np.uint8)), Frame(0, 0.0, lm))
     plain = render(hub, mirrored=False)
-    hub.latest_label = {"label": "hola", "display_name": "Hello", "answered_by": "local"}
+    hub.latest_label = LabelEvent("hola", "Hello", 0.9, "local", "m", "1", 10.0, None)
     labelled = render(hub, mirrored=False)
     assert plain.shape == (240, 320, 3) and plain[:120, :160].max() > 0  # skeleton in the upper left
     assert np.any(labelled[-70:] != plain[-70:])  # the label band at the bottom

@@ -1,4 +1,4 @@
-"""The kiosk page on the screens kiosks have, in headless Chromium (issue 14): it fits without scrolling, the
+"""The kiosk page on the screens kiosks have, in headless Chromium: it fits without scrolling, the
 status bar covers nothing and is not clipped, the label is as large as the screen allows, and before the
 first answer nothing shows a placeholder ("(null)", a dangling "·", "–"). A screenshot of every size and
 state is saved under the test's tmp path."""
@@ -154,13 +154,13 @@ def test_the_page_fits_every_kiosk_screen_with_the_label_as_large_as_it_allows(d
         driver.get(web.url + "/")
         wait_for(driver, "return document.getElementById('state').textContent === 'running'")
         for label in ["buenos días", "por favor", "desafortunadamente", "hola", "gracias", "cómo estás"]:
-            hub.publish(label_event(label) | {"display_name": label})
+            hub.publish(label_event(label, display_name=label))
         wait_for(driver, "return document.querySelectorAll('#history li').length === 5")
         wait_for(driver, "return document.getElementById('label').textContent === 'cómo estás'")
         text = driver.execute_script("return document.body.innerText")
         assert "answered by cloud · 90%" in text and "latency p50 312.5 ms" in text and "msl 20261120 (cloud)" in text
         sizes = check_every_size(driver, tmp_path, "answering")
-        hub.publish(label_event("desafortunadamente") | {"display_name": "desafortunadamente"})  # the longest word
+        hub.publish(label_event("desafortunadamente", display_name="desafortunadamente"))  # the longest word
         wait_for(driver, "return document.getElementById('label').textContent === 'desafortunadamente'")
         check_every_size(driver, tmp_path, "long-word")
     finally:
@@ -169,3 +169,19 @@ def test_the_page_fits_every_kiosk_screen_with_the_label_as_large_as_it_allows(d
     # As large as the screen allows: a bigger screen, a bigger label, and never small on the smallest.
     assert sizes[(800, 480)] >= 56 and sizes[(480, 800)] >= 56
     assert sizes[(800, 480)] < sizes[(1280, 720)] < sizes[(1920, 1080)]
+
+
+def test_a_reloaded_page_lists_the_recent_labels_again(driver):
+    hub, _control, web = serve_kiosk(control=Answering())
+    listed = "return Array.from(document.querySelectorAll('#history li')).map((li) => li.dataset.label).join(',')"
+    try:
+        driver.get(web.url + "/")
+        wait_for(driver, "return document.getElementById('state').textContent === 'running'")
+        for label in ("hola", "gracias", "por favor"):
+            hub.publish(label_event(label))
+        wait_for(driver, listed + " === 'por favor,gracias,hola'")
+        driver.refresh()
+        wait_for(driver, "return document.getElementById('label').textContent === 'POR FAVOR'")
+        wait_for(driver, listed + " === 'por favor,gracias,hola'")  # each once, newest first
+    finally:
+        stop_kiosk(hub, web)

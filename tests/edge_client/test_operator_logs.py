@@ -1,4 +1,4 @@
-"""What an operator reads from a kiosk in trouble (issue 14, finding 7): a missing camera or a refused
+"""What an operator reads from a kiosk in trouble: a missing camera or a refused
 key is said clearly and once a minute, not many times a second; a refused key is counted and shown."""
 
 import ast
@@ -91,7 +91,7 @@ def test_repeat_filter_lets_a_line_through_once_a_minute_with_the_count():
 
 @pytest.mark.parametrize("display", [["--headless"], ["--display", "none"]])
 def test_a_headless_kiosk_still_serves_its_local_api_and_metrics(fake_server, synth_path, display):
-    """Issue 14, finding 8: --headless also turned off /metrics, the local API and Socket.IO."""
+    """--headless turns off the page's display only: /metrics, the local API and Socket.IO stay on."""
     import time
 
     import requests
@@ -178,7 +178,8 @@ def test_a_kiosk_without_its_camera_says_no_camera_in_its_status(fake_server, cl
 
 
 def test_the_page_finishes_loading_without_a_camera_and_shows_the_problem(tmp_path):
-    """The preview used to send nothing until a first picture: the page never finished loading."""
+    """Without a camera the preview sends black pictures: a browser finishes loading the page only once
+    the preview's first part has come, and the status bar names the problem."""
     pytest.importorskip("selenium")
     from selenium.webdriver.support.ui import WebDriverWait
 

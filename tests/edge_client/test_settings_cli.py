@@ -79,7 +79,7 @@ def test_a_misspelt_environment_variable_is_refused(monkeypatch):
 
 
 def test_cors_origins_are_off_by_default_and_read_as_browsers_send_them(clean_env, monkeypatch):
-    """Issue 14 (integrators): an allow-list of origins for frontends served elsewhere; empty unless set."""
+    """An allow-list of origins for frontends served elsewhere (integrators' pages); empty unless set."""
 
     assert load_settings(server="http://x").cors_origins == []
     monkeypatch.setenv("SIGNSTREAM_EDGE_CORS_ORIGINS", "http://127.0.0.1:3000, HTTPS://Kiosk.example:443/")

@@ -1,4 +1,4 @@
-"""The kiosk page and API keep answering while slow and idle clients hold connections open (issue 17)."""
+"""The kiosk page and API keep answering while slow and idle clients hold connections open."""
 
 import time
 

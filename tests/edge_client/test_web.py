@@ -10,6 +10,7 @@ import requests
 
 from edge_client.display.hub import DisplayHub
 from edge_client.display.web import NAMESPACE, SOCKETIO_EVENT, WebDisplay, create_app
+from edge_client.events import LabelEvent
 from edge_client.frames import Frame, Image
 
 from .conftest import hand
@@ -37,10 +38,10 @@ class FakeControl:
         self.threshold = threshold
 
 
-def label_event(label, by="cloud"):
-    return {"event": "label", "label": label, "display_name": label.upper() if label else None, "confidence": 0.9,
-            "answered_by": by, "model_name": "m", "model_version": "2", "latency_ms": 40.0, "truth": None,
-            "time": time.time()}  # fmt: skip
+def label_event(label, by="cloud", display_name=None):
+    """A shown label as the pipeline makes it (display name: the label in capitals unless given)."""
+    return LabelEvent(label=label, display_name=display_name or (label.upper() if label else None), confidence=0.9,
+                      answered_by=by, model_name="m", model_version="2", latency_ms=40.0, truth=None)  # fmt: skip
 
 
 def serve_kiosk(cors_origins=(), control=None):
@@ -118,13 +119,13 @@ def test_server_sent_events_carry_labels_and_status(kiosk):
     with requests.get(web.url + "/api/stream", stream=True, timeout=10) as resp:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         lines = resp.iter_lines(chunk_size=1, decode_unicode=True)
-        first = _sse_events(lines, 1)
-        assert first[0]["event"] == "status"
+        first = _sse_events(lines, 0, until="status")
+        assert [e["event"] for e in first] == ["history", "status"] and first[0]["data"] == []
         hub.publish(label_event("hola"))
         events = _sse_events(lines, 0, until="label")
     labels = [e["data"] for e in events if e["event"] == "label"]
     assert labels and labels[0]["label"] == "hola" and labels[0]["answered_by"] == "cloud"
-    assert hub.latest_label["label"] == "hola" and hub.history[0]["label"] == "hola"
+    assert hub.latest_label.label == "hola" and hub.history[0].label == "hola"
 
 
 def test_socketio_gestures_namespace_gets_gesture_prediction(kiosk):
@@ -179,8 +180,8 @@ def test_a_slow_subscriber_loses_its_oldest_events_not_the_hub():
     for i in range(10):
         hub.publish(label_event(f"l{i}"))
     hub.stop()
-    assert [sub.get(0.1)["label"] for _ in range(2)] == ["l8", "l9"] and sub.dropped == 8
-    assert [h["label"] for h in hub.history] == ["l9", "l8", "l7", "l6", "l5"]
+    assert [sub.get(0.1).label for _ in range(2)] == ["l8", "l9"] and sub.dropped == 8
+    assert [h.label for h in hub.history] == ["l9", "l8", "l7", "l6", "l5"]
 
 
 def test_a_taken_port_is_one_clear_error(kiosk):
@@ -192,7 +193,7 @@ def test_a_taken_port_is_one_clear_error(kiosk):
         WebDisplay(app, "127.0.0.1", web.port)
 
 
-# --- the peer bridge's API (issue 14, integrators): frontends written for frontend_bridge, unchanged ---
+# --- the peer bridge's API: frontends written for frontend_bridge keep working unchanged ---
 
 
 def test_bridge_gestures_config_and_status_fields(kiosk):
@@ -206,7 +207,7 @@ def test_bridge_gestures_config_and_status_fields(kiosk):
     hub.publish(label_event("gracias"))
     hub.publish(label_event(None))  # the display went blank: the last prediction stays
     deadline = time.monotonic() + 5
-    while hub.latest_label is None or hub.latest_label["label"] is not None:
+    while hub.latest_label is None or hub.latest_label.label is not None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     latest = requests.get(web.url + "/api/status", timeout=5).json()["latest_prediction"]
@@ -242,7 +243,7 @@ def test_stream_sends_the_bridges_unnamed_events_beside_ours(kiosk):
     hub, _control, web = kiosk
     with requests.get(web.url + "/api/stream", stream=True, timeout=10) as resp:
         lines = resp.iter_lines(chunk_size=1, decode_unicode=True)
-        _sse_events(lines, 1)  # the first status
+        _sse_events(lines, 0, until="status")  # the history (none yet) and the first status
         hub.publish(label_event(None))
         hub.publish(label_event("hola"))
         events = _sse_events(lines, 0, until="message")
@@ -337,3 +338,43 @@ def test_the_runner_serves_the_bridge_fields_and_applies_its_threshold(fake_serv
         runner.pipeline.close()
         if runner.cloud is not None:
             runner.cloud.close()
+
+
+def test_socketio_websockets_close_quietly_when_the_socket_is_gone():
+    """The kiosk swaps Engine.IO's websocket class (no public way to choose one): this fails on a
+    python-engineio whose table or websocket class is not what edge_client/display/serving.py expects."""
+    import errno
+
+    from edge_client.display.serving import quiet_websocket_close
+
+    _app, socketio = create_app(DisplayHub(), FakeControl())
+    websocket = socketio.server.eio._async["websocket"]
+    assert websocket.__name__ == "QuietCloseWebSocket"
+
+    class GoneSocket:  # what simple-websocket's reader thread left: closed under the writer
+        connected = True
+
+        def close(self):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+
+    ws = websocket(lambda _ws: None, socketio.server.eio)
+    ws.ws = GoneSocket()
+    ws.close()  # no error: the browser has left, nothing to report
+    with pytest.raises(RuntimeError, match="no websocket class where the kiosk expects it"):
+        quiet_websocket_close(object())
+
+
+def test_a_new_stream_starts_with_the_recent_labels(kiosk):
+    """A reloaded page gets the kiosk's recent labels (newest first) before anything new."""
+    hub, _control, web = kiosk
+    for label in ("hola", None, "gracias"):
+        hub.publish(label_event(label))
+    deadline = time.monotonic() + 5
+    while len(hub.history) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with requests.get(web.url + "/api/stream", stream=True, timeout=10) as resp:
+        events = _sse_events(resp.iter_lines(chunk_size=1, decode_unicode=True), 0, until="status")
+    (history,) = [e["data"] for e in events if e["event"] == "history"]
+    assert [(e["event"], e["label"], e["display_name"]) for e in history] == [("label", "gracias", "GRACIAS"),
+                                                                              ("label", "hola", "HOLA")]  # fmt: skip
