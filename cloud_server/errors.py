@@ -15,10 +15,6 @@ class ApiError(SignstreamError):
         self.message = message
         self.headers = headers or {}
 
-    @property
-    def status(self) -> int:
-        return self.http_status
-
 
 def bad_request(message: str, reason: str = "bad_request") -> ApiError:
     return ApiError(400, reason, message)

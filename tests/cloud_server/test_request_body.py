@@ -134,4 +134,4 @@ def test_the_content_type_picks_the_decoder():
     np.testing.assert_array_equal(binary.windows[0], window)
     with pytest.raises(ApiError) as err:
         windows_from_body(body, "text/plain")
-    assert err.value.status == 415 and err.value.reason == "unsupported_media_type"
+    assert err.value.http_status == 415 and err.value.reason == "unsupported_media_type"
