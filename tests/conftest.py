@@ -15,6 +15,49 @@ from shared.synth import generate
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("signstream")
+    group.addoption(
+        "--record-passed",
+        metavar="FILE",
+        help="append the id of every test that passes to FILE (one per line)",
+    )
+    group.addoption(
+        "--skip-passed",
+        metavar="FILE",
+        help="deselect the tests FILE lists as passed (CI: the edge venv ran them on the same pins)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    path = config.getoption("--skip-passed")
+    if not path:
+        return
+    passed = set(Path(path).read_text(encoding="utf-8").splitlines())
+    done = [item for item in items if item.nodeid in passed]
+    if done:
+        config.hook.pytest_deselected(items=done)
+        items[:] = [item for item in items if item.nodeid not in passed]
+
+
+class _PassedRecorder:
+    """Appends the id of each test whose call passed to a file (read back by ``--skip-passed``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(report.nodeid + "\n")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--record-passed")
+    if path:
+        config.pluginmanager.register(_PassedRecorder(Path(path)), "signstream-record-passed")
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip with ``reason`` (which says how to enable the test); under CI=true a skip is a failure."""
     if os.environ.get("CI") == "true":
