@@ -96,6 +96,36 @@ def test_every_kind_is_found_where_it_was_put(dirty):
     assert dup["across_people"] == PER_BLOCK and dup["copies_of"] == ["signer3/push"]
 
 
+def test_few_hands_a_short_recording_the_other_hand_and_swapped_slots_are_found(clean):
+    X, length = clean.X.copy(), clean.length.copy()
+    lm = X.reshape(len(X), 30, 2, 21, 3)
+    # signer7: 6 of 8 'circle' recordings hold the hand in 2 of their 30 frames
+    b = np.flatnonzero(_block(clean, 7, 1))[:6]
+    lm[b, 2:] = 0.0
+    # signer8: every 'wave' recording is 6 frames long
+    b = _block(clean, 8, 0)
+    lm[b, 6:], length[b] = 0.0, 6
+    # the synthetic left-handers (signer2, 5 and 6: mirrored image, hand in the other slot) turned
+    # right-handed, and signer1 turned left-handed: the other hand than everybody's
+    for person in ("signer1", "signer2", "signer5", "signer6"):
+        who = clean.session == person
+        here = np.any(lm[who] != 0, axis=-1, keepdims=True)
+        mirrored = np.where(here, np.concatenate([1.0 - lm[who][..., :1], lm[who][..., 1:]], axis=-1), 0.0)
+        lm[who] = mirrored[:, :, ::-1]
+    # signer3's hand labels swapped: the usual palm, in the other slot
+    who = clean.session == "signer3"
+    lm[who] = lm[who][:, :, ::-1]
+    ds = dataclasses.replace(clean, X=lm.reshape(len(X), 30, 126), length=length)
+    result = audit(ds, _config())
+    found = {(f["session"], f["class"]): f for f in result["flagged"]}
+    assert "few_hands" in found[("signer7", "circle")]["kinds"]
+    assert found[("signer7", "circle")]["evidence"]["few_hands"]["sequences_hand_in_at_most_10pct_frames"] == 6
+    assert "too_short" in found[("signer8", "wave")]["kinds"]
+    assert found[("signer8", "wave")]["evidence"]["too_short"]["median_frames"] == 6
+    apart = {p["session"]: p["which"] for p in result["people_apart"]}
+    assert apart == {"signer1": "other_hand", "signer3": "slots_swapped"}
+
+
 def test_a_copy_within_one_person_is_a_duplicate_within(clean):
     X = clean.X.copy()
     b = np.flatnonzero(_block(clean, 7, 1))
