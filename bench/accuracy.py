@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.dataset import Dataset, load_dataset
+from shared.datasets.dataset import Dataset, load_dataset
 
 ASL_SHARED = ["hello", "help", "iloveyou", "no", "please", "thanks", "yes"]
 MANY_SIGNERS = "asl_many_signers.npz"
@@ -219,14 +219,14 @@ def main(args) -> None:
     """Entry point for ``signstream bench accuracy``."""
     data = Path(args.data_dir or os.environ.get("SIGN_DATA_DIR", ""))
     if not (data / "landmarks").is_dir():
-        from shared.errors import SignstreamError
+        from shared.app.errors import SignstreamError
 
         raise SignstreamError("bench accuracy needs the real data: set SIGN_DATA_DIR or pass --data-dir")
     results = run_bench(data, args.seeds, set(args.splits), args.methods, report=getattr(args, "report", None))
     table = markdown(results)
     print(table)
     if args.out:
-        from shared.atomic import atomic_file
+        from shared.app.atomic import atomic_file
 
         with atomic_file(args.out, "w") as fh:
             json.dump({**results, "markdown": table}, fh, indent=1)

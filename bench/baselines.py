@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.normalize import resample
-from shared.spec import COORDS, HANDS, LANDMARKS
+from shared.contract.normalize import resample
+from shared.contract.spec import COORDS, HANDS, LANDMARKS
 
 
 def _hands(X: np.ndarray) -> np.ndarray:

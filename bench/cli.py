@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shared import cli_args as a
+from shared.app import cli_args as a
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import SignstreamError
+from shared.app.errors import SignstreamError
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def run_bench(data_dir: Path, bundle: Path, repeats: int = 3, delay: float = 0.5
               say=print) -> dict[str, Any]:  # fmt: skip
     """Every scenario on every clip; returns the per-scenario medians and the raw rows."""
     from edge_client.settings import EdgeSettings
-    from shared.processes import free_port, start_server, stop_server, wait_ready
+    from shared.app.processes import free_port, start_server, stop_server, wait_ready
 
     clips = sorted((data_dir / "videos").glob("*.mp4"))
     if not clips:

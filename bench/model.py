@@ -34,9 +34,9 @@ def bench_model(bundle: Path, repeats: int = 200) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from cloud_server.inference import SavedModelRunner
-    from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
-    from shared.normalize import feature_dim
-    from shared.tflite import TFLiteRunner
+    from shared.contract.normalize import feature_dim
+    from shared.model.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
+    from shared.model.tflite import TFLiteRunner
 
     manifest = load_manifest(bundle)
     rng = np.random.default_rng(0)

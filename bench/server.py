@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from bench.load_client import Connection, HttpError, describe_error, encode_request
-from shared.processes import free_port, stop_server, wait_ready
+from shared.app.processes import free_port, stop_server, wait_ready
 
 
 def _worker_of(conn: Connection, host: str, headers: dict | None = None) -> int | None:
@@ -290,7 +290,7 @@ def in_process_throughput(model: Path, seconds: float = 5.0) -> float:
 
 
 def _relabelled_copy(model: Path, dest: Path) -> Path:
-    from shared.bundle import read_manifest, write_manifest
+    from shared.model.bundle import read_manifest, write_manifest
 
     shutil.copytree(model, dest)
     m = read_manifest(dest)
@@ -300,7 +300,7 @@ def _relabelled_copy(model: Path, dest: Path) -> Path:
 
 def bench_server(model: Path, duration: float, swap_seconds: float, clients: int = 16) -> dict:
     """Run every configuration and the swap; return the results."""
-    from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+    from shared.contract.protocol import BINARY_CONTENT_TYPE, encode_binary
 
     w = sample_window()
     json_body = json.dumps({"sequence": w.tolist()}).encode()

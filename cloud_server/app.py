@@ -28,8 +28,8 @@ from cloud_server.responses import json_response
 from cloud_server.routes.operations import operations_blueprint
 from cloud_server.routes.predict import predict_blueprint
 from cloud_server.settings import ServerSettings
-from shared.errors import SignstreamError
-from shared.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
+from shared.app.errors import SignstreamError
+from shared.contract.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("signstream.access")

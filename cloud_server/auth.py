@@ -16,7 +16,7 @@ from cloud_server.keys import KeyStore
 from cloud_server.limits import RateLimiter, retry_after
 from cloud_server.metrics import Metrics
 from cloud_server.settings import ServerSettings
-from shared.protocol import API_KEY_HEADER
+from shared.contract.protocol import API_KEY_HEADER
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json"})  # probes and the API description
 BEARER_FORM = "Authorization: Bearer <key>"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cloud_server.model_holder import LoadedModel, ModelHolder
-from shared.errors import NotReadyError, OverloadedError
-from shared.protocol import Prediction
+from shared.app.errors import NotReadyError, OverloadedError
+from shared.contract.protocol import Prediction
 
 log = logging.getLogger(__name__)
 

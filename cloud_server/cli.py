@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from cloud_server.settings import ServerSettings
-from shared import cli_args as a
-from shared.settings_flags import add_setting_flags
+from shared.app import cli_args as a
+from shared.app.settings_flags import add_setting_flags
 
 
 def cmd_keys(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.atomic import atomic_file
+from shared.app.atomic import atomic_file
 
 log = logging.getLogger(__name__)
 MAX_DEVICES = 10_000  # a worker forgets the least recently seen device beyond this

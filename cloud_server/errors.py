@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import NotReadyError, SignstreamError
+from shared.app.errors import NotReadyError, SignstreamError
 
 
 class ApiError(SignstreamError):

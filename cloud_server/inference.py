@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import SAVED_MODEL_DIR
-from shared.errors import BundleError
+from shared.app.errors import BundleError
+from shared.model.bundle import SAVED_MODEL_DIR
 
 SIGNATURE_KEY = "serving_default"
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from shared.atomic import atomic_file
-from shared.bundle import NAME_PATTERN, now_iso
-from shared.errors import SignstreamError
+from shared.app.atomic import atomic_file
+from shared.app.errors import SignstreamError
+from shared.model.bundle import NAME_PATTERN, now_iso
 
 PREFIX = "ssk"
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import Manifest
-from shared.hot_swap import HotSwap
-from shared.open_bundle import open_bundle
-from shared.predictor import LogitsRunner, predict_windows
-from shared.protocol import Prediction
+from shared.contract.protocol import Prediction
+from shared.model.bundle import Manifest
+from shared.model.hot_swap import HotSwap
+from shared.model.open_bundle import open_bundle
+from shared.model.predictor import LogitsRunner, predict_windows
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def load_model(
 
 
 class ModelHolder(HotSwap[LoadedModel]):
-    """The model a worker serves (``shared.hot_swap.HotSwap`` of ``LoadedModel``; ``load_model`` by default).
+    """The model a worker serves (``shared.model.hot_swap.HotSwap`` of ``LoadedModel``; ``load_model`` by default).
 
     ``on_loaded(model, previous)`` and ``on_failed(path, error)``: the metrics, and the heap's
     settling after a swap.

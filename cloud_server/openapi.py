@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the server, generated from the pydantic models the app answers with.
 
-Request and answer schemas come from shared.protocol and cloud_server.responses; the headers, the
+Request and answer schemas come from shared.contract.protocol and cloud_server.responses; the headers, the
 errors each route can give and the key schemes are written here, next to each other, and a
 schemathesis run with every check (tests/cloud_server/test_schemathesis.py) holds the server to it.
 """
@@ -12,7 +12,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from shared import __version__
-from shared.protocol import (
+from shared.contract.protocol import (
     API_KEY_HEADER,
     BINARY_CONTENT_TYPE,
     DEVICE_HEADER,
@@ -29,7 +29,7 @@ from shared.protocol import (
     ReadyResponse,
     ReloadResponse,
 )
-from shared.spec import MAX_INPUT_FRAMES, RAW_DIM, VALUE_BOUND
+from shared.contract.spec import MAX_INPUT_FRAMES, RAW_DIM, VALUE_BOUND
 
 _REF = "#/components/schemas/{model}"
 _ANSWERS = (

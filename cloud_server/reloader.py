@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cloud_server.model_holder import ModelHolder
-from shared.bundle import MANIFEST
+from shared.model.bundle import MANIFEST
 
 log = logging.getLogger(__name__)
 RELOAD_FILE = "reload-request"

@@ -1,7 +1,7 @@
 """A /predict body -> the windows to classify: the one place a request body is read.
 
 ``read_body`` reads it within the size limit (a 413 the client can read while it still sends).
-``windows_from_body`` picks by Content-Type: the binary form (``shared.protocol.decode_binary``),
+``windows_from_body`` picks by Content-Type: the binary form (``shared.contract.protocol.decode_binary``),
 else JSON. JSON takes a fast path for the common form and the strict path for everything else.
 
 The fast path: orjson turns a 30-frame window into 3 780 Python floats and numpy then copies them (0.23 ms a
@@ -24,7 +24,7 @@ from flask import request
 from pydantic import ValidationError
 
 from cloud_server.errors import ApiError, bad_request
-from shared.protocol import (
+from shared.contract.protocol import (
     BINARY_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
     PredictRequest,
@@ -32,7 +32,7 @@ from shared.protocol import (
     check_window_values,
     decode_binary,
 )
-from shared.spec import MAX_INPUT_FRAMES, RAW_DIM
+from shared.contract.spec import MAX_INPUT_FRAMES, RAW_DIM
 
 _KEYS = {"sequence", "top_k"}
 DRAIN_LIMIT = 64 * 1024 * 1024  # read and discard up to this much of a too-large body so the client sees the 413

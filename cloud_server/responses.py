@@ -1,4 +1,4 @@
-"""JSON answers, each rendered through its model in the contract (``shared/protocol.py``).
+"""JSON answers, each rendered through its model in the contract (``shared/contract/protocol.py``).
 
 The OpenAPI document takes its schemas from the same models, and the kiosk parses the server's
 answers with them, so none of the three can drift apart.
@@ -10,7 +10,7 @@ import orjson
 from flask import Response
 from pydantic import BaseModel
 
-from shared.protocol import JSON_CONTENT_TYPE
+from shared.contract.protocol import JSON_CONTENT_TYPE
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:

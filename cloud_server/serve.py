@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from cloud_server.settings import ServerSettings
-from shared.settings_flags import overrides
-from shared.settings_load import SettingsError
-from shared.settings_load import load_settings as load_shared_settings
+from shared.app.settings_flags import overrides
+from shared.app.settings_load import SettingsError
+from shared.app.settings_load import load_settings as load_shared_settings
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
 # prometheus_client chooses file-backed values at import when this is set: the arbiter sets it and
@@ -218,7 +218,7 @@ def preflight(settings: ServerSettings) -> None:
         registry = Registry(open_store(settings.store))  # a malformed URL fails here, not in every worker
         check_store(registry, settings.model_name, settings.startup_wait)
         return
-    from shared.open_bundle import open_bundle
+    from shared.model.open_bundle import open_bundle
 
     open_bundle(settings.model_dir, settings.public_key)
 

@@ -20,7 +20,7 @@ from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder, load_model
 from cloud_server.reloader import FolderSource, ModelSource, ModelWatcher, StoreSource
 from cloud_server.settings import ServerSettings
-from shared.logs import RepeatFilter
+from shared.app.logs import RepeatFilter
 
 log = logging.getLogger(__name__)
 

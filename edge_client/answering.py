@@ -1,6 +1,6 @@
 """Who answers a window: the cloud server, or the bundle's TFLite model on this device.
 
-The local model sits in a ``ModelSlot`` (``shared.hot_swap``): a new bundle is loaded, verified and
+The local model sits in a ``ModelSlot`` (``shared.model.hot_swap``): a new bundle is loaded, verified and
 warmed first, then swapped in, so a bad bundle leaves the old model answering. ``Answerer`` asks the
 cloud while its circuit breaker lets it and falls back to the local model otherwise (or always,
 with ``local_only``); every answer says who gave it.
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from edge_client.transport import AuthError, CircuitOpenError, CloudClient, TransportError
-from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
-from shared.errors import SignstreamError
-from shared.hot_swap import HotSwap
-from shared.open_bundle import open_bundle
-from shared.predictor import predict_windows
-from shared.tflite import TFLiteRunner
+from shared.app.errors import SignstreamError
+from shared.model.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
+from shared.model.hot_swap import HotSwap
+from shared.model.open_bundle import open_bundle
+from shared.model.predictor import predict_windows
+from shared.model.tflite import TFLiteRunner
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class LocalModel:
 
 
 class ModelSlot(HotSwap[LocalModel]):
-    """The kiosk's local model (``shared.hot_swap.HotSwap`` of ``LocalModel``).
+    """The kiosk's local model (``shared.model.hot_swap.HotSwap`` of ``LocalModel``).
 
     Args:
         tflite: "float" or "int8", the bundle's TFLite file to run.

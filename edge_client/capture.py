@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.errors import SignstreamError
+from shared.app.errors import SignstreamError
 
 ClipCheck = Callable[[list[np.ndarray], float, str], str | None]
 """Called with a clip's BGR frames, its fps and its label; returns why to record it again, or None."""
@@ -95,11 +95,11 @@ def hand_check(variant: str = "full", no_sign_label: str | None = "idle", model:
     The landmarker is created on the first clip and kept; ``no_sign_label``'s clips need no hand.
     With ``model`` (a bundle folder, verified now) a clip whose label it confidently sees as another sign is said too.
     """
-    from shared.handshape import recording_problem
+    from shared.datasets.handshape import recording_problem
 
     label_check = None
     if model is not None:
-        from shared.label_check import bundle_label_check
+        from shared.model.label_check import bundle_label_check
 
         label_check = bundle_label_check(model)
 

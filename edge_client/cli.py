@@ -1,4 +1,4 @@
-"""``signstream edge`` and ``capture``. Every EdgeSettings field is a flag (``shared/settings_flags.py``)
+"""``signstream edge`` and ``capture``. Every EdgeSettings field is a flag (``shared/app/settings_flags.py``)
 and a SIGNSTREAM_EDGE_* variable; a flag given wins over the environment."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from edge_client.settings import EdgeSettings, load_settings
-from shared import cli_args as a
-from shared.settings_flags import add_setting_flags, overrides
+from shared.app import cli_args as a
+from shared.app.settings_flags import add_setting_flags, overrides
 
 # Flag names older than the settings they set; every other flag is its setting's name.
 ALIASES = {"replay": "source", "speed": "replay_speed", "limit": "replay_limit", "sync-interval": "poll_interval"}
@@ -25,7 +25,7 @@ def run_edge(args: argparse.Namespace) -> None:
     import logging
 
     from edge_client.runner import run_edge_settings
-    from shared.logs import install_repeat_filter
+    from shared.app.logs import install_repeat_filter
 
     logging.getLogger("edge_client").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     install_repeat_filter()  # a camera gone or a refused key: said once a minute, with how often

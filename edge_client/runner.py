@@ -29,9 +29,9 @@ from edge_client.smoothing import Smoother
 from edge_client.systemd import Watchdog, notify, watchdog_interval
 from edge_client.transport import Backoff, CircuitBreaker, CloudClient
 from edge_client.window import FrameSampler, Windower
+from shared.contract.spec import FeatureSpec
 from shared.registry.preflight import check_store
 from shared.registry.sync import ModelSync
-from shared.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
 STATUS_INTERVAL_S = 1.0  # how often the page's event stream gets the status
@@ -56,7 +56,7 @@ def make_source(settings: EdgeSettings, spec: FeatureSpec):
 
     s = settings
     if s.source.endswith(".npz"):
-        from shared.dataset import load_dataset
+        from shared.datasets.dataset import load_dataset
 
         if not Path(s.source).is_file():
             raise SourceError(f"{s.source}: no such dataset file")

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from shared.app.settings_load import SettingsError
+from shared.app.settings_load import load_settings as load_shared_settings
 from shared.registry.settings import FollowSettings
-from shared.settings_load import SettingsError
-from shared.settings_load import load_settings as load_shared_settings
 
 ENV_PREFIX = "SIGNSTREAM_EDGE_"
 

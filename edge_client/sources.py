@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from edge_client.frames import Frame, Image
-from shared.dataset import Dataset
-from shared.errors import SignstreamError
+from shared.app.errors import SignstreamError
+from shared.contract.spec import RAW_DIM
+from shared.datasets.dataset import Dataset
 from shared.hands.video import shrink, to_rgb
-from shared.spec import RAW_DIM
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 
-from shared.errors import SignstreamError
-from shared.protocol import (
+from shared.app.errors import SignstreamError
+from shared.contract.protocol import (
     BINARY_CONTENT_TYPE,
     DEVICE_HEADER,
     MODEL_VERSION_HEADER,

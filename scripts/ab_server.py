@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench/ of this checkout; PYTHONPATH trees come first
 from bench.server import run_load, sample_window, start_ours
-from shared.processes import free_port, stop_server
+from shared.app.processes import free_port, stop_server
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -110,7 +110,7 @@ BREAKAGES = [
         "if tmp.stat().st_size != files[rel].size or sha256_file(tmp) != files[rel].sha256:",
         "if False:",
         "corrupted_partial_and_unsigned",
-        also=(("shared/bundle.py", "        if sha256_file(p) != entry.sha256:\n", "        if False:\n"),),
+        also=(("shared/model/bundle.py", "        if sha256_file(p) != entry.sha256:\n", "        if False:\n"),),
     ),
     Breakage(
         "pull-in-place",
@@ -141,7 +141,7 @@ BREAKAGES = [
     Breakage(
         "swap-drops-requests",
         "a promotion under load costs no failed request",
-        "shared/hot_swap.py",
+        "shared/model/hot_swap.py",
         "            previous, self._current = self._current, candidate\n",
         "            previous, self._current = self._current, None\n"
         "            import time as _t\n            _t.sleep(0.5)\n            self._current = candidate\n",
@@ -150,7 +150,7 @@ BREAKAGES = [
     Breakage(
         "start-waits-on-hung-store",
         "a store that hangs delays a server's start by at most its startup wait",
-        "shared/deadline.py",
+        "shared/app/deadline.py",
         "    thread.join(seconds)\n",
         "    thread.join()\n",
         "hangs",
@@ -158,7 +158,7 @@ BREAKAGES = [
     Breakage(
         "bad-settings-accepted",
         "a bad settings file stops the start with one clear line",
-        "shared/settings_load.py",
+        "shared/app/settings_load.py",
         "if k.startswith(prefix) and v is not None}",
         "if k.startswith(prefix) and v is not None and k[len(prefix) :].lower() in cls.model_fields}",
         "bad_settings",

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/docs_screenshots.py [--out docs/img]
 
-Synthetic data only (shared/synth.py): nothing from ../shared/data goes into the repository. Needs the
+Synthetic data only (shared/datasets/synth.py): nothing from ../shared/data goes into the repository. Needs the
 dev venv (Selenium) and Debian's chromium and chromedriver.
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 
 from cloud_server.training.audit import AuditConfig, audit
 from cloud_server.training.audit_report import render
-from shared.dataset import Dataset
-from shared.synth import generate, make_signer, sequence
+from shared.datasets.dataset import Dataset
+from shared.datasets.synth import generate, make_signer, sequence
 
 
 def planted() -> Dataset:

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from cloud_server import cli as server_cli
 from cloud_server.training import cli as training_cli
 from edge_client import cli as edge_cli
-from shared import cli_args as a
-from shared import dataset_cli
-from shared.cli_args import EXIT_USAGE, OneLineParser
-from shared.errors import SignstreamError
+from shared.app import cli_args as a
+from shared.app.cli_args import EXIT_USAGE, OneLineParser
+from shared.app.errors import SignstreamError
+from shared.datasets import dataset_cli
 from shared.registry import cli as registry_cli
 
 

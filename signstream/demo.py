@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from shared.processes import free_port, stop_server, wait_ready
+from shared.app.processes import free_port, stop_server, wait_ready
 
 
 def _datasets(args: argparse.Namespace, run: Path) -> tuple[Path, Path]:
-    from shared.dataset import load_dataset, save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import load_dataset, save_dataset
+    from shared.datasets.synth import generate
 
     train_path, replay_path = run / "train.npz", run / "replay.npz"
     if args.data:
@@ -42,9 +42,9 @@ def _datasets(args: argparse.Namespace, run: Path) -> tuple[Path, Path]:
 def _registry_and_model(args: argparse.Namespace, run: Path, train_path: Path, replay_path: Path):
     """Dataset pushed, model trained and evaluated, pushed signed and promoted; returns (store URL, public key)."""
     from cloud_server.training.cli import run_evaluate, run_train
+    from shared.model.signing import generate_keypair
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
-    from shared.signing import generate_keypair
 
     store_url = (run / "registry").resolve().as_uri()
     registry = Registry(open_store(store_url))

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.dataset import save_dataset
-from shared.synth import generate
+from shared.datasets.dataset import save_dataset
+from shared.datasets.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 

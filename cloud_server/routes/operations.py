@@ -13,7 +13,14 @@ from cloud_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cloud_server.openapi import openapi_document
 from cloud_server.responses import answer
 from cloud_server.settings import ServerSettings
-from shared.protocol import JSON_CONTENT_TYPE, DevicesResponse, HealthResponse, ModelInfo, ReadyResponse, ReloadResponse
+from shared.contract.protocol import (
+    JSON_CONTENT_TYPE,
+    DevicesResponse,
+    HealthResponse,
+    ModelInfo,
+    ReadyResponse,
+    ReloadResponse,
+)
 
 
 def require_admin(settings: ServerSettings) -> None:

@@ -11,15 +11,15 @@ from cloud_server.errors import not_ready
 from cloud_server.request_body import read_body, windows_from_body
 from cloud_server.responses import answer
 from cloud_server.settings import ServerSettings
-from shared.errors import OverloadedError
-from shared.protocol import BatchPredictResponse, ModelRef, PredictResponse
+from shared.app.errors import OverloadedError
+from shared.contract.protocol import BatchPredictResponse, ModelRef, PredictResponse
 
 
 def predict_blueprint(settings: ServerSettings, c: Collaborators) -> Blueprint:
     """The prediction route; the app's guard has checked the size, the key and the rate limit before it.
 
     Errors are the app's one handler's: a malformed body (ProtocolError, SpecMismatchError) is a 400,
-    no model or a full model stage a 503 with Retry-After (shared/errors.py says which).
+    no model or a full model stage a 503 with Retry-After (shared/app/errors.py says which).
     """
     bp = Blueprint("predict", __name__)
 

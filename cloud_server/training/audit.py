@@ -3,7 +3,7 @@
 A block is one session's (one person's) sequences of one class. Every check is cheap and gives the
 numbers a person needs to agree or not:
 
-- ``another_sign``: a fast classifier (extra trees on ``shared.handshape.summary_features``), trained
+- ``another_sign``: a fast classifier (extra trees on ``shared.datasets.handshape.summary_features``), trained
   in person-grouped folds so it never saw the block's person, names the block as one other sign most
   of the time; judged only for signs at least ``min_people`` people recorded.
 - ``swapped``: two blocks of one person that each look like the other's sign.
@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from shared import handshape as hs
-from shared.dataset import Dataset
-from shared.predictor import NO_HAND_MAX_FRACTION
+from shared.datasets import handshape as hs
+from shared.datasets.dataset import Dataset
+from shared.model.predictor import NO_HAND_MAX_FRACTION
 
 log = logging.getLogger(__name__)
 

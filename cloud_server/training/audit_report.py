@@ -2,7 +2,7 @@
 
 Nothing is fetched: the data and the script are inline, so the file opens offline from a disk. A
 person marks each flagged block keep, drop or relabel and downloads the decisions as a review file
-(JSON lines, ``shared.review``) for ``signstream train --review``.
+(JSON lines, ``shared.datasets.review``) for ``signstream train --review``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from shared.dataset import Dataset
-from shared.spec import COORDS, HANDS, LANDMARKS
+from shared.contract.spec import COORDS, HANDS, LANDMARKS
+from shared.datasets.dataset import Dataset
 
 
 def _skeleton(ds: Dataset, i: int) -> dict:

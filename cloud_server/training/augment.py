@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.handedness import mirror
-from shared.normalize import hands_present
-from shared.spec import COORDS, HANDS, LANDMARKS
+from shared.contract.handedness import mirror
+from shared.contract.normalize import hands_present
+from shared.contract.spec import COORDS, HANDS, LANDMARKS
 
 
 def _hands(frames: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from shared import cli_args as a
+from shared.app import cli_args as a
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,8 +16,8 @@ def run_train(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from cloud_server.training.train import TrainConfig, prepare_data
-    from shared.dataset import load_many
-    from shared.review import load_review
+    from shared.datasets.dataset import load_many
+    from shared.datasets.review import load_review
 
     if args.out.exists():
         raise FileExistsError(f"{args.out} already exists; choose a new --out")
@@ -71,8 +71,8 @@ def run_audit(args: argparse.Namespace) -> None:
 
     from cloud_server.training.audit import AuditConfig, audit, audit_steps
     from cloud_server.training.train import prepare_data
-    from shared.atomic import atomic_file
-    from shared.dataset import load_many
+    from shared.app.atomic import atomic_file
+    from shared.datasets.dataset import load_many
 
     if args.html and args.html.exists():
         raise FileExistsError(f"{args.html} already exists; choose a new --html")
@@ -127,9 +127,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
     import json
     import sys
 
-    from shared.atomic import atomic_dir
-    from shared.bundle import load_manifest
-    from shared.dataset import load_dataset
+    from shared.app.atomic import atomic_dir
+    from shared.datasets.dataset import load_dataset
+    from shared.model.bundle import load_manifest
 
     manifest = load_manifest(args.model)  # bad input fails here, before TensorFlow loads
     ds = load_dataset(args.data)

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
-from shared.calibration import coverage_curve, expected_calibration_error, softmax
-from shared.dataset import Dataset
-from shared.errors import DatasetError
-from shared.normalize import clip_windows, features_batch
-from shared.open_bundle import open_bundle
-from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
+from shared.app.errors import DatasetError
+from shared.contract.normalize import clip_windows, features_batch
+from shared.datasets.dataset import Dataset
+from shared.model.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
+from shared.model.calibration import coverage_curve, expected_calibration_error, softmax
+from shared.model.open_bundle import open_bundle
+from shared.model.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 
 
 def runner_for(bundle: Path, runtime: str):
@@ -24,7 +24,7 @@ def runner_for(bundle: Path, runtime: str):
         from cloud_server.inference import SavedModelRunner
 
         return SavedModelRunner(bundle)
-    from shared.tflite import TFLiteRunner
+    from shared.model.tflite import TFLiteRunner
 
     return TFLiteRunner(bundle / (TFLITE_FLOAT if runtime == "tflite" else TFLITE_INT8))
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.bundle import SAVED_MODEL_DIR, TFLITE_FLOAT, TFLITE_INT8
-from shared.errors import BundleError
-from shared.tflite import TFLiteRunner
+from shared.app.errors import BundleError
+from shared.model.bundle import SAVED_MODEL_DIR, TFLITE_FLOAT, TFLITE_INT8
+from shared.model.tflite import TFLiteRunner
 
 
 def export_saved_model(model, folder: Path, frames: int, feature_dim: int) -> None:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.atomic import atomic_file
-from shared.dataset import Dataset, save_dataset
-from shared.errors import DatasetError
-from shared.handshape import recording_problem
-from shared.normalize import resample
-from shared.spec import RAW_DIM
+from shared.app.atomic import atomic_file
+from shared.app.errors import DatasetError
+from shared.contract.normalize import resample
+from shared.contract.spec import RAW_DIM
+from shared.datasets.dataset import Dataset, save_dataset
+from shared.datasets.handshape import recording_problem
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -40,7 +40,9 @@ class ClipResult:
     frames_with_hand: int = 0
     fps: float | None = None
     skipped: str | None = None  # why the clip is not in the dataset
-    problem: str | None = None  # why the clip, kept, should be recorded again (shared.handshape.recording_problem)
+    problem: str | None = (
+        None  # why the clip, kept, should be recorded again (shared.datasets.handshape.recording_problem)
+    )
 
 
 def find_clips(inputs: list[Path], label_from: str = "folder") -> list[tuple[Path, str]]:
@@ -107,7 +109,7 @@ def _part_name(clip: Path) -> str:
 
 @functools.cache
 def _label_check(model: str):
-    from shared.label_check import bundle_label_check
+    from shared.model.label_check import bundle_label_check
 
     return bundle_label_check(model)  # once per worker process
 
@@ -170,7 +172,7 @@ def extract(
     if out.exists():
         raise FileExistsError(f"{out} already exists; choose a new --out")
     if model is not None:
-        from shared.open_bundle import open_bundle
+        from shared.model.open_bundle import open_bundle
 
         open_bundle(model)  # a bad bundle fails here, in one line, before any clip
     recordings = find_recordings(inputs, label_from, session)

@@ -31,7 +31,7 @@ def build_model(
 ):
     """A keras Model mapping (N, frames, feature_dim) float32 to (N, n_classes) logits.
 
-    With ``config.mirror_invariant`` and ``mirror`` (the (F, F) matrix of shared.normalize.feature_mirror),
+    With ``config.mirror_invariant`` and ``mirror`` (the (F, F) matrix of shared.contract.normalize.feature_mirror),
     one network scores the window and its mirror image and the logits are averaged: the model answers
     the same for a sign made with either hand, by construction, on every runtime.
     """

@@ -13,9 +13,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from shared.atomic import atomic_file
-from shared.errors import DatasetError
-from shared.review import load_review
+from shared.app.atomic import atomic_file
+from shared.app.errors import DatasetError
+from shared.datasets.review import load_review
 
 MAX_BODY = 2_000_000  # a review of every block of the largest dataset here is about 100 kB
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.dataset import Dataset, sequence_groups
-from shared.errors import DatasetError
+from shared.app.errors import DatasetError
+from shared.datasets.dataset import Dataset, sequence_groups
 
 MIN_VAL_SESSIONS = 3
 
@@ -23,7 +23,7 @@ def holdout_sessions(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> tuple
     recorded stays in training). With a
     single session, or so few that this would hold out more than ``MAX_SESSION_HOLDOUT * fraction``
     (two sessions: half the data), every session is split into blocks of consecutive recordings
-    (shared.dataset.sequence_groups) and the same blocks of every session are held out instead, so
+    (shared.datasets.dataset.sequence_groups) and the same blocks of every session are held out instead, so
     training keeps every session.
     """
     sessions = np.unique(ds.session)

@@ -14,20 +14,20 @@ from cloud_server.training.augment import augment
 from cloud_server.training.model import ModelConfig, build_model
 from cloud_server.training.noise import SuspectBlock, suspect_blocks
 from cloud_server.training.split import check_split, holdout_sessions
-from shared.atomic import atomic_dir
-from shared.bundle import Manifest, check_name, now_iso, write_manifest
-from shared.calibration import (
+from shared.app.atomic import atomic_dir
+from shared.app.errors import DatasetError, SpecMismatchError
+from shared.contract.normalize import clip_windows, feature_dim, feature_mirror, features_batch
+from shared.contract.spec import MAX_FPS, FeatureSpec
+from shared.datasets.dataset import Dataset, load_many
+from shared.datasets.review import Review, apply_review
+from shared.model.bundle import Manifest, check_name, now_iso, write_manifest
+from shared.model.calibration import (
     expected_calibration_error,
     fit_temperature,
     kiosk_threshold,
     softmax,
 )
-from shared.dataset import Dataset, load_many
-from shared.errors import DatasetError, SpecMismatchError
-from shared.normalize import clip_windows, feature_dim, feature_mirror, features_batch
-from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
-from shared.review import Review, apply_review
-from shared.spec import MAX_FPS, FeatureSpec
+from shared.model.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.handedness import mirror as mirror_landmarks
-from shared.spec import HANDS, LANDMARKS
+from shared.contract.handedness import mirror as mirror_landmarks
+from shared.contract.spec import HANDS, LANDMARKS
 
 # MediaPipe's 21-landmark hand topology: wrist 0, thumb 1-4, index 5-8, middle 9-12, ring 13-16, pinky 17-20.
 HAND_CONNECTIONS = (

@@ -14,7 +14,7 @@ from edge_client.display.contract import Control, Predictions
 from edge_client.display.hub import DisplayHub, Subscription
 from edge_client.display.overlay import encode_jpeg, preview_bgr
 from edge_client.events import LabelEvent, StatusEvent
-from shared.spec import RAW_DIM
+from shared.contract.spec import RAW_DIM
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 BLANK_EVERY_S = 1.0  # the preview's black picture, while there is none from the camera

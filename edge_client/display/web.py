@@ -37,7 +37,7 @@ from edge_client.display.contract import Control, Predictions, json_error
 from edge_client.display.hub import DisplayHub
 from edge_client.display.operator import OperatorActions
 from edge_client.display.page import STATIC_DIR, PageViews
-from shared.errors import SignstreamError
+from shared.app.errors import SignstreamError
 
 if TYPE_CHECKING:
     from edge_client.display.serving import WebLimits

@@ -1,7 +1,7 @@
 """Hand landmarks from frames: MediaPipe's HandLandmarker (Tasks API) in VIDEO mode, or the same models on LiteRT.
 
 Frames in, (126,) vectors out in the shared layout: slot 0 the hand Holistic calls left, slot 1 the
-right, zeros for a missing hand. Handedness goes through shared.handedness.slot_for. The backend is
+right, zeros for a missing hand. Handedness goes through shared.contract.handedness.slot_for. The backend is
 MediaPipe's library where the CPU can run it and ``shared.hands.litert`` (LiteRT) elsewhere, a
 Raspberry Pi 4 among them (``shared.hands.cpu``).
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.handedness import HAND_DIM, mirror, slot_for
+from shared.contract.handedness import HAND_DIM, mirror, slot_for
+from shared.contract.spec import RAW_DIM
 from shared.hands.cpu import choose_backend
 from shared.hands.litert import LiteRTHandLandmarker
 from shared.hands.task import ensure_task_file
-from shared.spec import RAW_DIM
 
 
 def slot_vector(hands: list[tuple[float, str, np.ndarray]]) -> np.ndarray:

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from shared.tflite import interpreter_class
+from shared.model.tflite import interpreter_class
 
 DETECTOR, LANDMARKS = "hand_detector.tflite", "hand_landmarks_detector.tflite"
 PALM_SIZE, HAND_SIZE = 192, 224

@@ -19,8 +19,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from shared.atomic import atomic_file
-from shared.errors import SignstreamError
+from shared.app.atomic import atomic_file
+from shared.app.errors import SignstreamError
 
 log = logging.getLogger(__name__)
 

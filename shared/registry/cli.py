@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from shared import cli_args as a
-from shared.bundle import MANIFEST, read_manifest
-from shared.errors import SignstreamError
+from shared.app import cli_args as a
+from shared.app.errors import SignstreamError
+from shared.model.bundle import MANIFEST, read_manifest
 from shared.registry.registry import Registry, check_who, validation_note, whoami
 from shared.registry.settings import RegistrySettings
 from shared.registry.store import open_store
@@ -215,7 +215,7 @@ def run_rollback(args: argparse.Namespace) -> None:
 
 def run_signing_key(args: argparse.Namespace) -> None:
     """Create an ed25519 key pair for signing bundles."""
-    from shared.signing import generate_keypair
+    from shared.model.signing import generate_keypair
 
     public = args.public or args.private.with_suffix(".pub")
     generate_keypair(args.private, public)

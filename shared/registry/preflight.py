@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from shared.deadline import call_within
+from shared.app.deadline import call_within
+from shared.app.settings_load import SettingsError
 from shared.registry.registry import Registry
 from shared.registry.store import NoSuchStore, StoreError
-from shared.settings_load import SettingsError
 
 log = logging.getLogger(__name__)
 

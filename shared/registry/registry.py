@@ -10,7 +10,7 @@ Layout inside a store (every file its own object, never an archive)::
                                                (its ``signature`` field) when promoted with a signing key
     datasets/<name>/<version>/manifest.json    DatasetManifest (files with sha256 and size)
     datasets/<name>/<version>/<file>
-    datasets/<name>/<version>/reviews/<sha256>.jsonl   a review file of that version (shared/review.py)
+    datasets/<name>/<version>/reviews/<sha256>.jsonl   a review file of that version (shared/datasets/review.py)
     datasets/<name>/<version>/reviews/<sha256>.json    its record (who pushed, when, counts): written last
 
 Versions are immutable: a push of an existing version is refused, and the claim object (created
@@ -41,7 +41,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from shared.bundle import (
+from shared.app.errors import BundleError, DatasetError, SignstreamError
+from shared.model.bundle import (
     MANIFEST,
     NAME_PATTERN,
     SAVED_MODEL_DIR,
@@ -52,10 +53,9 @@ from shared.bundle import (
     now_iso,
     sha256_file,
 )
-from shared.bundle import check_name as bundle_check_name
-from shared.errors import BundleError, DatasetError, SignstreamError
+from shared.model.bundle import check_name as bundle_check_name
+from shared.model.signing import SignatureError, load_public_key, private_key, sign_bytes, verify_bundle, verify_bytes
 from shared.registry.store import ObjectNotFound, PreconditionFailed, Store
-from shared.signing import SignatureError, load_public_key, private_key, sign_bytes, verify_bundle, verify_bytes
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ class Registry:
         Returns:
             the review's record and whether it was new (False: it was there already).
         """
-        from shared.review import load_review
+        from shared.datasets.review import load_review
 
         manifest = self._dataset_manifest(name, version)  # NotInRegistryError: no such dataset version
         path = Path(path)
@@ -803,7 +803,7 @@ def describe_unpushable(path: Path) -> str:
 
 
 def _dataset_summary(path: Path) -> dict[str, Any]:
-    from shared.dataset import load_dataset
+    from shared.datasets.dataset import load_dataset
 
     ds = load_dataset(path)  # raises DatasetError on a malformed file: never push a broken dataset
     return {"sequences": len(ds), "classes": list(ds.classes), "frames": int(ds.X.shape[1])}

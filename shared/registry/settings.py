@@ -17,7 +17,7 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.envcheck import AliasedSettings
+from shared.app.envcheck import AliasedSettings
 
 ENV_PREFIX = "SIGNSTREAM_"
 

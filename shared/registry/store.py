@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from shared.atomic import atomic_file
-from shared.errors import SignstreamError
+from shared.app.atomic import atomic_file
+from shared.app.errors import SignstreamError
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class FileStore(Store):
         with self._errors(key):
             if not path.is_file():
                 raise FileNotFoundError(errno.ENOENT, "no such object", str(path))
-            from shared.bundle import sha256_file
+            from shared.model.bundle import sha256_file
 
             return ObjectInfo(key, path.stat().st_size, sha256_file(path))
 

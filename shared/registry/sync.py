@@ -24,13 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.atomic import atomic_file
-from shared.deadline import call_within
-from shared.errors import BundleError, SignstreamError
-from shared.open_bundle import open_bundle
+from shared.app.atomic import atomic_file
+from shared.app.deadline import call_within
+from shared.app.errors import BundleError, SignstreamError
+from shared.model.open_bundle import open_bundle
+from shared.model.signing import load_public_key
 from shared.registry.registry import LocalDiskError, Registry, RegistryError, check_name
 from shared.registry.store import StoreError, open_store
-from shared.signing import load_public_key
 
 if TYPE_CHECKING:
     from shared.registry.settings import FollowSettings

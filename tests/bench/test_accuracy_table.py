@@ -46,7 +46,7 @@ def test_the_table_has_the_kiosk_columns_and_the_agreed_misses():
 def test_a_seed_whose_held_out_people_have_no_idle_still_averages(monkeypatch):
     """A 48-minute run once ended in a KeyError: seed 2's held-out fifth had no `idle`, so no false_label_rate."""
     import bench.accuracy as bench
-    from shared.synth import generate
+    from shared.datasets.synth import generate
 
     ds = generate(classes=2, per_class=4, signers=2, seed=0)
     monkeypatch.setattr(bench, "splits", lambda data_dir, which: [bench.Split("s", ds, ds)])
@@ -63,7 +63,7 @@ def test_a_seed_whose_held_out_people_have_no_idle_still_averages(monkeypatch):
 def test_a_reference_recipe_on_held_out_people_without_idle_has_no_false_label_rate():
     """It was NaN (the mean of no windows), and the mean over seeds with it."""
     import bench.accuracy as bench
-    from shared.dataset import Dataset
+    from shared.datasets.dataset import Dataset
 
     def dataset(y):
         n = len(y)

@@ -16,7 +16,7 @@ import pytest
 
 from bench import server as bench_server
 from bench.server import Start, _client_proc, run_load, wait_all_workers
-from shared.processes import free_port
+from shared.app.processes import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

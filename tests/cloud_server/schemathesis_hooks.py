@@ -8,8 +8,8 @@ import numpy as np
 import schemathesis
 from hypothesis import strategies as st
 
-from shared.protocol import BINARY_CONTENT_TYPE, MAX_BATCH, encode_binary
-from shared.spec import RAW_DIM, VALUE_BOUND
+from shared.contract.protocol import BINARY_CONTENT_TYPE, MAX_BATCH, encode_binary
+from shared.contract.spec import RAW_DIM, VALUE_BOUND
 
 
 @st.composite

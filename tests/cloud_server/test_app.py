@@ -8,9 +8,9 @@ import pytest
 from cloud_server.app import create_app
 from cloud_server.model_holder import LoadedModel, ModelHolder
 from cloud_server.settings import ServerSettings
-from shared.bundle import Manifest, now_iso
-from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
-from shared.spec import FeatureSpec
+from shared.contract.protocol import BINARY_CONTENT_TYPE, encode_binary
+from shared.contract.spec import FeatureSpec
+from shared.model.bundle import Manifest, now_iso
 
 LABELS = ["hello", "thanks", "yes"]
 

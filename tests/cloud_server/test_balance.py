@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from cloud_server.balance import STALE_S, ConnectionTable, may_accept
-from shared.processes import free_port, start_server, stop_server, wait_ready
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
 from tests.workers import all_workers_serve
 
 

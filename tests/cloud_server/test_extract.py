@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cloud_server.training.extract import find_clips, find_recordings
-from shared.dataset import load_dataset
+from shared.datasets.dataset import load_dataset
 
 
 def _noise_clip(path, frames=8, size=64):
@@ -219,9 +219,9 @@ def _sure_of_bundle(folder, labels, sure):
     """A real bundle whose TFLite model names ``sure`` for every window (a Dense layer with weights 0)."""
     import tensorflow as tf
 
-    from shared.bundle import TFLITE_FLOAT, Manifest, now_iso, write_manifest
-    from shared.normalize import features_batch
-    from shared.spec import FeatureSpec
+    from shared.contract.normalize import features_batch
+    from shared.contract.spec import FeatureSpec
+    from shared.model.bundle import TFLITE_FLOAT, Manifest, now_iso, write_manifest
 
     spec = FeatureSpec()
     dim = features_batch([np.zeros((spec.frames, 126), np.float32)], spec).shape[-1]

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from shared.processes import free_port, start_server, stop_server, wait_ready
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
 from tests.slow_clients import raise_fd_limit
 
 pytestmark = pytest.mark.slow

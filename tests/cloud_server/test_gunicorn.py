@@ -10,8 +10,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from shared.processes import free_port, start_server, stop_server, wait_ready
-from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
+from shared.contract.protocol import BINARY_CONTENT_TYPE, encode_binary
 
 pytestmark = pytest.mark.slow
 

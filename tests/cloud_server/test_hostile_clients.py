@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from cloud_server.keys import add_key
-from shared.processes import free_port, start_server, stop_server, wait_ready
-from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
+from shared.contract.protocol import BINARY_CONTENT_TYPE, encode_binary
 from tests.slow_clients import raise_fd_limit
 
 pytestmark = pytest.mark.slow

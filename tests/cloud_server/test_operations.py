@@ -16,10 +16,10 @@ from cloud_server.metrics import Metrics
 from cloud_server.model_holder import LoadedModel, ModelHolder
 from cloud_server.reloader import FolderSource, ModelWatcher
 from cloud_server.settings import ServerSettings
-from shared.bundle import Manifest, now_iso
-from shared.errors import OverloadedError
-from shared.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
-from shared.spec import FeatureSpec
+from shared.app.errors import OverloadedError
+from shared.contract.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
+from shared.contract.spec import FeatureSpec
+from shared.model.bundle import Manifest, now_iso
 
 
 class ConstRunner:

@@ -13,8 +13,8 @@ from cloud_server.app import create_app
 from cloud_server.keys import KeyStore, add_key
 from cloud_server.model_holder import LoadedModel, ModelHolder
 from cloud_server.settings import ServerSettings
-from shared.bundle import Manifest, now_iso
-from shared.spec import FeatureSpec
+from shared.contract.spec import FeatureSpec
+from shared.model.bundle import Manifest, now_iso
 from tests.conftest import require_binary
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from cloud_server.errors import ApiError
 from cloud_server.request_body import fast_windows, strict_json_windows
-from shared.errors import ProtocolError
-from shared.spec import MAX_INPUT_FRAMES, RAW_DIM
+from shared.app.errors import ProtocolError
+from shared.contract.spec import MAX_INPUT_FRAMES, RAW_DIM
 
 ODD_VALUES = [True, None, "0.5", [0.5], [], {"a": 1}, 10**30, 2**64, -(2**63), 0, -0.0, 1e-320, 11.0, -10.0, 3]
 
@@ -124,7 +124,7 @@ def test_a_window_padded_with_a_nested_frame_is_declined():
 
 def test_the_content_type_picks_the_decoder():
     from cloud_server.request_body import windows_from_body
-    from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+    from shared.contract.protocol import BINARY_CONTENT_TYPE, encode_binary
 
     window = np.full((30, RAW_DIM), 0.5, np.float32)
     body = json.dumps({"sequence": window.tolist()}).encode()

@@ -16,9 +16,9 @@ from cloud_server.app import create_app
 from cloud_server.keys import KeyStore, add_key
 from cloud_server.model_holder import LoadedModel, ModelHolder
 from cloud_server.settings import ServerSettings
-from shared.bundle import Manifest, now_iso
-from shared.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
-from shared.spec import FeatureSpec
+from shared.contract.protocol import DEVICE_HEADER, MODEL_VERSION_HEADER
+from shared.contract.spec import FeatureSpec
+from shared.model.bundle import Manifest, now_iso
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = Path(sys.executable).with_name("st")  # schemathesis' command line, in the same venv

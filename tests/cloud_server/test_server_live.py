@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import requests
 
-from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
-from shared.processes import free_port, start_server, stop_server, wait_ready
-from shared.protocol import BINARY_CONTENT_TYPE, encode_binary
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
+from shared.contract.protocol import BINARY_CONTENT_TYPE, encode_binary
+from shared.model.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
 from tests.workers import all_workers_serve
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cloud_server.training.audit import AuditConfig, audit
-from shared.dataset import Dataset, save_dataset
-from shared.synth import generate, make_signer, sequence
+from shared.datasets.dataset import Dataset, save_dataset
+from shared.datasets.synth import generate, make_signer, sequence
 
 CLASSES, SIGNERS, PER_BLOCK = 6, 9, 8
 

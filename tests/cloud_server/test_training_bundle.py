@@ -7,12 +7,12 @@ import pytest
 
 from cloud_server.inference import SavedModelRunner
 from cloud_server.model_holder import load_model
-from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
-from shared.dataset import load_dataset
-from shared.errors import BundleError
-from shared.normalize import features_batch
-from shared.predictor import predict_windows
-from shared.tflite import TFLiteRunner
+from shared.app.errors import BundleError
+from shared.contract.normalize import features_batch
+from shared.datasets.dataset import load_dataset
+from shared.model.bundle import TFLITE_FLOAT, TFLITE_INT8, load_manifest
+from shared.model.predictor import predict_windows
+from shared.model.tflite import TFLiteRunner
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_train_refuses_an_existing_output(synth_path, tiny_bundle):
 
 def test_refit_ships_a_model_trained_on_every_person_calibrated_on_the_held_out_ones(tmp_path):
     from cloud_server.training.train import TrainConfig, train_bundle
-    from shared.synth import generate
+    from shared.datasets.synth import generate
 
     ds = generate(classes=3, per_class=24, signers=6, seed=5)
     out = tmp_path / "b"

@@ -27,8 +27,8 @@ def test_evaluate_json_is_the_last_line_and_nothing_follows(tiny_bundle, synth_p
 
 
 def test_evaluate_leaves_out_and_counts_unknown_classes(tiny_bundle, tmp_path):
-    from shared.dataset import save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
 
     ds = generate(classes=6, per_class=5, signers=1, seed=9)  # 4 known classes + 2 the model lacks
     save_dataset(tmp_path / "more.npz", ds)
@@ -79,8 +79,8 @@ def test_train_refits_on_everyone_unless_told_not_to(synth_path, tmp_path):
 
 
 def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path):
-    from shared.dataset import save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
 
     save_dataset(tmp_path / "two.npz", generate(classes=2, per_class=1, signers=1, seed=3))  # nothing to hold out
     out = tmp_path / "b"
@@ -97,7 +97,7 @@ def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path
 def test_train_applies_a_review_file_and_leaves_the_data_bytes_unchanged(synth_path, tmp_path):
     import hashlib
 
-    from shared.bundle import load_manifest
+    from shared.model.bundle import load_manifest
 
     review = tmp_path / "review.jsonl"
     review.write_text(
@@ -133,7 +133,7 @@ def test_train_with_a_review_pulled_from_the_registry_names_it_in_models(synth_p
     """push dataset + review, pull both, train --review on the pulled files, push: models names the review."""
     import hashlib
 
-    from shared.bundle import load_manifest
+    from shared.model.bundle import load_manifest
 
     store = ["--store", (tmp_path / "store").as_uri()]
     review = tmp_path / "review.jsonl"

@@ -58,8 +58,8 @@ def test_training_leaves_out_a_person_whose_labels_are_swapped(tmp_path):
 
     from cloud_server.training.split import holdout_sessions
     from cloud_server.training.train import TrainConfig, train_bundle
-    from shared.bundle import load_manifest
-    from shared.synth import generate
+    from shared.datasets.synth import generate
+    from shared.model.bundle import load_manifest
 
     ds = generate(classes=3, per_class=48, signers=8, seed=3)
     train_mask, _ = holdout_sessions(ds, 0.2, 0)  # train's own split: swap a person it trains on

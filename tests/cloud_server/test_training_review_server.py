@@ -9,8 +9,8 @@ import requests
 
 from cloud_server.training.audit import AuditConfig, audit
 from cloud_server.training.audit_report import render
-from shared.review import load_review
-from shared.synth import generate
+from shared.datasets.review import load_review
+from shared.datasets.synth import generate
 from tests.edge_client.browser import chromium
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cloud_server.training.split import check_split, holdout_sessions
-from shared.dataset import Dataset
-from shared.errors import DatasetError
+from shared.app.errors import DatasetError
+from shared.datasets.dataset import Dataset
 
 
 def _dataset(sessions: int, classes: int = 3, per_class: int = 10) -> Dataset:

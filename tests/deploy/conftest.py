@@ -101,8 +101,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory, source: Path) -> tuple[P
 
 def make_bundle(folder: Path, name: str, version: str) -> Path:
     """A small bundle folder the registry accepts (manifest with every file's sha256); no model inside."""
-    from shared.bundle import Manifest, now_iso, write_manifest
-    from shared.spec import FeatureSpec
+    from shared.contract.spec import FeatureSpec
+    from shared.model.bundle import Manifest, now_iso, write_manifest
 
     (folder / "saved_model").mkdir(parents=True)
     (folder / "saved_model" / "saved_model.pb").write_bytes(f"graph {name} {version}".encode() * 40)

@@ -18,7 +18,7 @@ import pytest
 
 from edge_client.answering import LOCAL, Answer
 from edge_client.frames import Frame, Image
-from shared.spec import RAW_DIM
+from shared.contract.spec import RAW_DIM
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "edge_client"  # git-ignored
 
@@ -177,7 +177,7 @@ def fake_server():
 @pytest.fixture
 def down_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (a stopped server)."""
-    from shared.processes import free_port
+    from shared.app.processes import free_port
 
     return f"http://127.0.0.1:{free_port()}"
 

@@ -153,8 +153,8 @@ def test_the_start_warns_when_the_api_listens_beyond_this_machine_without_a_toke
 ):
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
-    from shared.dataset import save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
 
     assert exposure_warning("127.0.0.1", None) is None and exposure_warning("0.0.0.0", TOKEN) is None
     replay = tmp_path / "replay.npz"

@@ -18,7 +18,7 @@ import requests
 
 pytest.importorskip("tensorflow")
 
-from shared.processes import free_port, start_server, stop_server, wait_ready
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
 
 from .browser import chromium
 from .conftest import ARTIFACTS

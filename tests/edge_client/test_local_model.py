@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from edge_client.answering import LOCAL, LocalModel, ModelSlot
-from shared.bundle import MANIFEST, read_manifest, write_manifest
-from shared.dataset import load_dataset
-from shared.errors import BundleError
+from shared.app.errors import BundleError
+from shared.datasets.dataset import load_dataset
+from shared.model.bundle import MANIFEST, read_manifest, write_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_swap_is_atomic_and_a_bad_bundle_keeps_the_old_model(tiny_bundle, tmp_pa
 
 
 def test_signature_checked_with_a_public_key(tiny_bundle, tmp_path):
-    from shared.signing import SignatureError, generate_keypair, sign_bundle
+    from shared.model.signing import SignatureError, generate_keypair, sign_bundle
 
     generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     signed = _copy(tiny_bundle, tmp_path / "signed")
@@ -76,11 +76,11 @@ def test_the_registry_sync_keeps_the_local_model_current(tiny_bundle, tmp_path, 
     to the server in X-Model-Version."""
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
-    from shared.dataset import save_dataset
-    from shared.protocol import MODEL_VERSION_HEADER
+    from shared.contract.protocol import MODEL_VERSION_HEADER
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
-    from shared.synth import generate
 
     store = f"file://{tmp_path / 'registry'}"
     (tmp_path / "registry").mkdir()

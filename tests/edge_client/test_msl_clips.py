@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow")
 
 from edge_client.runner import build_runner
 from edge_client.settings import load_settings
-from shared.processes import free_port, start_server, stop_server, wait_ready
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

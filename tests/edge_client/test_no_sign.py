@@ -4,8 +4,8 @@ import numpy as np
 
 from edge_client.answering import LOCAL, Answer, LocalModel
 from edge_client.smoothing import Smoother
-from shared.bundle import Manifest, now_iso
-from shared.spec import FeatureSpec
+from shared.contract.spec import FeatureSpec
+from shared.model.bundle import Manifest, now_iso
 
 
 class CountingRunner:

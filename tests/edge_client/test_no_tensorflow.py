@@ -17,11 +17,11 @@ def test_edge_cli_and_modules_import_without_tensorflow():
     code = (
         BLOCK_TF
         + """
-import edge_client.cli, edge_client.pipeline, edge_client.transport, edge_client.window, shared.tflite
+import edge_client.cli, edge_client.pipeline, edge_client.transport, edge_client.window, shared.model.tflite
 import edge_client.runner, edge_client.answering, edge_client.smoothing, edge_client.settings, edge_client.systemd
 import edge_client.display.web, edge_client.display.hub, edge_client.display.window, edge_client.record
 import bench.edge
-import shared.normalize, shared.protocol, shared.bundle, shared.predictor
+import shared.contract.normalize, shared.contract.protocol, shared.model.bundle, shared.model.predictor
 from signstream.cli import main
 try:
     main(['edge', '--help'])

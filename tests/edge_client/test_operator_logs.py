@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shared.logs import RepeatFilter
+from shared.app.logs import RepeatFilter
 
 
 def _edge(*args, timeout=120, **kw):
@@ -96,7 +96,7 @@ def test_a_headless_kiosk_still_serves_its_local_api_and_metrics(fake_server, sy
 
     import requests
 
-    from shared.processes import free_port
+    from shared.app.processes import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNSTREAM_EDGE_")}
@@ -125,7 +125,7 @@ def test_lines_with_different_values_are_never_folded():
     flt = RepeatFilter(60, clock=lambda: 0.0)
 
     def record(msg, *args):
-        return logging.LogRecord("shared.hot_swap", logging.INFO, __file__, 1, msg, args, None)
+        return logging.LogRecord("shared.model.hot_swap", logging.INFO, __file__, 1, msg, args, None)
 
     template = "serving %s %s %s from %s (promoted by %s)"
     assert flt.filter(record(template, "local model", "msl", "2", "/cache/msl/2", "alice"))

@@ -14,8 +14,8 @@ from edge_client.settings import EdgeSettingsError, load_settings
 
 @pytest.fixture
 def replay(tmp_path):
-    from shared.dataset import save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
 
     path = tmp_path / "replay.npz"
     save_dataset(path, generate(classes=2, per_class=1, signers=1, seed=5))

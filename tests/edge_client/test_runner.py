@@ -9,8 +9,8 @@ from edge_client.events import AnswerEvent, LabelEvent
 def test_json_events_print_every_answer_and_shown_label(fake_server, clean_env, tmp_path):
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
-    from shared.dataset import save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
 
     replay = tmp_path / "replay.npz"
     save_dataset(replay, generate(classes=2, per_class=1, signers=1, seed=5))

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from edge_client.transport import Backoff, CircuitBreaker, CircuitOpenError, CloudClient, TransportError
-from shared.protocol import BINARY_CONTENT_TYPE, DEVICE_HEADER, MODEL_VERSION_HEADER, decode_binary
+from shared.contract.protocol import BINARY_CONTENT_TYPE, DEVICE_HEADER, MODEL_VERSION_HEADER, decode_binary
 
 from .conftest import hand
 
@@ -84,7 +84,7 @@ def test_binary_body_decodes_to_the_window(fake_server):
     client = CloudClient(fake_server.url)
     client.predict(w)
     # the fake server records sizes; re-encode to compare what went out with what the protocol expects
-    from shared.protocol import encode_binary
+    from shared.contract.protocol import encode_binary
 
     assert fake_server.requests[-1]["size"] == len(encode_binary(w))
     assert np.allclose(decode_binary(encode_binary(w)).windows[0], w, atol=1e-3)

@@ -185,7 +185,7 @@ def test_a_slow_subscriber_loses_its_oldest_events_not_the_hub():
 
 
 def test_a_taken_port_is_one_clear_error(kiosk):
-    from shared.errors import SignstreamError
+    from shared.app.errors import SignstreamError
 
     hub, control, web = kiosk
     app, _ = create_app(hub, control)
@@ -312,8 +312,8 @@ def test_the_runner_serves_the_bridge_fields_and_applies_its_threshold(fake_serv
     """The real Control (KioskControl) behind the bridge's /api/gestures, /api/status and POST /api/config."""
     from edge_client.runner import build_runner
     from edge_client.settings import load_settings
-    from shared.dataset import save_dataset
-    from shared.synth import generate
+    from shared.datasets.dataset import save_dataset
+    from shared.datasets.synth import generate
 
     replay = tmp_path / "replay.npz"
     save_dataset(replay, generate(classes=2, per_class=1, signers=1, seed=5))

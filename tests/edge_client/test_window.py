@@ -4,7 +4,7 @@ import pytest
 from edge_client.frames import Frame
 from edge_client.sources import ReplaySource
 from edge_client.window import FrameSampler, SignEnd, Window, Windower
-from shared.synth import generate
+from shared.datasets.synth import generate
 
 
 def _frames(pattern: str):

@@ -1,6 +1,6 @@
 """Fake bundles and signing keys for the tests of shared/ (bundles, signing, the registry).
 
-Bundles here are built with shared.bundle.write_manifest (no TensorFlow), so these tests also run in
+Bundles here are built with shared.model.bundle.write_manifest (no TensorFlow), so these tests also run in
 the edge-only venv.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.bundle import Manifest, now_iso, write_manifest
-from shared.signing import generate_keypair
-from shared.spec import FeatureSpec
+from shared.contract.spec import FeatureSpec
+from shared.model.bundle import Manifest, now_iso, write_manifest
+from shared.model.signing import generate_keypair
 
 BundleFactory = Callable[..., Path]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.processes import free_port, stop_server, wait_ready
+from shared.app.processes import free_port, stop_server, wait_ready
 from tests.moto_server import moto_server, s3_environment
 
 pytestmark = pytest.mark.slow
@@ -200,7 +200,7 @@ def s3_url():
 @pytest.fixture(scope="session")
 def bundles(tiny_bundle, tmp_path_factory):
     """Two versions of model `signs` with different labels (v2 relabels v1's network): bundle folders."""
-    from shared.bundle import read_manifest, write_manifest
+    from shared.model.bundle import read_manifest, write_manifest
 
     root = tmp_path_factory.mktemp("system-bundles")
     out = {}

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from shared.dataset import save_dataset
-from shared.processes import stop_server, wait_ready
-from shared.synth import generate
+from shared.app.processes import stop_server, wait_ready
+from shared.datasets.dataset import save_dataset
+from shared.datasets.synth import generate
 from tests.system.conftest import http, wait_until
 from tests.workers import all_workers_serve
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bench.server import run_load
-from shared.processes import free_port
+from shared.app.processes import free_port
 from shared.registry.registry import Registry
 from shared.registry.store import open_store
 from tests.conftest import require_binary

@@ -12,9 +12,9 @@ import boto3
 import numpy as np
 import pytest
 
-from shared.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
+from shared.model.bundle import SAVED_MODEL_DIR, read_manifest, write_manifest
+from shared.model.signing import sign_bytes
 from shared.registry.registry import signed_bytes
-from shared.signing import sign_bytes
 from tests.system.conftest import AWS_SECRET, http, wait_until
 from tests.workers import all_workers_serve
 
@@ -186,7 +186,7 @@ def test_store_outage_keeps_the_last_good_model_and_recovers(system, fleet):
     assert wait_until(lambda: all_workers_serve(base, "2"), 90), "servers must recover after the outage"
     assert wait_until(lambda: all_workers_serve(base2, "2", workers=1), 90)
     assert versions(system, base, 6) == {"2"}
-    from shared.processes import stop_server
+    from shared.app.processes import stop_server
 
     stop_server(proc2)
     promote(system, "1")
@@ -220,7 +220,7 @@ def test_a_store_that_hangs_delays_a_start_by_at_most_the_startup_wait(system, f
             "the server follows once the store answers"
         )
     finally:
-        from shared.processes import stop_server
+        from shared.app.processes import stop_server
 
         stop_server(proc2)
         promote(system, "1")

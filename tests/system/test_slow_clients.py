@@ -16,7 +16,7 @@ import pytest
 
 from bench.load_client import Connection, encode_request
 from cloud_server.settings import ServerSettings
-from shared.processes import free_port, start_server, stop_server, wait_ready
+from shared.app.processes import free_port, start_server, stop_server, wait_ready
 from tests.slow_clients import BODY, HEADERS, IDLE, Prober, SlowClients, raise_fd_limit
 
 pytestmark = pytest.mark.slow

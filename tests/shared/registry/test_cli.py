@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from shared.bundle import load_manifest
+from shared.model.bundle import load_manifest
 from signstream.cli import main
 
 
@@ -164,7 +164,7 @@ def test_models_under_a_misspelt_s3_prefix_says_what_is_there(s3_env, make_bundl
 
 
 def test_models_and_promote_say_when_a_version_was_not_validated(tmp_path, make_bundle):
-    from shared.bundle import read_manifest, write_manifest
+    from shared.model.bundle import read_manifest, write_manifest
 
     store = (tmp_path / "store").as_uri()
     bundle = make_bundle("tiny", "1")
@@ -187,7 +187,7 @@ def _review_file(path, *blocks):
 def test_a_review_pushed_with_its_dataset_is_listed_and_pulled(store_url, synth_path, make_bundle, tmp_path, capsys):
     import hashlib
 
-    from shared.bundle import write_manifest
+    from shared.model.bundle import write_manifest
 
     store = ["--store", store_url]
     review = _review_file(tmp_path / "review.jsonl", ("synth:signer1", "wave"))

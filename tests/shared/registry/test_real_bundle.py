@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.bundle import load_manifest
+from shared.model.bundle import load_manifest
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("tensorflow", reason="the server side needs TensorFlow (not in the edge venv)")

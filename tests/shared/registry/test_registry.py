@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from shared.bundle import SIGNATURE, load_manifest
-from shared.dataset import load_dataset
-from shared.errors import BundleError
+from shared.app.errors import BundleError
+from shared.datasets.dataset import load_dataset
+from shared.model.bundle import SIGNATURE, load_manifest
+from shared.model.signing import SignatureError, sign_bundle, verify_bundle
 from shared.registry.registry import (
     NotInRegistryError,
     PromoteConflictError,
@@ -18,7 +19,6 @@ from shared.registry.registry import (
     VersionExistsError,
 )
 from shared.registry.store import StoreError, UnsafeKeyError
-from shared.signing import SignatureError, sign_bundle, verify_bundle
 from tests.shared.registry.conftest import CountingStore
 
 

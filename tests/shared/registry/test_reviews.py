@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import DatasetError
+from shared.app.errors import DatasetError
+from shared.datasets.review import apply_review, load_review
 from shared.registry.registry import NotInRegistryError, Registry
-from shared.review import apply_review, load_review
 
 
 def write_review(path: Path, *lines: dict) -> Path:
@@ -47,7 +47,7 @@ def test_a_review_is_stored_listed_and_pulled_beside_its_dataset(registry: Regis
     pulled = out / "reviews" / f"{sha}.jsonl"
     assert pulled.read_bytes() == review.read_bytes()
 
-    from shared.dataset import load_many
+    from shared.datasets.dataset import load_many
 
     ds = load_many([out / "synth.npz"])  # train's loading: sessions named '<file stem>:<session>'
     applied = apply_review(ds, load_review(pulled))
@@ -73,7 +73,7 @@ def test_a_tampered_review_aborts_the_pull(registry: Registry, synth_path, tmp_p
     review = write_review(tmp_path / "r.jsonl", drop("synth:signer1", "wave"))
     record, _ = registry.push_review(review, "synth", "v1")
     registry.store.put_bytes(f"datasets/synth/v1/reviews/{record.sha256}.jsonl", b'{"session": "x"}\n' * 3)
-    from shared.errors import BundleError
+    from shared.app.errors import BundleError
 
     with pytest.raises(BundleError, match="does not match its sha256"):
         registry.pull_dataset("synth", "v1", tmp_path / "pulled")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from cloud_server.settings import ServerSettings
 from edge_client.cli import settings_from_args
 from edge_client.settings import EdgeSettings, load_settings
-from shared.envcheck import unknown_variables
+from shared.app.envcheck import unknown_variables
 from shared.registry.settings import FollowSettings, RegistrySettings, StoreSettings
 
 FOLLOW = ("store", "public_key", "model_name", "cache_dir", "poll_interval", "startup_wait")

@@ -93,7 +93,7 @@ def test_large_files_go_multipart_and_verify(s3_env, tmp_path):
     small = tmp_path / "small.bin"
     small.write_bytes(b"x" * 100)
     store.put_file("datasets/small.bin", small)
-    from shared.bundle import sha256_file
+    from shared.model.bundle import sha256_file
 
     assert store.stat("datasets/small.bin").sha256 == sha256_file(small)
 

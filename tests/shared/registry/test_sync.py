@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from shared.bundle import load_manifest
+from shared.model.bundle import load_manifest
 from shared.registry.registry import Registry, RegistryError
 from shared.registry.store import StoreError, open_store
 from shared.registry.sync import ModelSync

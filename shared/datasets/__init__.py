@@ -1,0 +1,1 @@
+"""Landmark datasets: layout, import, synthetic data, review decisions, recording quality in numbers."""
