@@ -99,31 +99,15 @@ SHARED_BELOW = {
     "hands": {"app", "contract", "model"},
     "registry": {"app", "contract", "model", "datasets"},
 }
-# argparse types that check a value against the contract's and the bundle's limits (function-level)
-SHARED_LAYER_EXCEPTIONS = {
-    ("shared.app.cli_args", "shared.contract.spec"),
-    ("shared.app.cli_args", "shared.model.bundle"),
-}
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if n.count(".") >= 2 and n.startswith("shared.")))
 def test_each_part_of_shared_imports_only_the_parts_below_it(name):
     part = name.split(".")[1]
     for target in imported(MODULES[name]):
-        if (
-            target.startswith("shared.")
-            and target.count(".") >= 1
-            and (name, _owner(target)) not in SHARED_LAYER_EXCEPTIONS
-        ):
+        if target.startswith("shared.") and target.count(".") >= 1:
             other = target.split(".")[1]
             assert other == part or other in SHARED_BELOW[part], f"{name} imports {target}"
-
-
-def _owner(target: str) -> str:
-    """The module a dotted import names (``shared.model.bundle.Manifest`` -> ``shared.model.bundle``)."""
-    while target not in MODULES and "." in target:
-        target = target.rsplit(".", 1)[0]
-    return target
 
 
 def test_no_import_cycle():

@@ -7,8 +7,13 @@ import os
 from pathlib import Path
 
 from shared.app import cli_args as a
+from shared.contract.spec import MAX_FPS
+from shared.model.bundle import check_name
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+NAME = a.checked(check_name, "name")  # a model name or version as the manifest and the registry accept it
+FPS = a.above_0_up_to(MAX_FPS, "frames per second")  # a frame rate the feature spec accepts
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -270,10 +275,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=a.classes, help="comma-separated classes to train on (default: all)")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to create (must not exist)")
     p.add_argument("--epochs", type=a.positive, help="training epochs (default: the measured default)")
-    p.add_argument("--fps", type=a.frame_rate, help="frame rate a window assumes (default: the data's, else 15)")
+    p.add_argument(
+        "--fps",
+        type=FPS,
+        help="frame rate a window assumes (default: the data's, else 15)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--name", type=a.name, default="signs", help="model name in the manifest (default signs)")
-    p.add_argument("--version", type=a.name, help="model version (default: a UTC timestamp)")
+    p.add_argument("--name", type=NAME, default="signs", help="model name in the manifest (default signs)")
+    p.add_argument("--version", type=NAME, help="model version (default: a UTC timestamp)")
     p.add_argument(
         "--no-sign-label",
         default="idle",

@@ -80,24 +80,29 @@ def at_least_0(value: str) -> float:
     return n
 
 
-def frame_rate(value: str) -> float:
-    """A frame rate the feature spec accepts (0 < fps <= 120), checked before any work starts."""
-    from shared.contract.spec import MAX_FPS
+def above_0_up_to(limit: float, unit: str) -> Callable[[str], float]:
+    """A number above 0 and at most ``limit`` ``unit`` (a frame rate the feature spec accepts, say)."""
 
-    n = above_0(value)
-    if n > MAX_FPS:
-        raise argparse.ArgumentTypeError(f"{value} is above {MAX_FPS:g} frames per second")
-    return n
+    def parse(value: str) -> float:
+        n = above_0(value)
+        if n > limit:
+            raise argparse.ArgumentTypeError(f"{value} is above {limit:g} {unit}")
+        return n
+
+    return parse
 
 
-def name(value: str) -> str:
-    """A model or dataset name or version as the manifest and the registry accept it."""
-    from shared.model.bundle import check_name
+def checked(check: Callable[[str, str], str], what: str) -> Callable[[str], str]:
+    """An argument type from ``check(value, what)``, which returns the value or raises a SignstreamError."""
 
-    try:
-        return check_name(value, "name")
-    except SignstreamError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    def parse(value: str) -> str:
+        try:
+            return check(value, what)
+        except SignstreamError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parse.__name__ = what
+    return parse
 
 
 def classes(value: str) -> list[str]:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from shared.app import cli_args as a
 from shared.app.errors import SignstreamError
-from shared.model.bundle import MANIFEST, read_manifest
+from shared.model.bundle import MANIFEST, check_name, read_manifest
 from shared.registry.registry import Registry, check_who, validation_note, whoami
 from shared.registry.settings import RegistrySettings
 from shared.registry.store import open_store
+
+NAME = a.checked(check_name, "name")  # a model or dataset name or version as the registry accepts it
 
 
 class RegistryCliError(SignstreamError):
@@ -236,11 +238,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("push", help="push a model bundle, a dataset or a dataset's review file to the registry")
     p.add_argument("path", type=Path, nargs="?", help="bundle folder (has manifest.json) or dataset .npz file")
     store_options(p)
-    p.add_argument("--name", type=a.name, help="bundles: must match the manifest; datasets: default the file's name")
-    p.add_argument("--version", type=a.name, help="bundles: must match the manifest; datasets: default a UTC timestamp")
+    p.add_argument("--name", type=NAME, help="bundles: must match the manifest; datasets: default the file's name")
+    p.add_argument("--version", type=NAME, help="bundles: must match the manifest; datasets: default a UTC timestamp")
     p.add_argument("--signing-key", type=Path, help="ed25519 private key (default $SIGNSTREAM_SIGNING_KEY)")
     p.add_argument("--review", type=Path, help="a review file (JSON lines) to store with --dataset NAME --version V")
-    p.add_argument("--dataset", type=a.name, help="with --review: the pushed dataset the review is of")
+    p.add_argument("--dataset", type=NAME, help="with --review: the pushed dataset the review is of")
     p.add_argument("--by", help="with --review: who pushes it (default user@host)")
     p.set_defaults(func=run_push)
 
