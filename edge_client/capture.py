@@ -2,7 +2,7 @@
 
 Clips go to ``<root>/<label>/<timestamp>.mp4``, written under a temporary name and renamed; an
 existing clip is never overwritten. A countdown precedes each clip and a counter tells how many
-clips the label has. With a check (``hand_check``: the hand landmarker over the clip's frames) a
+clips the label has. With a check (``HandCheck``: the hand landmarker over the clip's frames) a
 clip with no hand, a hand in too few frames or one frame repeated is said at once, in one line, so
 the volunteer can record it again while still there.
 """
@@ -89,40 +89,51 @@ def write_clip(frames: list[np.ndarray], fps: float, path: Path) -> None:
         tmp.unlink()
 
 
-def hand_check(variant: str = "full", no_sign_label: str | None = "idle", model: Path | None = None) -> ClipCheck:
+class HandCheck:
     """A ClipCheck that runs the hand landmarker over the clip (as ``extract`` will) and judges it.
 
-    The landmarker is created on the first clip and kept; ``no_sign_label``'s clips need no hand.
-    With ``model`` (a bundle folder, verified now) a clip whose label it confidently sees as another sign is said too.
+    The landmarker is created on the first clip and kept until ``close`` (use it in a ``with``);
+    ``no_sign_label``'s clips need no hand. With ``model`` (a bundle folder, verified now) a clip
+    whose label it confidently sees as another sign is said too.
     """
-    from shared.datasets.handshape import recording_problem
 
-    label_check = None
-    if model is not None:
-        from shared.model.label_check import bundle_label_check
+    def __init__(self, variant: str = "full", no_sign_label: str | None = "idle", model: Path | None = None) -> None:
+        self.variant, self.no_sign_label = variant, no_sign_label
+        self.label_check = None
+        if model is not None:
+            from shared.model.label_check import bundle_label_check
 
-        label_check = bundle_label_check(model)
+            self.label_check = bundle_label_check(model)
+        self._landmarker = None
+        self._clock_ms = 0.0  # VIDEO mode needs increasing stamps: each clip continues after the last one
 
-    landmarker = None
-    clock_ms = 0.0  # VIDEO mode needs increasing stamps: each clip continues after the last one
-
-    def check(frames: list[np.ndarray], fps: float, label: str) -> str | None:
-        nonlocal landmarker, clock_ms
+    def __call__(self, frames: list[np.ndarray], fps: float, label: str) -> str | None:
+        from shared.datasets.handshape import recording_problem
         from shared.hands.video import to_rgb
 
-        if landmarker is None:
+        if self._landmarker is None:
             from shared.hands.landmarker import HandLandmarks
 
-            landmarker = HandLandmarks(variant)
-        stamps = [round(clock_ms + i * 1000 / fps) for i in range(len(frames))]
-        clock_ms += (len(frames) + 30) * 1000 / fps
-        X = np.stack([landmarker.detect(to_rgb(f, False), ts) for f, ts in zip(frames, stamps, strict=True)])
-        problem = recording_problem(X, no_sign=label == no_sign_label)
-        if problem is None and label_check is not None:
-            problem = label_check(X, fps, label)
+            self._landmarker = HandLandmarks(self.variant)
+        stamps = [round(self._clock_ms + i * 1000 / fps) for i in range(len(frames))]
+        self._clock_ms += (len(frames) + 30) * 1000 / fps
+        X = np.stack([self._landmarker.detect(to_rgb(f, False), ts) for f, ts in zip(frames, stamps, strict=True)])
+        problem = recording_problem(X, no_sign=label == self.no_sign_label)
+        if problem is None and self.label_check is not None:
+            problem = self.label_check(X, fps, label)
         return problem
 
-    return check
+    def close(self) -> None:
+        """Stop the landmarker (its graph's threads end here, not in a finaliser at interpreter exit)."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> HandCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def capture(

@@ -33,11 +33,13 @@ def run_edge(args: argparse.Namespace) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> None:
-    from edge_client.capture import capture, hand_check
+    from contextlib import nullcontext
 
-    check = None if args.no_check else hand_check(args.hand_model, args.no_sign_label, args.model)
-    capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown, session=args.session,
-            check=check)  # fmt: skip
+    from edge_client.capture import HandCheck, capture
+
+    with nullcontext() if args.no_check else HandCheck(args.hand_model, args.no_sign_label, args.model) as check:
+        capture(args.label, args.source, args.root, args.count, args.seconds, args.countdown, session=args.session,
+                check=check)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -81,7 +81,7 @@ class EdgeSettings(FollowSettings):
     # Smoothing.
     smooth_k: int = Field(2, ge=1, description="A label is shown when it wins k of the last n windows of a sign.")
     smooth_n: int = Field(3, ge=1, description="The n of 'k of the last n'.")
-    hold: float = Field(1.5, ge=0, description="Seconds a shown label stays after its last support.")
+    hold: float = Field(1.5, ge=0, description="Seconds a shown label stays after the hands left or rest (idle).")
     threshold: float | None = Field(None, ge=0, le=1, description="Confidence needed (default: the model's).")
     # Display and API.
     display: Literal["web", "opencv", "none"] = Field(

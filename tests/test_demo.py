@@ -35,3 +35,5 @@ def test_demo_shows_live_labels_matching_the_truth_and_stops_cleanly(tmp_path):
     ok, n = int(m.group(1)), int(m.group(2))
     assert n >= 12 and ok / n >= 0.6, out
     assert not set(_server_processes()) - set(before), "the demo must leave no server process behind"
+    # one signer held out of synthetic data: said as what was measured, with no advice to record anyone
+    assert "measured on that person alone" in proc.stderr and "record more people" not in proc.stderr + out

@@ -266,11 +266,6 @@ def train_bundle(
         check_name(version, "model version")
     if config.fps is not None and not 0 < config.fps <= MAX_FPS:
         raise SpecMismatchError(f"fps {config.fps} must be greater than 0 and at most {MAX_FPS:g}")
-    import keras
-    import tensorflow as tf
-
-    from cloud_server.training.export import agreement, export_saved_model, export_tflite
-
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; train never overwrites a bundle")
@@ -280,10 +275,15 @@ def train_bundle(
     spec = FeatureSpec(
         frames=config.frames, fps=config.fps or ds.fps or 15.0, normalization_version=config.normalization_version
     )
-    keras.utils.set_random_seed(config.seed)
     train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
-    for warning in check_split(ds, train_mask, val_mask):
+    for warning in check_split(ds, train_mask, val_mask):  # a refused split fails here, before TensorFlow loads
         log.warning("%s", warning)
+    import keras
+    import tensorflow as tf
+
+    from cloud_server.training.export import agreement, export_saved_model, export_tflite
+
+    keras.utils.set_random_seed(config.seed)
     train, val = ds.subset(train_mask), ds.subset(val_mask)
     n = len(ds.classes)
     steps_per_epoch = int(np.ceil(len(train) / config.batch_size))

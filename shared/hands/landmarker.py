@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.app.native_notices import native_notices_dropped
 from shared.contract.handedness import HAND_DIM, mirror, slot_for
 from shared.contract.spec import RAW_DIM
 from shared.hands.cpu import choose_backend
@@ -63,9 +64,12 @@ class HandLandmarks:
                 min_hand_presence_confidence=min_presence,
                 min_tracking_confidence=min_tracking,
             )
-            self._landmarker = HandLandmarker.create_from_options(opts)
+            with native_notices_dropped():
+                self._landmarker = HandLandmarker.create_from_options(opts)
         self.mirrored = mirrored
         self._last_ts = -1
+        # MediaPipe's graph prints its last start-up notice when it meets its first hand
+        self._quiet = self.backend == "mediapipe"
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB frame -> (126,) float32 landmarks in the shared slot layout.
@@ -82,7 +86,12 @@ class HandLandmarks:
             import mediapipe as mp
 
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-            result = self._landmarker.detect_for_video(image, ts)
+            if self._quiet:
+                with native_notices_dropped():
+                    result = self._landmarker.detect_for_video(image, ts)
+                self._quiet = not result.hand_landmarks
+            else:
+                result = self._landmarker.detect_for_video(image, ts)
             hands = [
                 (cats[0].score, cats[0].category_name, [(p.x, p.y, p.z) for p in hand])
                 for hand, cats in zip(result.hand_landmarks, result.handedness, strict=True)
@@ -93,6 +102,7 @@ class HandLandmarks:
         return mirror(out) if self.mirrored else out
 
     def close(self) -> None:
+        """Stop the landmarker's graph now (left to its finaliser at interpreter exit, MediaPipe fails noisily)."""
         self._landmarker.close()
 
     def __enter__(self) -> HandLandmarks:

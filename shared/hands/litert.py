@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shared.app.native_notices import native_notices_dropped
 from shared.model.tflite import interpreter_class
 
 DETECTOR, LANDMARKS = "hand_detector.tflite", "hand_landmarks_detector.tflite"
@@ -232,10 +233,11 @@ class LiteRTHandLandmarker:
         detector, landmarks = read_task(task_path)
         threads = threads or min(4, os.cpu_count() or 1)
         interpreter = interpreter_class()
-        self._palm = interpreter(model_content=detector, num_threads=threads)
-        self._hand = interpreter(model_content=landmarks, num_threads=threads)
-        for model in (self._palm, self._hand):
-            model.allocate_tensors()
+        with native_notices_dropped():  # LiteRT's delegate and buffer-alignment notices
+            self._palm = interpreter(model_content=detector, num_threads=threads)
+            self._hand = interpreter(model_content=landmarks, num_threads=threads)
+            for model in (self._palm, self._hand):
+                model.allocate_tensors()
         self._palm_in = self._palm.get_input_details()[0]["index"]
         # Outputs by name: Identity (regressors / landmarks), Identity_1 (scores / presence), Identity_2 (handedness).
         self._palm_out = _outputs_by_name(self._palm)

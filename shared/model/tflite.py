@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.app.errors import BundleError
+from shared.app.native_notices import native_notices_dropped
 
 
 def interpreter_class():
@@ -23,8 +24,9 @@ class TFLiteRunner:
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         try:
-            self._interp = interpreter_class()(model_path=str(path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with native_notices_dropped():  # LiteRT says it created its XNNPACK delegate
+                self._interp = interpreter_class()(model_path=str(path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise BundleError(f"{path}: cannot load the TFLite model ({err})") from err
         self._in = self._interp.get_input_details()[0]

@@ -157,6 +157,7 @@ def test_the_cli_prints_one_json_object_and_writes_the_report(dirty, tmp_path):
     assert all({"session", "class", "kinds", "evidence"} <= set(f) for f in result["flagged"])
     page = (tmp_path / "r.html").read_text()
     assert "http://" not in page and "https://" not in page and "<canvas" in page
+    assert "np." not in proc.stdout + proc.stderr + page  # numbers and names, not numpy reprs
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):

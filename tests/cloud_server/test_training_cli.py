@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.shared.app.test_native_notices import NATIVE_NOISE
+
 pytestmark = pytest.mark.slow
 
 
@@ -50,6 +52,22 @@ def test_train_refuses_a_dataset_with_another_layout(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def test_train_names_things_in_plain_words_not_numpy_reprs(tmp_path):
+    """Sessions are numpy strings inside; an error that showed np.str_('ambulancia') to a user was a bug."""
+    from shared.datasets.dataset import Dataset, save_dataset
+
+    labels = ["ambulancia", "doctor", "hoy"]
+    y = np.repeat(np.arange(3), 6)
+    sessions = np.array(labels)[y]  # the label folder taken for the session
+    save_dataset(tmp_path / "by-label.npz", Dataset(np.full((18, 30, 126), 0.5, np.float32), y, labels,
+                                                    np.array([f"{s}/{i}" for i, s in enumerate(sessions)]), sessions,
+                                                    np.full(18, 30)))  # fmt: skip
+    proc = _run("train", "--data", tmp_path / "by-label.npz", "--out", tmp_path / "b", capture_output=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "(e.g. session 'by-label:ambulancia')" in proc.stderr
+    assert "np." not in proc.stdout + proc.stderr
+
+
 @pytest.mark.realdata
 def test_a_model_trained_on_msl_names_every_real_clip(sign_data, tmp_path):
     """Holistic-made training data and our live HandLandmarker extraction agree (handedness, normalisation)."""
@@ -89,6 +107,8 @@ def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path
     assert "validation accuracy unknown, threshold 0.00 (a default: nothing held out)" in proc.stdout
     assert "the accuracy on new people is unknown and the threshold is the default 0.00" in proc.stderr
     assert "\r" not in proc.stderr and "epoch/s" not in proc.stderr  # no progress bar redrawn into a log
+    assert [n for n in NATIVE_NOISE if n in proc.stderr] == [], proc.stderr[-2000:]  # TensorFlow's, LiteRT's
+    assert "np." not in proc.stdout + proc.stderr  # numbers and names, not numpy reprs
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["threshold_basis"] == "default" and manifest["metrics"]["val_accuracy"] is None
     assert manifest["threshold"] == 0.0

@@ -72,6 +72,7 @@ def test_sessions_that_are_classes_are_refused_in_one_line():
     with pytest.raises(DatasetError, match="every session holds a single class") as err:
         check_split(ds, train, val)
     assert "\n" not in str(err.value)
+    assert "(e.g. session 'ambulancia')" in str(err.value)  # a plain name, not numpy's np.str_('ambulancia')
 
 
 def test_a_class_held_out_whole_is_refused():
@@ -85,9 +86,18 @@ def test_a_class_held_out_whole_is_refused():
 def test_fewer_than_three_validation_sessions_warn_and_more_do_not():
     ds = _dataset(sessions=10)
     one = ds.session == "S0"
-    assert "validation holds 1 session(s) (S0)" in check_split(ds, ~one, one)[0]
+    assert "validation holds 1 session(s) (S0; " in check_split(ds, ~one, one)[0]
     three = np.isin(ds.session, ["S0", "S1", "S2"])
     assert check_split(ds, ~three, three) == []
+
+
+def test_a_thin_validation_says_what_was_measured_and_gives_no_advice():
+    ds = _dataset(sessions=10)
+    two = np.isin(ds.session, ["S3", "S7"])
+    (warning,) = check_split(ds, ~two, two)
+    assert warning.startswith(f"validation holds 2 session(s) (S3, S7; {two.sum()} sequences): ")
+    assert "measured on those people alone" in warning
+    assert "record" not in warning  # no advice: the data may be synthetic, or all there is
 
 
 def test_a_session_holding_a_rare_class_stays_in_training():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from edge_client.capture import CaptureError, capture, check_label
+from tests.shared.app.test_native_notices import NATIVE_NOISE
 
 
 def _video(path, frames=40, fps=20):
@@ -102,6 +103,18 @@ def test_capture_says_at_once_which_clip_to_record_again(tmp_path, sign_data):
                         "--no-check")  # fmt: skip
     assert proc.returncode == 0 and "warning" not in proc.stdout
     assert len(list((tmp_path / "root" / "hello").glob("*.mp4"))) == 2  # clips are kept: the check only warns
+
+
+@pytest.mark.realdata
+def test_capture_with_its_check_on_a_real_clip_writes_nothing_to_stderr(tmp_path, sign_data):
+    """Before: MediaPipe's C++ start-up notices, and its landmarker's TypeError at interpreter exit."""
+    proc = _capture_cli("--label", "yo", "--source", sign_data / "videos" / "yo_001.mp4", "--root", tmp_path / "root",
+                        "--seconds", "10")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "saved " in proc.stdout and "warning" not in proc.stdout  # the check ran and found the hand
+    assert "np." not in proc.stdout
+    assert [n for n in NATIVE_NOISE if n in proc.stderr] == [], proc.stderr[-2000:]
+    assert proc.stderr == ""
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ pytest.importorskip("tensorflow")
 from edge_client.runner import build_runner
 from edge_client.settings import load_settings
 from shared.app.processes import free_port, start_server, stop_server, wait_ready
+from tests.shared.app.test_native_notices import NATIVE_NOISE
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -83,3 +84,4 @@ def test_the_cli_names_a_clip_local_only(sign_data, msl_bundle, tmp_path):
     assert [e["label"] for e in labels] == ["hoy"] and labels[0]["answered_by"] == "local"
     assert events[-1]["event"] == "summary" and events[-1]["answers_local"] >= 1
     assert list(tmp_path.iterdir()) == []  # privacy: the run stored nothing
+    assert [n for n in NATIVE_NOISE if n in proc.stderr] == [], proc.stderr[-2000:]  # no C++ start-up notices

@@ -120,3 +120,66 @@ def test_the_defaults_name_a_sign_held_for_two_seconds(fps):
 def test_the_defaults_show_nothing_for_a_flicker_of_a_hand():
     shown, windows = _run_defaults(frames_from("." * 5 + "hhh" + "." * 10), 15.0)
     assert windows == 0 and shown == []
+
+
+def idle(conf: float = 0.9, threshold: float = 0.6) -> Answer:
+    return Answer("", conf, conf < threshold, threshold, "m", "3", "cloud", no_sign=True)
+
+
+def _windows(s: Smoother, clock: Clock, answers, sign: int, every: float = 0.33) -> list[str | None]:
+    """Feed one window answer every ``every`` seconds (the default stride at 15 fps); what is shown after each."""
+    shown = []
+    for a in answers:
+        clock.now += every
+        s.update(a, sign)
+        shown.append(s.shown.label)
+    return shown
+
+
+def test_a_label_stays_through_a_signs_unsure_middle_while_the_hands_are_in_view():
+    clock = Clock()
+    s = Smoother(k=2, n=3, hold=1.5, clock=clock)
+    # named, then 3 s of unsure windows (the hands move between shapes), then the hands leave
+    shown = _windows(s, clock, [ans("hello"), ans("hello")] + [ans("hello", conf=0.3), ans("thanks", 0.4)] * 5, 1)
+    assert shown[0] is None and shown[1:] == ["hello"] * 11
+    clock.now += 0.3
+    assert s.end_sign(1) is None and s.shown.label == "hello"  # the hold runs from the sign's last window
+    clock.now += 1.0
+    assert s.tick() is None
+    clock.now += 0.6
+    assert s.tick().label is None  # hold seconds after the hands left: no sign
+
+
+def test_confident_idle_with_the_hands_in_view_lets_the_label_go_after_the_hold():
+    clock = Clock()
+    s = Smoother(k=2, n=3, hold=1.0, clock=clock)
+    shown = _windows(s, clock, [ans("hello"), ans("hello"), idle(), idle(), idle(), idle(), idle()], 1)
+    # idle wins 2 of 3 from the 4th window (t = 1.32, last support 0.99): blank once the hold is over
+    assert shown == [None, "hello", "hello", "hello", "hello", "hello", None]
+
+
+def test_unsure_idle_does_not_let_the_label_go():
+    clock = Clock()
+    s = Smoother(k=2, n=3, hold=1.0, clock=clock)
+    shown = _windows(s, clock, [ans("hello"), ans("hello")] + [idle(conf=0.3)] * 8, 1)
+    assert shown[1:] == ["hello"] * 9
+
+
+def test_windows_that_stop_coming_let_the_label_go_after_the_hold():
+    # a lost sign end (a full window queue) or paused answering must not keep a label forever
+    clock = Clock()
+    s = Smoother(k=2, n=3, hold=1.5, clock=clock)
+    _windows(s, clock, [ans("hello"), ans("hello"), ans("x", conf=0.2)], 1)
+    clock.now += 1.4
+    assert s.tick() is None
+    clock.now += 0.2
+    assert s.tick().label is None
+
+
+def test_a_new_sign_does_not_hold_the_last_signs_label():
+    clock = Clock()
+    s = Smoother(k=2, n=3, hold=1.5, clock=clock)
+    _windows(s, clock, [ans("hello"), ans("hello")], 1)
+    s.end_sign(1)
+    shown = _windows(s, clock, [ans("x", conf=0.2)] * 6, 2)  # the hands come back, nothing sure
+    assert shown[:4] == ["hello"] * 4 and shown[-1] is None  # the hold of sign 1, then no sign
