@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.bundle import Manifest
+from shared.enroll import with_enrolled
 from shared.hot_swap import HotSwap
 from shared.open_bundle import open_bundle
 from shared.predictor import LogitsRunner, predict_windows
@@ -49,7 +50,7 @@ def load_model(
         from cloud_server.inference import SavedModelRunner
 
         runner_factory = SavedModelRunner
-    model = LoadedModel(manifest, runner_factory(path), path)
+    model = LoadedModel(manifest, with_enrolled(runner_factory(path), path, manifest), path)
     model.warm_up()
     return model
 

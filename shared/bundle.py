@@ -53,6 +53,11 @@ class Manifest(BaseModel):
     no_sign_label: str | None = Field(
         "idle", description="The class that means nobody is signing: answered as no sign, never shown as a label."
     )
+    enrolled: list[str] = Field(
+        default_factory=list,
+        description="Signs enrolled from a few examples (shared/enroll.py): the last labels, their logits from "
+        "enrolled.npz.",
+    )
     sources: list[str] = Field(default_factory=list)
     licences: list[str] = Field(default_factory=list)
     architecture: dict[str, Any] = Field(default_factory=dict)

@@ -20,7 +20,7 @@ from cloud_server import cli as server_cli
 from cloud_server.training import cli as training_cli
 from edge_client import cli as edge_cli
 from shared import cli_args as a
-from shared import dataset_cli
+from shared import dataset_cli, enroll_cli
 from shared.cli_args import EXIT_USAGE, OneLineParser
 from shared.errors import SignstreamError
 from shared.registry import cli as registry_cli
@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (_register_demo, dataset_cli.register, training_cli.register, server_cli.register,
-                     _register_bench, registry_cli.register, edge_cli.register):  # fmt: skip
+    for register in (_register_demo, dataset_cli.register, training_cli.register, enroll_cli.register,
+                     server_cli.register, _register_bench, registry_cli.register, edge_cli.register):  # fmt: skip
         register(sub)
     return parser
 

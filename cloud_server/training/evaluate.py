@@ -12,6 +12,7 @@ import numpy as np
 from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
 from shared.calibration import coverage_curve, expected_calibration_error, softmax
 from shared.dataset import Dataset
+from shared.enroll import with_enrolled
 from shared.errors import DatasetError
 from shared.normalize import clip_windows, features_batch
 from shared.open_bundle import open_bundle
@@ -114,7 +115,8 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
     keep, y = match_classes(manifest, ds)
     if not keep.any():
         raise DatasetError("no sequence in the dataset has a class the model knows")
-    probs = clip_probabilities(runner_for(bundle, runtime), manifest, ds, np.flatnonzero(keep))
+    runner = with_enrolled(runner_for(bundle, runtime), bundle, manifest)
+    probs = clip_probabilities(runner, manifest, ds, np.flatnonzero(keep))
     pred = probs.argmax(1)
     labels = list(range(len(manifest.labels)))
     present = sorted(set(y.tolist()))
