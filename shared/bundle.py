@@ -100,7 +100,8 @@ def write_manifest(folder: str | Path, manifest: Manifest) -> Manifest:
         files[rel] = FileEntry(sha256=sha256_file(p), size=p.stat().st_size)
     final = manifest.model_copy(update={"files": files})
     with atomic_file(folder / MANIFEST, "w") as fh:
-        fh.write(final.model_dump_json(indent=2))
+        # Without enrolled signs the field is left out: loaders older than it read the manifest.
+        fh.write(final.model_dump_json(indent=2, exclude=None if final.enrolled else {"enrolled"}))
     return final
 
 

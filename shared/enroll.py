@@ -215,6 +215,18 @@ def embed_windows(
     return runner.logits_and_embeddings(features_batch(windows, spec))
 
 
+def example_consistency(reference: Reference, embeddings: np.ndarray) -> np.ndarray:
+    """(M,) how well each of a sign's M examples agrees with the others: the cosine of its embedding
+    with the mean of the others, both around the reference's mean (1: the same; about 0: unrelated).
+    An operator redoes the low ones."""
+    emb = np.asarray(embeddings, np.float64) - reference.embeddings.mean(axis=0)
+    if len(emb) < 2:
+        return np.ones(len(emb))
+    others = (emb.sum(axis=0, keepdims=True) - emb) / (len(emb) - 1)
+    norms = np.linalg.norm(emb, axis=1) * np.linalg.norm(others, axis=1) + 1e-12
+    return (emb * others).sum(axis=1) / norms
+
+
 # ------------------------------------------------------------------------------------------- fitting
 
 
@@ -287,7 +299,7 @@ class Resemblance:
     known: str
     taken: float  # share of the known sign's reference windows the new sign would be answered for
     kept: float  # share of the new sign's examples still answered as the known sign
-    cosine: float  # cosine similarity of the two mean embeddings
+    cosine: float  # cosine similarity of the two mean embeddings, around the reference's mean
 
     def describe(self) -> str:
         return (
@@ -302,14 +314,16 @@ def resemblances(reference: Reference, known_labels: list[str], head: EnrolledHe
     n_known = reference.logits.shape[1]
     ref_answer = np.concatenate([reference.logits, head.logits(reference.embeddings)], axis=1).argmax(1)
     ex_answer = np.concatenate([head.example_logits, head.logits(head.examples)], axis=1).argmax(1)
+    # Embeddings after a ReLU all point into one orthant: cosines are taken around the reference mean.
+    centre = reference.embeddings.mean(axis=0)
     out = []
     for j, sign in enumerate(head.classes):
         mine = head.example_labels == j
-        mean_a = head.examples[mine].mean(axis=0)
+        mean_a = head.examples[mine].mean(axis=0) - centre
         found = []
         for c in np.unique(reference.labels):
             rows = reference.labels == c
-            mean_b = reference.embeddings[rows].mean(axis=0)
+            mean_b = reference.embeddings[rows].mean(axis=0) - centre
             found.append(
                 Resemblance(
                     sign,

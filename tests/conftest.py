@@ -59,6 +59,19 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synth_path: Path) -> P
     return out
 
 
+@pytest.fixture(scope="session")
+def msl_bundle(tmp_path_factory: pytest.TempPathFactory, sign_data: Path) -> Path:
+    """A small model trained on msl_msl150.npz (3 epochs name every MSL clip; slow: ~15-40 s)."""
+    pytest.importorskip("tensorflow")
+    from cloud_server.training.model import ModelConfig
+    from cloud_server.training.train import TrainConfig, train_bundle
+
+    out = tmp_path_factory.mktemp("msl") / "msl"
+    config = TrainConfig(epochs=3, model=ModelConfig(width=32, blocks=1))
+    train_bundle([sign_data / "landmarks" / "msl_msl150.npz"], out, config=config, name="msl", version="1")
+    return out
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -3,6 +3,7 @@ as a new checksummed bundle version, answered by every runtime like trained sign
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -132,6 +133,7 @@ def test_enroll_writes_a_new_verified_version_and_leaves_the_input_alone(tiny_bu
     assert "enrolled.npz" in m.files and ENROLL_REFERENCE in m.files
     assert m.metrics["enrolled"]["from_version"] == "1" and done.enrolment.int8_agreement == 1.0
     assert done.seconds < 2.0
+    assert "enrolled" not in json.loads((tiny_bundle / "manifest.json").read_text())  # older loaders read it
 
 
 def test_every_runtime_names_the_enrolled_sign(tiny_bundle, tmp_path):
@@ -199,3 +201,13 @@ def test_a_signed_bundle_needs_a_key_and_the_new_version_verifies(tiny_bundle, t
 def test_with_enrolled_leaves_a_plain_bundle_runner_alone(tiny_bundle):
     runner = object()
     assert with_enrolled(runner, tiny_bundle, load_manifest(tiny_bundle)) is runner
+
+
+def test_an_example_unlike_the_others_has_the_lowest_consistency():
+    from shared.enroll import example_consistency
+
+    rng = np.random.default_rng(2)
+    reference, centres, _ = _clusters(rng)
+    examples = np.concatenate([centres[3] + rng.normal(0, 0.3, (4, 8)), centres[0][None]])
+    scores = example_consistency(reference, examples)
+    assert scores.argmin() == 4 and scores[:4].min() > 0.9
