@@ -230,12 +230,6 @@ def example_consistency(reference: Reference, embeddings: np.ndarray) -> np.ndar
 # ------------------------------------------------------------------------------------------- fitting
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def fit_head(
     reference: Reference,
     classes: list[str],
@@ -260,7 +254,7 @@ def fit_head(
     """
     n_known = reference.logits.shape[1]
     k = len(classes)
-    emb = np.concatenate([reference.embeddings, examples]).astype(np.float64)
+    emb = np.concatenate([reference.embeddings, examples]).astype(np.float32)
     known = np.concatenate([reference.logits, example_logits]).astype(np.float64)
     y = np.concatenate([reference.labels, n_known + np.asarray(example_labels)])
     counts = np.bincount(y, minlength=n_known + k).astype(np.float64)
@@ -268,17 +262,23 @@ def fit_head(
     weight /= weight.sum()
     # Centre and scale the embedding for the optimiser; folded back into (w, b) at the end.
     mean, scale = emb.mean(axis=0), emb.std(axis=0) + 1e-6
-    z = (emb - mean) / scale
+    z = (emb - mean) / scale  # float32: the two products per step read it whole, half the bytes
     onehot = np.zeros((len(y), k))
     new = y >= n_known
     onehot[np.flatnonzero(new), y[new] - n_known] = 1.0
-    w, b = np.zeros((k, z.shape[1])), np.full(k, float(np.median(known)))
+    w, b = np.zeros((k, z.shape[1]), np.float32), np.full(k, float(np.median(known)))
     m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
     lr, beta1, beta2 = 0.05, 0.9, 0.999
+    # The trained logits are fixed: their log-sum-exp is computed once, each step costs O(N * K).
+    top = known.max(axis=1)
+    lse = top + np.log(np.exp(known - top[:, None]).sum(axis=1))
     for t in range(1, steps + 1):
-        p = _softmax(np.concatenate([known, z @ w.T + b], axis=1))[:, n_known:]
+        scores = np.einsum("nd,kd->nk", z, w) + b  # einsum: no BLAS threads (they spin on a busy machine)
+        m = np.maximum(lse, scores.max(axis=1))
+        e = np.exp(scores - m[:, None])
+        p = e / (np.exp(lse - m) + e.sum(axis=1))[:, None]
         g = (p - onehot) * weight[:, None]
-        gw, gb = g.T @ z + l2 * w, g.sum(axis=0)
+        gw, gb = np.einsum("nk,nd->kd", g.astype(np.float32), z) + l2 * w, g.sum(axis=0)
         m_w, v_w = beta1 * m_w + (1 - beta1) * gw, beta2 * v_w + (1 - beta2) * gw**2
         m_b, v_b = beta1 * m_b + (1 - beta1) * gb, beta2 * v_b + (1 - beta2) * gb**2
         corr = np.sqrt(1 - beta2**t) / (1 - beta1**t)
