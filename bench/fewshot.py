@@ -1,7 +1,7 @@
 """``signstream bench fewshot``: signs enrolled from a few examples of one person, on the many-signer file.
 
-Some words are held out of the base model, and so is every person who signed one of them (the hidden
-people). Each held-out word is enrolled from n examples of one of its signers (the teacher; every
+The base model learns the word vocabulary of ``bench accuracy`` (13 words and ``idle``) less some
+held-out words; every person who signed a held-out word is hidden from it too (the hidden people). Each held-out word is enrolled from n examples of one of its signers (the teacher; every
 signer takes a turn), and measured on:
 
 - the teacher's other recordings of the word, and the word's other signers (never seen by the model);
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.accuracy import WORDS
 from shared.bundle import TFLITE_FLOAT
 from shared.dataset import Dataset, load_dataset
 from shared.enroll import (
@@ -41,6 +42,8 @@ from shared.open_bundle import open_bundle
 MANY = "asl_many_signers.npz"
 HELD_OUT = ("please", "good", "goodbye")
 SHOTS = (1, 3, 5, 10)
+METHODS = ("head", "augmented", "prototype", "nearest_mean")
+DUPLICATES = ("hello", "thanks", "iloveyou", "yes", "no", "i", "you")
 PER_PERSON_CLASS = 20  # sequences of one person and class the base model trains on (time, not accuracy)
 
 
@@ -54,7 +57,9 @@ class Split:
 
 
 def split(ds: Dataset, held_out: list[str], seed: int = 0) -> Split:
-    """Hide the held-out words and everyone who signed one; cap what the base model trains on."""
+    """Keep the word vocabulary; hide the held-out words and everyone who signed one; cap what the
+    base model trains on."""
+    ds = ds.select_classes(WORDS)
     labels = ds.labels
     hidden_people = np.unique(ds.session[np.isin(labels, held_out)])
     hidden = np.isin(ds.session, hidden_people)
@@ -89,11 +94,30 @@ def prototype_head(reference: Reference, classes: list[str], examples, example_l
     )
 
 
-def nearest_mean(train_feats: np.ndarray, train_y: np.ndarray, new_mean: np.ndarray, feats: np.ndarray) -> np.ndarray:
-    """Nearest class mean (Euclidean): known classes 0..C-1 from training features, class C = the new mean."""
-    means = np.stack([train_feats[train_y == c].mean(axis=0) for c in range(int(train_y.max()) + 1)] + [new_mean])
-    d = ((feats[:, None, :] - means[None]) ** 2).sum(-1)
-    return d.argmin(1)
+def augmented_head(runner, manifest, reference: Reference, word: str, windows: list, rng, copies: int = 8):
+    """The fitted head on the examples and ``copies`` training-style augmentations of each."""
+    from cloud_server.training.augment import augment
+    from shared.enroll import embed_windows
+
+    more = list(windows) + [augment(w, rng) for w in windows for _ in range(copies)]
+    logits, emb = embed_windows(runner, manifest.spec, more)
+    return fit_head(reference, [word], emb, logits, np.zeros(len(more), int))
+
+
+def class_means(feats: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(C, F) mean feature vector of each class 0..C-1."""
+    return np.stack([feats[y == c].mean(axis=0) for c in range(int(y.max()) + 1)])
+
+
+def squared_distances(feats: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """(N, C) squared Euclidean distances, without an (N, C, F) array."""
+    return (feats**2).sum(1)[:, None] - 2 * feats @ means.T + (means**2).sum(1)[None]
+
+
+def nearest_mean(known: np.ndarray, new_mean: np.ndarray, feats: np.ndarray) -> np.ndarray:
+    """Nearest class mean: ``known`` (N, C) squared distances to the known classes' means, class C = ``new_mean``."""
+    new = ((feats - new_mean) ** 2).sum(1)
+    return np.concatenate([known, new[:, None]], axis=1).argmin(1)
 
 
 def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, seed: int = 0, log=print) -> dict:
@@ -142,8 +166,8 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
     }
     log(f"before: {before}")
     train_windows = example_windows(sp.train.X, sp.train.length, sp.train.fps, manifest.spec)
-    train_feats = signia_features(np.stack(train_windows))
     hid_feats = signia_features(np.stack(windows))
+    known_distances = squared_distances(hid_feats, class_means(signia_features(np.stack(train_windows)), sp.train.y))
     rng = np.random.default_rng(seed)
     rows = []
     for word in sp.held_out:
@@ -156,11 +180,11 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
                 if len(order) < n + 3:
                     continue
                 ex, rest = order[:n], order[n:]
-                for method in ("head", "prototype", "nearest_mean"):
+                for method in METHODS:
                     row = {"word": word, "teacher": teacher, "n": n, "method": method, "refused": None}
                     t0 = time.perf_counter()
                     if method == "nearest_mean":
-                        pred = nearest_mean(train_feats, sp.train.y, hid_feats[ex].mean(axis=0), hid_feats)
+                        pred = nearest_mean(known_distances, hid_feats[ex].mean(axis=0), hid_feats)
                         new_index = len(sp.train.classes)
                         known_y = np.array([sp.train.classes.index(t) if t in sp.train.classes else -1 for t in truth])
                         row["teacher_accuracy"] = float((pred[rest] == new_index).mean())
@@ -180,7 +204,9 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
                                 similar_share=1.01,
                             )
                             head = enrolment.head
-                            row["closest"] = [enrolment.resemblances[0].known, enrolment.resemblances[0].taken]
+                            row["closest"] = _closest(enrolment.resemblances[0])
+                        elif method == "augmented":
+                            head = augmented_head(runner, manifest, reference, word, [windows[i] for i in ex], rng)
                         else:
                             head = prototype_head(reference, [word], emb[ex], base_logits[ex], np.zeros(len(ex), int))
                     except EnrollError as err:
@@ -196,7 +222,28 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
                     row["false_label_rate"] = float((shown[idle_rows] != -1).mean()) if idle_rows.any() else None
                     rows.append(row)
             log(f"{word} / {teacher}: done")
-    return {"base": str(base), "labels": labels, "held_out": sp.held_out, "before": before, "rows": rows}
+    # Known signs of the hidden people enrolled under another name: what the refusal must catch.
+    duplicates = []
+    for word in DUPLICATES:
+        for person in sorted(set(hid.session[truth == word].tolist())):
+            mine = rng.permutation(np.flatnonzero((truth == word) & (hid.session == person)))[:5]
+            if len(mine) < 5:
+                continue
+            copy = {f"copy-{word}": [windows[i] for i in mine]}
+            enrolment = enrol(manifest, reference, None, _Cached(base_logits, emb, mine), copy, similar_share=1.01)
+            duplicates.append({"word": word, "person": person, "closest": _closest(enrolment.resemblances[0])})
+    return {
+        "base": str(base),
+        "labels": labels,
+        "held_out": sp.held_out,
+        "before": before,
+        "rows": rows,
+        "duplicates": duplicates,
+    }
+
+
+def _closest(r) -> dict:
+    return {"known": r.known, "named": r.named, "taken": r.taken, "kept": r.kept, "cosine": r.cosine}
 
 
 class _Cached:

@@ -293,54 +293,68 @@ def fit_head(
 
 @dataclass(frozen=True)
 class Resemblance:
-    """How much an enrolled sign overlaps a known one, on the bundle's own windows."""
+    """How much an enrolled sign overlaps another sign (trained or enrolled)."""
 
     sign: str
     known: str
-    taken: float  # share of the known sign's reference windows the new sign would be answered for
-    kept: float  # share of the new sign's examples still answered as the known sign
+    named: float  # the trained model's mean calibrated probability of ``known`` on the examples (0: enrolled)
+    taken: float  # share of the other sign's windows the new sign would be answered for
+    kept: float  # share of the new sign's examples still answered as the other sign
     cosine: float  # cosine similarity of the two mean embeddings, around the reference's mean
+
+    @property
+    def overlap(self) -> float:
+        """The largest of ``named``, ``taken`` and ``kept``: what the refusal compares with its limit."""
+        return max(self.named, self.taken, self.kept)
 
     def describe(self) -> str:
         return (
-            f"{self.sign!r} looks like the known sign {self.known!r}: it would take {self.taken:.0%} of "
-            f"{self.known!r}'s windows, {self.kept:.0%} of its examples stay {self.known!r} "
-            f"(cosine of the mean embeddings {self.cosine:.2f})"
+            f"{self.sign!r} looks like the sign {self.known!r}: the model already names its examples "
+            f"{self.known!r} at {self.named:.2f} on average; the new sign would take {self.taken:.0%} of "
+            f"{self.known!r}'s windows (cosine of the mean embeddings {self.cosine:.2f})"
         )
 
 
-def resemblances(reference: Reference, known_labels: list[str], head: EnrolledHead) -> list[Resemblance]:
-    """For each enrolled sign, the known sign it overlaps most; most overlapping first."""
+def resemblances(
+    reference: Reference, known_labels: list[str], head: EnrolledHead, temperature: float = 1.0
+) -> list[Resemblance]:
+    """For each enrolled sign, the other sign (trained or enrolled) it overlaps most; most overlapping first.
+
+    Trained signs are judged on the reference windows and the trained model's answers for the
+    examples (calibrated by ``temperature``), enrolled ones on their examples.
+    """
     n_known = reference.logits.shape[1]
-    ref_answer = np.concatenate([reference.logits, head.logits(reference.embeddings)], axis=1).argmax(1)
-    ex_answer = np.concatenate([head.example_logits, head.logits(head.examples)], axis=1).argmax(1)
+    names = list(known_labels) + list(head.classes)
+    emb = np.concatenate([reference.embeddings, head.examples])
+    trained = np.concatenate([reference.logits, head.example_logits])
+    labels = np.concatenate([reference.labels, n_known + head.example_labels])
+    answer = np.concatenate([trained, head.logits(emb)], axis=1).argmax(1)
+    z = head.example_logits / temperature
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
     # Embeddings after a ReLU all point into one orthant: cosines are taken around the reference mean.
     centre = reference.embeddings.mean(axis=0)
+    means = {int(c): emb[labels == c].mean(axis=0) - centre for c in np.unique(labels)}
     out = []
     for j, sign in enumerate(head.classes):
-        mine = head.example_labels == j
-        mean_a = head.examples[mine].mean(axis=0) - centre
+        own = n_known + j
+        mine = labels == own
         found = []
-        for c in np.unique(reference.labels):
-            rows = reference.labels == c
-            mean_b = reference.embeddings[rows].mean(axis=0) - centre
-            found.append(
-                Resemblance(
-                    sign,
-                    known_labels[c],
-                    taken=float((ref_answer[rows] == n_known + j).mean()),
-                    kept=float((ex_answer[mine] == c).mean()),
-                    cosine=float(mean_a @ mean_b / (np.linalg.norm(mean_a) * np.linalg.norm(mean_b) + 1e-12)),
-                )
-            )
+        for c, mean in means.items():
+            if c == own:
+                continue
+            cosine = float(means[own] @ mean / (np.linalg.norm(means[own]) * np.linalg.norm(mean) + 1e-12))
+            named = float(probs[head.example_labels == j, c].mean()) if c < n_known else 0.0
+            taken = float((answer[labels == c] == own).mean())
+            found.append(Resemblance(sign, names[c], named, taken, float((answer[mine] == c).mean()), cosine))
         if found:
-            out.append(max(found, key=lambda r: (max(r.taken, r.kept), r.cosine)))
-    return sorted(out, key=lambda r: -max(r.taken, r.kept))
+            out.append(max(found, key=lambda r: (r.overlap, r.cosine)))
+    return sorted(out, key=lambda r: -r.overlap)
 
 
 def too_similar(found: list[Resemblance], share: float = SIMILAR_SHARE) -> Resemblance | None:
-    """The first resemblance at or over ``share`` (taken or kept), else None."""
-    return next((r for r in found if max(r.taken, r.kept) >= share), None)
+    """The first resemblance whose overlap is at or over ``share``, else None."""
+    return next((r for r in found if r.overlap >= share), None)
 
 
 # ------------------------------------------------------------------------------------------ enrolling
@@ -422,7 +436,7 @@ def enrol(
         np.concatenate([current.example_logits[keep_rows], logits]) if current else logits,
         np.concatenate([old_labels, new_labels]),
     )
-    found = [r for r in resemblances(reference, known_labels, head) if r.sign in names]
+    found = [r for r in resemblances(reference, known_labels, head, manifest.temperature) if r.sign in names]
     similar = too_similar(found, similar_share)
     if similar is not None:
         raise EnrollError(similar.describe())

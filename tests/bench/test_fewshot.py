@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.fewshot import HELD_OUT, markdown, nearest_mean, split
+from bench.fewshot import HELD_OUT, class_means, markdown, nearest_mean, split, squared_distances
 from shared.dataset import load_dataset
 
 
@@ -21,8 +21,12 @@ def test_the_base_model_never_sees_a_held_out_word_or_its_signers(sign_data):
 def test_nearest_mean_takes_the_new_class_for_windows_near_its_examples():
     rng = np.random.default_rng(0)
     train = np.concatenate([rng.normal(0, 0.1, (10, 4)), rng.normal(5, 0.1, (10, 4))])
-    y = np.repeat([0, 1], 10)
-    assert nearest_mean(train, y, np.full(4, -5.0), np.array([[-4.9] * 4, [0.1] * 4])).tolist() == [2, 0]
+    means = class_means(train, np.repeat([0, 1], 10))
+    feats = np.array([[-4.9] * 4, [0.1] * 4, [4.8] * 4])
+    np.testing.assert_allclose(
+        squared_distances(feats, means), ((feats[:, None] - means[None]) ** 2).sum(-1), atol=1e-9
+    )
+    assert nearest_mean(squared_distances(feats, means), np.full(4, -5.0), feats).tolist() == [2, 0, 1]
 
 
 def test_the_table_averages_runs_and_counts_refusals():

@@ -111,7 +111,7 @@ def test_refusals_are_one_line_and_write_nothing(msl_bundle, please, sign_data, 
     doctor.classes = ["medico"]
     save_dataset(tmp_path / "medico.npz", doctor)
     err = _refused([*base, "--examples", str(tmp_path / "medico.npz")], capsys)
-    assert "'medico' looks like the known sign 'doctor'" in err
+    assert "'medico' looks like the sign 'doctor'" in err
     assert not (tmp_path / "new").exists()
 
     first = tmp_path / "first"
