@@ -1,8 +1,9 @@
 """``signstream bench fewshot``: signs enrolled from a few examples of one person, on the many-signer file.
 
 The base model learns the word vocabulary of ``bench accuracy`` (13 words and ``idle``) less some
-held-out words; every person who signed a held-out word is hidden from it too (the hidden people). Each held-out word is enrolled from n examples of one of its signers (the teacher; every
-signer takes a turn), and measured on:
+held-out words; every person who signed a held-out word is hidden from it too (the hidden people).
+Each held-out word is enrolled from n examples of one of its signers (the teacher; every signer
+takes a turn), and measured on:
 
 - the teacher's other recordings of the word, and the word's other signers (never seen by the model);
 - the known signs of the hidden people, before and after (top-1 accuracy, as ``evaluate``);
