@@ -43,7 +43,7 @@ from shared.open_bundle import open_bundle
 MANY = "asl_many_signers.npz"
 HELD_OUT = ("please", "good", "goodbye")
 SHOTS = (1, 3, 5, 10)
-METHODS = ("head", "augmented", "prototype", "nearest_mean")
+METHODS = ("head", "head_l2=0.001", "head_l2=0.1", "augmented", "prototype", "nearest_mean")
 DUPLICATES = ("hello", "thanks", "iloveyou", "yes", "no", "i", "you")
 PER_PERSON_CLASS = 20  # sequences of one person and class the base model trains on (time, not accuracy)
 
@@ -203,9 +203,13 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
                                 {word: [windows[i] for i in ex]},
                                 min_examples=1,
                                 similar_share=1.01,
+                                named_limit=1.01,
                             )
                             head = enrolment.head
                             row["closest"] = _closest(enrolment.resemblances[0])
+                        elif method.startswith("head_l2="):
+                            l2 = float(method.split("=")[1])
+                            head = fit_head(reference, [word], emb[ex], base_logits[ex], np.zeros(len(ex), int), l2=l2)
                         elif method == "augmented":
                             head = augmented_head(runner, manifest, reference, word, [windows[i] for i in ex], rng)
                         else:
@@ -231,7 +235,9 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
             if len(mine) < 5:
                 continue
             copy = {f"copy-{word}": [windows[i] for i in mine]}
-            enrolment = enrol(manifest, reference, None, _Cached(base_logits, emb, mine), copy, similar_share=1.01)
+            enrolment = enrol(
+                manifest, reference, None, _Cached(base_logits, emb, mine), copy, similar_share=1.01, named_limit=1.01
+            )
             duplicates.append({"word": word, "person": person, "closest": _closest(enrolment.resemblances[0])})
     return {
         "base": str(base),
@@ -244,7 +250,14 @@ def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, see
 
 
 def _closest(r) -> dict:
-    return {"known": r.known, "named": r.named, "taken": r.taken, "kept": r.kept, "cosine": r.cosine}
+    return {
+        "known": r.known,
+        "named": r.named,
+        "taken": r.taken,
+        "kept": r.kept,
+        "cosine": r.cosine,
+        "refused": r.too_close(),
+    }
 
 
 class _Cached:
