@@ -17,8 +17,8 @@ def cmd_enroll(args: argparse.Namespace) -> None:
     m = done.manifest
     for r in done.enrolment.resemblances:
         print(
-            f"enrolled {r.sign!r}: closest known sign {r.known!r} "
-            f"(takes {r.taken:.0%} of its windows, cosine {r.cosine:.2f})"
+            f"enrolled {r.sign!r}: closest sign {r.known!r} (the model named the examples {r.known!r} at "
+            f"{r.named:.2f}; the new sign takes {r.taken:.0%} of its windows; cosine {r.cosine:.2f})"
         )
     agreement = done.enrolment.int8_agreement
     print(
