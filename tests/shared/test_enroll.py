@@ -211,7 +211,7 @@ def test_an_example_unlike_the_others_has_the_lowest_consistency():
 
 def test_a_new_sign_like_an_enrolled_one_resembles_it():
     rng = np.random.default_rng(3)
-    reference, centres, w = _clusters(rng)
+    reference, centres, _ = _clusters(rng)
     shown = centres[3] + rng.normal(0, 0.3, (5, 8))
     examples = np.concatenate([shown, shown])  # the same five windows taught twice, under two names
     ex_logits = np.zeros((10, 3))  # the trained model names neither: only the enrolled sign is alike
