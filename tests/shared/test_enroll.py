@@ -219,3 +219,36 @@ def test_a_new_sign_like_an_enrolled_one_resembles_it():
     found = {r.sign: r for r in resemblances(reference, ["a", "b", "c"], head)}
     medico = found["medico"]
     assert medico.known == "doctor" and medico.named == 0.0 and medico.too_close(share=0.3)
+
+
+def test_enroll_runs_where_tensorflow_is_absent(tiny_bundle, tmp_path):
+    """The kiosk has LiteRT and numpy only: the whole command runs with TensorFlow blocked."""
+    import subprocess
+    import sys
+
+    from shared.dataset import save_dataset
+    from tests.edge_client.test_no_tensorflow import BLOCK_TF
+
+    ds = generate(classes=5, per_class=5, signers=1, seed=7)
+    save_dataset(tmp_path / "ex.npz", ds.subset(ds.y == 4).select_classes(["point-up"]))
+    argv = [
+        "enroll",
+        "--model",
+        str(tiny_bundle),
+        "--examples",
+        str(tmp_path / "ex.npz"),
+        "--out",
+        str(tmp_path / "new"),
+    ]
+    code = (
+        BLOCK_TF
+        + f"""
+from signstream.cli import main
+assert main({argv!r}) == 0
+assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)
+print('ok')
+"""
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok") and load_manifest(tmp_path / "new").enrolled == ["point-up"]
