@@ -49,7 +49,8 @@ def synth_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synth_path: Path) -> Path:
-    """A bundle trained for a few epochs on the synthetic dataset (slow: ~20 s)."""
+    """A bundle trained for a few epochs on the synthetic dataset (slow: ~20 s; skipped without TensorFlow)."""
+    pytest.importorskip("tensorflow")
     from cloud_server.training.model import ModelConfig
     from cloud_server.training.train import TrainConfig, train_bundle
 
