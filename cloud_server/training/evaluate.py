@@ -13,7 +13,7 @@ from shared.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
 from shared.calibration import coverage_curve, expected_calibration_error, softmax
 from shared.dataset import Dataset
 from shared.enroll import with_enrolled
-from shared.errors import DatasetError
+from shared.errors import BundleError, DatasetError
 from shared.normalize import clip_windows, features_batch
 from shared.open_bundle import open_bundle
 from shared.predictor import NO_HAND_MAX_FRACTION, hand_fraction
@@ -39,7 +39,10 @@ def clip_probabilities(runner, manifest: Manifest, ds: Dataset, indices: np.ndar
     groups = [clip_windows(ds.X[i, : ds.length[i]], ds.fps, manifest.spec) for i in indices]
     flat = [w for g in groups for w in g]
     owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-    probs = softmax(runner.logits(features_batch(flat, manifest.spec)), manifest.temperature)
+    logits = runner.logits(features_batch(flat, manifest.spec))
+    if logits.shape[1] != len(manifest.labels):  # a runner without the enrolled signs (shared.enroll.with_enrolled)
+        raise BundleError(f"the model gives {logits.shape[1]} scores for {len(manifest.labels)} labels")
+    probs = softmax(logits, manifest.temperature)
     return np.stack([probs[owner == k].mean(axis=0) for k in range(len(groups))])
 
 
