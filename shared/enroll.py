@@ -90,18 +90,6 @@ class EnrolledHead:
         return np.asarray(embeddings, np.float32) @ self.weights.T + self.bias
 
 
-def empty_head(dim: int, n_known: int) -> EnrolledHead:
-    """A head with no enrolled sign, for embeddings of size ``dim`` and ``n_known`` trained classes."""
-    return EnrolledHead(
-        [],
-        np.zeros((0, dim), np.float32),
-        np.zeros(0, np.float32),
-        np.zeros((0, dim)),
-        np.zeros((0, n_known)),
-        np.zeros(0, int),
-    )
-
-
 # ---------------------------------------------------------------------------------------------- files
 
 
