@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.datasets.dataset import Dataset, load_dataset
+from shared.model.enroll import with_enrolled
 
 ASL_SHARED = ["hello", "help", "iloveyou", "no", "please", "thanks", "yes"]
 MANY_SIGNERS = "asl_many_signers.npz"
@@ -120,7 +121,9 @@ def _ours(split: Split, seed: int, workdir: Path) -> dict:
     m, confusion = evaluate(out, split.test, "savedmodel")
     m8, _ = evaluate(out, split.test, "int8")
     keep, y = match_classes(manifest, split.test)
-    pred = clip_probabilities(runner_for(out, "savedmodel"), manifest, split.test, np.flatnonzero(keep)).argmax(1)
+    pred = clip_probabilities(
+        with_enrolled(runner_for(out, "savedmodel"), out, manifest), manifest, split.test, np.flatnonzero(keep)
+    ).argmax(1)
     size = sum(e.size for e in manifest.files.values())
     kiosk = {k: m[k] for k in ("shown_accuracy", "false_label_rate", "worst_decile_session_accuracy")}
     kiosk = {k: v for k, v in kiosk.items() if v is not None}

@@ -9,8 +9,10 @@ from shared.app import cli_args as a
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``bench`` with its five measurements (docs/benchmarks.md)."""
-    p = sub.add_parser("bench", help="benchmarks: accuracy, model, server, edge, landmarks (docs/benchmarks.md)")
+    """Add ``bench`` with its six measurements (docs/benchmarks.md)."""
+    p = sub.add_parser(
+        "bench", help="benchmarks: accuracy, model, server, edge, landmarks, fewshot (docs/benchmarks.md)"
+    )
     bench = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
     b = bench.add_parser("accuracy", help="our training vs the reference recipes on unseen signers and sessions")
     b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
@@ -51,3 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--repeats", type=a.positive, default=3, help="interleaved rounds (default 3)")
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=a.lazy("bench.edge", "landmarks_main"))
+    b = bench.add_parser("fewshot", help="signs enrolled from n examples of one person, beside a nearest-mean baseline")
+    b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
+    b.add_argument("--base", type=a.existing_dir, help="a base bundle trained by an earlier run (default: train one)")
+    b.add_argument("--workdir", type=Path, default=Path("reports/fewshot"), help="where the base and results go")
+    b.add_argument("--shots", type=lambda v: [int(s) for s in v.split(",")], default=[1, 3, 5, 10],
+                   help="comma-separated example counts (default 1,3,5,10)")  # fmt: skip
+    b.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
+    b.set_defaults(func=a.lazy("bench.fewshot", "main"))

@@ -9,6 +9,7 @@ import numpy as np
 
 from shared.app.errors import BundleError
 from shared.model.bundle import SAVED_MODEL_DIR
+from shared.model.tflite import EMBEDDING_OUTPUT, LOGITS_OUTPUT
 
 SIGNATURE_KEY = "serving_default"
 log = logging.getLogger(__name__)
@@ -49,6 +50,21 @@ class SavedModelRunner:
         self._input = next(iter(self._fn.structured_input_signature[1]))
         self._tf = tf
 
+    def _outputs(self, features: np.ndarray) -> dict:
+        return self._fn(**{self._input: self._tf.constant(features, dtype=self._tf.float32)})
+
+    @property
+    def has_embedding(self) -> bool:
+        """Whether the signature gives an embedding beside the logits."""
+        return EMBEDDING_OUTPUT in self._fn.structured_outputs
+
     def logits(self, features: np.ndarray) -> np.ndarray:
-        out = self._fn(**{self._input: self._tf.constant(features, dtype=self._tf.float32)})
-        return next(iter(out.values())).numpy()
+        out = self._outputs(features)
+        return (out[LOGITS_OUTPUT] if LOGITS_OUTPUT in out else next(iter(out.values()))).numpy()
+
+    def logits_and_embeddings(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, frames, F) -> (N, C) logits and (N, D) embeddings from one signature call."""
+        if not self.has_embedding:
+            raise BundleError("this model gives no embedding: re-export it with the current `train`")
+        out = self._outputs(features)
+        return out[LOGITS_OUTPUT].numpy(), out[EMBEDDING_OUTPUT].numpy()

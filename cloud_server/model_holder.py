@@ -12,6 +12,7 @@ import numpy as np
 
 from shared.contract.protocol import Prediction
 from shared.model.bundle import Manifest
+from shared.model.enroll import with_enrolled
 from shared.model.hot_swap import HotSwap
 from shared.model.open_bundle import open_bundle
 from shared.model.predictor import LogitsRunner, predict_windows
@@ -49,7 +50,7 @@ def load_model(
         from cloud_server.inference import SavedModelRunner
 
         runner_factory = SavedModelRunner
-    model = LoadedModel(manifest, runner_factory(path), path)
+    model = LoadedModel(manifest, with_enrolled(runner_factory(path), path, manifest), path)
     model.warm_up()
     return model
 

@@ -20,9 +20,10 @@ import numpy as np
 from edge_client.transport import AuthError, CircuitOpenError, CloudClient, TransportError
 from shared.app.errors import SignstreamError
 from shared.model.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
+from shared.model.enroll import with_enrolled
 from shared.model.hot_swap import HotSwap
 from shared.model.open_bundle import open_bundle
-from shared.model.predictor import predict_windows
+from shared.model.predictor import LogitsRunner, predict_windows
 from shared.model.tflite import TFLiteRunner
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class Answer:
 class LocalModel:
     """A verified bundle and its TFLite interpreter; ``predict`` is serialised (interpreters are not thread-safe)."""
 
-    def __init__(self, folder: Path, manifest: Manifest, runner: TFLiteRunner) -> None:
+    def __init__(self, folder: Path, manifest: Manifest, runner: LogitsRunner) -> None:
         self.folder, self.manifest, self.runner = folder, manifest, runner
         self._lock = threading.Lock()
 
@@ -67,7 +68,7 @@ class LocalModel:
         name = TFLITE_INT8 if tflite == "int8" else TFLITE_FLOAT
         if name not in manifest.files:
             raise SignstreamError(f"{folder}: the bundle has no {name}")
-        model = cls(folder, manifest, TFLiteRunner(folder / name))
+        model = cls(folder, manifest, with_enrolled(TFLiteRunner(folder / name), folder, manifest))
         model.predict(np.zeros((manifest.spec.frames, manifest.spec.raw_dim), np.float32))  # warm up
         return model
 

@@ -8,6 +8,7 @@
   quality in numbers.
 - ``hands``: hand landmarks from frames (MediaPipe or LiteRT) and the model file it needs.
 - ``registry``: the S3 or folder registry of models and datasets, and the loop that follows it.
+- ``enrolment``: teaching a bundle new signs from a few examples (``signstream enroll``).
 - ``app``: what every process is built from (settings, CLI arguments, errors, logs, atomic files).
 """
 

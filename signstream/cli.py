@@ -23,6 +23,7 @@ from shared.app import cli_args as a
 from shared.app.cli_args import EXIT_USAGE, OneLineParser
 from shared.app.errors import SignstreamError
 from shared.datasets import dataset_cli
+from shared.enrolment import cli as enroll_cli
 from shared.registry import cli as registry_cli
 
 
@@ -56,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (_register_demo, dataset_cli.register, training_cli.register, server_cli.register,
-                     _register_bench, registry_cli.register, edge_cli.register):  # fmt: skip
+    for register in (_register_demo, dataset_cli.register, training_cli.register, enroll_cli.register,
+                     server_cli.register, _register_bench, registry_cli.register, edge_cli.register):  # fmt: skip
         register(sub)
     return parser
 

@@ -92,13 +92,27 @@ def synth_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synth_path: Path) -> Path:
-    """A bundle trained for a few epochs on the synthetic dataset (slow: ~20 s)."""
+    """A bundle trained for a few epochs on the synthetic dataset (slow: ~20 s; skipped without TensorFlow)."""
+    pytest.importorskip("tensorflow")
     from cloud_server.training.model import ModelConfig
     from cloud_server.training.train import TrainConfig, train_bundle
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
     config = TrainConfig(epochs=6, model=ModelConfig(width=32, blocks=1))
     train_bundle([synth_path], out, config=config, name="tiny", version="1")
+    return out
+
+
+@pytest.fixture(scope="session")
+def msl_bundle(tmp_path_factory: pytest.TempPathFactory, sign_data: Path) -> Path:
+    """A small model trained on msl_msl150.npz (3 epochs name every MSL clip; slow: ~15-40 s)."""
+    pytest.importorskip("tensorflow")
+    from cloud_server.training.model import ModelConfig
+    from cloud_server.training.train import TrainConfig, train_bundle
+
+    out = tmp_path_factory.mktemp("msl") / "msl"
+    config = TrainConfig(epochs=3, model=ModelConfig(width=32, blocks=1))
+    train_bundle([sign_data / "landmarks" / "msl_msl150.npz"], out, config=config, name="msl", version="1")
     return out
 
 

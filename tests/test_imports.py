@@ -98,6 +98,7 @@ SHARED_BELOW = {
     "datasets": {"app", "contract", "model"},
     "hands": {"app", "contract", "model"},
     "registry": {"app", "contract", "model", "datasets"},
+    "enrolment": {"app", "contract", "model", "datasets"},
 }
 
 

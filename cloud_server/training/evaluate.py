@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from shared.app.errors import DatasetError
+from shared.app.errors import BundleError, DatasetError
 from shared.contract.normalize import clip_windows, features_batch
 from shared.datasets.dataset import Dataset
 from shared.model.bundle import TFLITE_FLOAT, TFLITE_INT8, Manifest
 from shared.model.calibration import coverage_curve, expected_calibration_error, softmax
+from shared.model.enroll import with_enrolled
 from shared.model.open_bundle import open_bundle
 from shared.model.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 
@@ -38,7 +39,12 @@ def clip_probabilities(runner, manifest: Manifest, ds: Dataset, indices: np.ndar
     groups = [clip_windows(ds.X[i, : ds.length[i]], ds.fps, manifest.spec) for i in indices]
     flat = [w for g in groups for w in g]
     owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-    probs = softmax(runner.logits(features_batch(flat, manifest.spec)), manifest.temperature)
+    logits = runner.logits(features_batch(flat, manifest.spec))
+    if logits.shape[1] != len(
+        manifest.labels
+    ):  # a runner without the enrolled signs (shared.model.enroll.with_enrolled)
+        raise BundleError(f"the model gives {logits.shape[1]} scores for {len(manifest.labels)} labels")
+    probs = softmax(logits, manifest.temperature)
     return np.stack([probs[owner == k].mean(axis=0) for k in range(len(groups))])
 
 
@@ -114,7 +120,8 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
     keep, y = match_classes(manifest, ds)
     if not keep.any():
         raise DatasetError("no sequence in the dataset has a class the model knows")
-    probs = clip_probabilities(runner_for(bundle, runtime), manifest, ds, np.flatnonzero(keep))
+    runner = with_enrolled(runner_for(bundle, runtime), bundle, manifest)
+    probs = clip_probabilities(runner, manifest, ds, np.flatnonzero(keep))
     pred = probs.argmax(1)
     labels = list(range(len(manifest.labels)))
     present = sorted(set(y.tolist()))

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+EMBEDDING_LAYER = "embedding"
+LOGITS_LAYER = "logits"
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -75,7 +78,10 @@ def _trunk(frames: int, feature_dim: int, n_classes: int, config: ModelConfig):
         y = layers.Dropout(config.dropout / 2)(y)
         y = layers.Dense(config.width)(y)
         x = layers.Add()([x, y])
-    pooled = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    # The pooled vector is the window's embedding (exported beside the logits, shared/model/enroll.py).
+    pooled = layers.Concatenate(name=EMBEDDING_LAYER)(
+        [layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)]
+    )
     pooled = layers.Dropout(config.dropout)(pooled)
-    out = layers.Dense(n_classes, name="logits")(pooled)
+    out = layers.Dense(n_classes, name=LOGITS_LAYER)(pooled)
     return keras.Model(inp, out, name="signstream_tcn")

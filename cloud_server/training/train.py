@@ -27,6 +27,7 @@ from shared.model.calibration import (
     kiosk_threshold,
     softmax,
 )
+from shared.model.enroll import REFERENCE_PER_CLASS
 from shared.model.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 
 log = logging.getLogger(__name__)
@@ -281,7 +282,13 @@ def train_bundle(
     import keras
     import tensorflow as tf
 
-    from cloud_server.training.export import agreement, export_saved_model, export_tflite
+    from cloud_server.training.export import (
+        agreement,
+        export_saved_model,
+        export_tflite,
+        reference_rows,
+        write_enroll_reference,
+    )
 
     keras.utils.set_random_seed(config.seed)
     train, val = ds.subset(train_mask), ds.subset(val_mask)
@@ -337,6 +344,9 @@ def train_bundle(
         export_tflite(tmp)
         sample = x_val[:64] if len(val) else plain_features(train.subset(np.arange(min(64, len(train)))), spec)
         metrics["export"] = agreement(tmp, sample)
+        reference = ds.subset(reference_rows(ds.y, ds.session, REFERENCE_PER_CLASS, config.seed))
+        write_enroll_reference(tmp, plain_features(reference, spec), reference.y)
+        metrics["enroll_reference"] = len(reference)
         (report / "left_out.json").write_text(json.dumps(metrics["left_out"], indent=1))
         (report / "history.json").write_text(json.dumps(history, default=float, indent=1))
         plot_curves(history, report / "curves.png")

@@ -53,6 +53,11 @@ class Manifest(BaseModel):
     no_sign_label: str | None = Field(
         "idle", description="The class that means nobody is signing: answered as no sign, never shown as a label."
     )
+    enrolled: list[str] = Field(
+        default_factory=list,
+        description="Signs enrolled from a few examples (shared/model/enroll.py): the last labels, their logits from "
+        "enrolled.npz.",
+    )
     sources: list[str] = Field(default_factory=list)
     licences: list[str] = Field(default_factory=list)
     architecture: dict[str, Any] = Field(default_factory=dict)
@@ -95,7 +100,8 @@ def write_manifest(folder: str | Path, manifest: Manifest) -> Manifest:
         files[rel] = FileEntry(sha256=sha256_file(p), size=p.stat().st_size)
     final = manifest.model_copy(update={"files": files})
     with atomic_file(folder / MANIFEST, "w") as fh:
-        fh.write(final.model_dump_json(indent=2))
+        # Without enrolled signs the field is left out: loaders older than it read the manifest.
+        fh.write(final.model_dump_json(indent=2, exclude=None if final.enrolled else {"enrolled"}))
     return final
 
 

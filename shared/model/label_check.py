@@ -49,11 +49,12 @@ def label_contradiction(
 
 def bundle_label_check(bundle: str | Path) -> LabelCheck:
     """A LabelCheck with a bundle's float TFLite model (no TensorFlow needed); the bundle is verified first."""
+    from shared.model.enroll import with_enrolled
     from shared.model.open_bundle import open_bundle
     from shared.model.tflite import TFLiteRunner
 
     manifest = open_bundle(bundle)
-    runner = TFLiteRunner(Path(bundle) / TFLITE_FLOAT)
+    runner = with_enrolled(TFLiteRunner(Path(bundle) / TFLITE_FLOAT), bundle, manifest)
 
     def check(frames: np.ndarray, fps: float | None, label: str) -> str | None:
         return label_contradiction(frames, fps, label, manifest, runner)

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from shared.app.errors import ProtocolError
+from shared.app.errors import BundleError, ProtocolError
 from shared.contract.normalize import features_batch
 from shared.contract.protocol import LabelScore, Prediction
 from shared.model.bundle import Manifest
@@ -52,7 +52,10 @@ def predict_windows(
     if not asked:
         return out
     feats = features_batch([windows[i] for i in asked], manifest.spec)
-    probs = softmax(runner.logits(feats), manifest.temperature)
+    logits = runner.logits(feats)
+    if logits.shape[1] != n_labels:  # a loader that forgot the enrolled signs (shared.model.enroll.with_enrolled)
+        raise BundleError(f"the model gives {logits.shape[1]} scores for {n_labels} labels")
+    probs = softmax(logits, manifest.temperature)
     idx, conf = top_k(probs, k)
     labels = manifest.labels
     no_sign = labels.index(manifest.no_sign_label) if manifest.no_sign_label in labels else None

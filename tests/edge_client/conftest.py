@@ -188,16 +188,3 @@ def clean_env(monkeypatch):
     for key in list(os.environ):
         if key.startswith("SIGNSTREAM_EDGE_"):
             monkeypatch.delenv(key)
-
-
-@pytest.fixture(scope="session")
-def msl_bundle(tmp_path_factory: pytest.TempPathFactory, sign_data: Path) -> Path:
-    """A small model trained on msl_msl150.npz (3 epochs name every MSL clip; slow: ~15-40 s)."""
-    pytest.importorskip("tensorflow")
-    from cloud_server.training.model import ModelConfig
-    from cloud_server.training.train import TrainConfig, train_bundle
-
-    out = tmp_path_factory.mktemp("msl") / "msl"
-    config = TrainConfig(epochs=3, model=ModelConfig(width=32, blocks=1))
-    train_bundle([sign_data / "landmarks" / "msl_msl150.npz"], out, config=config, name="msl", version="1")
-    return out
