@@ -160,10 +160,12 @@ def _ours(split: Split, seed: int, workdir: Path) -> dict:
         a, _ = evaluate(out, split.test.subset(kept), "savedmodel")
         audited = {f"{AUDITED}{k}": v for k, v in _kiosk(a).items()}
         audited[f"{AUDITED}sequences"] = int(kept.sum())
+    pooled = (manifest.metrics.get("threshold_choice") or {}).get("pooled")  # the old rule's, for comparison
+    extra = {"pooled_threshold": pooled} if pooled is not None else {}
     return {"macro_f1": m["macro_f1"], "int8_accuracy": m8["accuracy"],
             "train_seconds": seconds, "bundle_bytes": size, "threshold": manifest.threshold,
             "left_out_sequences": sum(b["sequences"] for b in manifest.metrics.get("left_out", [])),
-            **_kiosk(m), **audited, CONFUSION: (manifest.labels, confusion),
+            **_kiosk(m), **audited, **extra, CONFUSION: (manifest.labels, confusion),
             BLOCKS: blocks(pred, y, split.test.session[keep], manifest.labels)}  # fmt: skip
 
 

@@ -63,7 +63,11 @@ def coverage_curve(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> 
 def kiosk_threshold(
     probs: np.ndarray, y: np.ndarray, no_sign: int | None = None, max_false: float = 0.05, cap: float = 0.9
 ) -> float:
-    """Recommended threshold for what a kiosk shows, from held-out people's windows.
+    """The best net threshold on held-out windows pooled over people (``choose_threshold`` chooses for strangers).
+
+    Kept for comparison (the manifest's ``threshold_choice.pooled``): on the word vocabulary its rise
+    came mostly from two of fifteen validation people and hid strangers' right answers for almost
+    no fewer wrong ones (docs/benchmarks.md).
 
     A window shows its top label when that is not the no-sign class and its probability reaches the
     threshold. Chosen: the threshold (0.00..``cap`` by 0.01, the lowest of equals) with the most right

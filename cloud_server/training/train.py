@@ -16,7 +16,14 @@ from cloud_server.training.noise import SuspectBlock, suspect_blocks
 from cloud_server.training.split import check_split, holdout_sessions
 from shared.atomic import atomic_dir
 from shared.bundle import Manifest, check_name, now_iso, write_manifest
-from shared.calibration import ThresholdChoice, choose_threshold, expected_calibration_error, fit_temperature, softmax
+from shared.calibration import (
+    ThresholdChoice,
+    choose_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    kiosk_threshold,
+    softmax,
+)
 from shared.dataset import Dataset, load_many
 from shared.errors import DatasetError, SpecMismatchError
 from shared.normalize import clip_windows, feature_dim, feature_mirror, features_batch
@@ -331,7 +338,9 @@ def train_bundle(
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,
             "threshold_basis": threshold_basis(int(answered.sum()), no_sign_label if no_sign is not None else None),
-            "threshold_choice": {k: v for k, v in choice.as_dict().items() if k != "threshold"},
+            "threshold_choice": {k: v for k, v in choice.as_dict().items() if k != "threshold"}
+            # the best net on the pooled windows, for comparison: it rises for one or two people's blocks
+            | {"pooled": kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if answered.any() else None},
         }
         export_saved_model(model, tmp, spec.frames, feature_dim(spec))
         export_tflite(tmp)
