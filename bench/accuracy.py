@@ -270,7 +270,8 @@ def markdown(results: dict) -> str:
 
         cells = [cell(per[m], p + "accuracy") for m in methods for p, _ in variants]
         for p, _ in variants:
-            best = max((per[m].get(p + "accuracy", float("nan")) for m in methods if m != "ours"), default=float("nan"))
+            scores = [per[m][p + "accuracy"] for m in methods if m != "ours" and p + "accuracy" in per[m]]
+            best = max(scores, default=float("nan"))
             gain = ours.get(p + "accuracy", float("nan")) - best
             cells.append("-" if p and np.isnan(gain) else f"{gain:+.3f}")
         cells += [cell(ours, p + key) for key, _ in extra for p, _ in variants]
