@@ -66,8 +66,8 @@ def kiosk_threshold(
     """The best net threshold on held-out windows pooled over people (``choose_threshold`` chooses for strangers).
 
     Kept for comparison (the manifest's ``threshold_choice.pooled``): on the word vocabulary its rise
-    came mostly from two of fifteen validation people and hid strangers' right answers for almost
-    no fewer wrong ones (docs/benchmarks.md).
+    came from a few of fifteen validation people and hid about as many of strangers' right answers
+    as wrong ones (docs/benchmarks.md).
 
     A window shows its top label when that is not the no-sign class and its probability reaches the
     threshold. Chosen: the threshold (0.00..``cap`` by 0.01, the lowest of equals) with the most right
@@ -160,12 +160,6 @@ def people_counts(
         wrong=per_person(~idle & (top != y)),
         false=per_person(idle),
     )
-
-
-def _rate(hits: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """hits (..., G) over totals (...,), NaN where the total is 0."""
-    totals = np.asarray(totals, float)[..., None]
-    return np.divide(hits, totals, out=np.full(np.shape(hits), np.nan), where=totals > 0)
 
 
 def people_threshold(
