@@ -339,7 +339,7 @@ def train_bundle(
             "epochs": epochs,
             "threshold_basis": threshold_basis(int(answered.sum()), no_sign_label if no_sign is not None else None),
             "threshold_choice": {k: v for k, v in choice.as_dict().items() if k != "threshold"}
-            # the best net on the pooled windows, for comparison: it rises for one or two people's blocks
+            # the best net on the pooled windows, for comparison: a few people's blocks can raise it
             | {"pooled": kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if answered.any() else None},
         }
         export_saved_model(model, tmp, spec.frames, feature_dim(spec))
