@@ -6,11 +6,14 @@ held out in turn; and the 98-signer ASL file (``many``) with a fifth of its sign
 hello / thanks / iloveyou and on the word vocabulary with the no-sign class ``idle``; that held-out
 fifth is drawn again for each seed. For our model it also reports the int8 TFLite accuracy, bundle
 size, training time and what a kiosk would show (shown accuracy, false labels on idle, worst-decile
-signer). Needs SIGN_DATA_DIR (../shared/data).
+signer). On the ``many`` splits every recipe is also scored on the held-out people as a reviewer would
+leave them (``audited_*``): the split's people audited by ``signstream audit`` and the blocks whose
+recordings are not their label (``REVIEWER_DROPS``) removed. Needs SIGN_DATA_DIR (../shared/data).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -30,6 +33,12 @@ GREETINGS = ["hello", "thanks", "iloveyou"]
 WORDS = ["hello", "thanks", "iloveyou", "no", "yes", "please", "good", "goodbye", "help", "i", "you", "welcome",
          "sorry", "idle"]  # fmt: skip
 HELD_OUT_SIGNERS = 0.2
+# The audit's kinds a reviewer drops: the recording is not its label (made like another sign, swapped
+# with another of the person's blocks, a handshape unlike everybody's) or holds no sign to judge (no
+# hand, a hand in too few frames, a frozen hand, too short). Kept: duplicates (the label is true, the
+# clip is there twice) and a person apart (the other hand, a mirrored camera: people a kiosk meets).
+REVIEWER_DROPS = frozenset({"another_sign", "swapped", "handshape", "no_hand", "few_hands", "frozen", "too_short"})
+AUDITED = "audited_"  # prefix of the scores on the held-out people a reviewer keeps
 BLOCKS = "_blocks"  # per person and sign: kept in the runs, not averaged
 CONFUSION = "_confusion"  # our runs' (labels, matrix): summed over seeds into a PNG, not a mean
 
@@ -42,21 +51,43 @@ def held_out_signers(sessions: np.ndarray, fraction: float = HELD_OUT_SIGNERS, s
     return np.isin(sessions, chosen)
 
 
+def reviewed(ds: Dataset, flagged: list[dict]) -> np.ndarray:
+    """(N,) bool: the sequences a reviewer keeps, given the audit's ``flagged`` blocks (dicts with
+    ``session``, ``class`` and ``kinds``): a block goes when one of its kinds is in REVIEWER_DROPS."""
+    drop = {(f["session"], f["class"]) for f in flagged if REVIEWER_DROPS & set(f["kinds"])}
+    return np.array([(str(s), str(c)) not in drop for s, c in zip(ds.session, ds.labels, strict=True)], bool)
+
+
+def _reviewer(ds: Dataset) -> Callable[[Dataset], np.ndarray]:
+    """test -> what a reviewer keeps of it, from one audit of ``ds`` (every person of the split, so each
+    block is judged by models that never saw its person), run the first time it is asked for."""
+
+    @functools.cache
+    def flagged() -> list[dict]:
+        from cloud_server.training.audit import audit
+
+        return audit(ds)["flagged"]
+
+    return lambda test: reviewed(test, flagged())
+
+
 @dataclass
 class Split:
     """A named evaluation split. ``people``, when set, draws a new held-out fifth of the signers for
-    each seed (seed -> (train, test)); ``train``/``test`` are then seed 0's."""
+    each seed (seed -> (train, test)); ``train``/``test`` are then seed 0's. ``reviewer``, when set,
+    says which test sequences a reviewer keeps after the audit (the audited scores)."""
 
     name: str
     train: Dataset
     test: Dataset
     people: Callable[[int], tuple[Dataset, Dataset]] | None = None
+    reviewer: Callable[[Dataset], np.ndarray] | None = None
 
     def for_seed(self, seed: int) -> Split:
         if self.people is None:
             return self
         train, test = self.people(seed)
-        return Split(self.name, train, test)
+        return Split(self.name, train, test, reviewer=self.reviewer)
 
 
 def _by_signers(ds: Dataset) -> Callable[[int], tuple[Dataset, Dataset]]:
@@ -83,8 +114,9 @@ def splits(data_dir: Path, which: set[str]) -> list[Split]:
     if "many" in which:
         many = load_dataset(lm / MANY_SIGNERS)
         for name, classes in (("hello/thanks/iloveyou", GREETINGS), ("words + idle", WORDS)):
-            draw = _by_signers(many.select_classes(classes))
-            out.append(Split(f"ASL 98 signers, {name}", *draw(0), people=draw))
+            chosen = many.select_classes(classes)
+            draw = _by_signers(chosen)
+            out.append(Split(f"ASL 98 signers, {name}", *draw(0), people=draw, reviewer=_reviewer(chosen)))
     return out
 
 
@@ -125,13 +157,25 @@ def _ours(split: Split, seed: int, workdir: Path) -> dict:
         with_enrolled(runner_for(out, "savedmodel"), out, manifest), manifest, split.test, np.flatnonzero(keep)
     ).argmax(1)
     size = sum(e.size for e in manifest.files.values())
-    kiosk = {k: m[k] for k in ("shown_accuracy", "false_label_rate", "worst_decile_session_accuracy")}
-    kiosk = {k: v for k, v in kiosk.items() if v is not None}
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "int8_accuracy": m8["accuracy"],
+    audited = {}
+    if split.reviewer is not None:
+        kept = split.reviewer(split.test)
+        a, _ = evaluate(out, split.test.subset(kept), "savedmodel")
+        audited = {f"{AUDITED}{k}": v for k, v in _kiosk(a).items()}
+        audited[f"{AUDITED}sequences"] = int(kept.sum())
+    pooled = (manifest.metrics.get("threshold_choice") or {}).get("pooled")  # the old rule's, for comparison
+    extra = {"pooled_threshold": pooled} if pooled is not None else {}
+    return {"macro_f1": m["macro_f1"], "int8_accuracy": m8["accuracy"],
             "train_seconds": seconds, "bundle_bytes": size, "threshold": manifest.threshold,
-            "left_out_sequences": sum(b["sequences"] for b in manifest.metrics.get("left_out", [])), **kiosk,
-            CONFUSION: (manifest.labels, confusion),
+            "left_out_sequences": sum(b["sequences"] for b in manifest.metrics.get("left_out", [])),
+            **_kiosk(m), **audited, **extra, CONFUSION: (manifest.labels, confusion),
             BLOCKS: blocks(pred, y, split.test.session[keep], manifest.labels)}  # fmt: skip
+
+
+def _kiosk(m: dict) -> dict:
+    """Accuracy and what a kiosk shows, from evaluate's metrics; those it could not measure left out."""
+    keys = ("accuracy", "shown_accuracy", "false_label_rate", "worst_decile_session_accuracy")
+    return {k: m[k] for k in keys if m.get(k) is not None}
 
 
 def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
@@ -140,16 +184,27 @@ def _baseline(fn: Callable) -> Callable[[Split, int, Path], dict]:
 
         pred = fn(split.train.X, split.train.y, split.test.X, seed=seed)
         y = split.test.y
-        out = {"accuracy": float((pred == y).mean()), "macro_f1": float(f1_score(y, pred, average="macro"))}
+        idle = list(split.test.classes).index("idle") if "idle" in split.test.classes else None
+        out = {"macro_f1": float(f1_score(y, pred, average="macro")), **_shown(pred, y, idle)}
+        if split.reviewer is not None:
+            kept = split.reviewer(split.test)
+            out |= {f"{AUDITED}{k}": v for k, v in _shown(pred[kept], y[kept], idle).items()}
+            out[f"{AUDITED}sequences"] = int(kept.sum())
         out[BLOCKS] = blocks(pred, y, split.test.session, list(split.test.classes))
-        if "idle" in split.test.classes:  # no threshold in the reference recipes: the top-1 is shown unless idle
-            idle = split.test.classes.index("idle")
-            out["shown_accuracy"] = float((pred == y)[y != idle].mean())
-            if (y == idle).any():  # held-out people without idle: no false-label rate (not NaN)
-                out["false_label_rate"] = float((pred != idle)[y == idle].mean())
         return out
 
     return run
+
+
+def _shown(pred: np.ndarray, y: np.ndarray, idle: int | None) -> dict:
+    """Accuracy, and with a no-sign class what a kiosk shows: the reference recipes have no threshold,
+    so their top-1 is shown unless it is idle. No false-label rate without idle windows (not NaN)."""
+    out = {"accuracy": float((pred == y).mean())}
+    if idle is not None:
+        out["shown_accuracy"] = float((pred == y)[y != idle].mean())
+        if (y == idle).any():
+            out["false_label_rate"] = float((pred != idle)[y == idle].mean())
+    return out
 
 
 def run_bench(
@@ -197,22 +252,33 @@ def run_bench(
 
 
 def markdown(results: dict) -> str:
-    """The results as a markdown table (means over seeds); kiosk columns where the split has them."""
+    """The results as a markdown table (means over seeds); kiosk columns where the split has them, and
+    where a split was audited, an audited column beside each raw one (``raw`` / ``audited``)."""
     methods = list(next(iter(results["splits"].values())).keys())
+    audited = any(AUDITED + "accuracy" in per.get(m, {}) for per in results["splits"].values() for m in methods)
+    variants = [("", "")] + ([(AUDITED, ", audited")] if audited else [])
     extra = [("shown_accuracy", "ours shown acc"), ("false_label_rate", "ours false labels"),
-             ("worst_decile_session_accuracy", "ours worst decile"), ("int8_accuracy", "ours int8"),
-             ("train_seconds", "ours train s")]  # fmt: skip
-    head = "| split | " + " | ".join(f"{m} acc" for m in methods) + " | ours - best reference recipe | "
-    head += " | ".join(title for _, title in extra) + " | missed by every method |"
-    lines = [head, "|" + " --- |" * (len(methods) + 3 + len(extra))]
+             ("worst_decile_session_accuracy", "ours worst decile")]  # fmt: skip
+    speed = [("int8_accuracy", "ours int8"), ("train_seconds", "ours train s")]
+    titles = [f"{m} acc{v}" for m in methods for _, v in variants]
+    titles += [f"ours - best reference recipe{v}" for _, v in variants]
+    titles += [f"{t}{v}" for _, t in extra for _, v in variants] + [t for _, t in speed]
+    lines = ["| split | " + " | ".join(titles) + " | missed by every method |", "|" + " --- |" * (len(titles) + 2)]
     for name, per in results["splits"].items():
-        best_seed = max((per[m]["accuracy"] for m in methods if m != "ours"), default=float("nan"))
         ours = per.get("ours", {})
-        cells = [f"{per[m]['accuracy']:.3f}" for m in methods]
-        cells.append(f"{ours.get('accuracy', float('nan')) - best_seed:+.3f}")
-        for key, _ in extra:
-            value = ours.get(key)
-            cells.append("-" if value is None else f"{value:.0f}" if key == "train_seconds" else f"{value:.3f}")
+
+        def cell(row: dict, key: str) -> str:
+            value = row.get(key)
+            return "-" if value is None else f"{value:.0f}" if key == "train_seconds" else f"{value:.3f}"
+
+        cells = [cell(per[m], p + "accuracy") for m in methods for p, _ in variants]
+        for p, _ in variants:
+            scores = [per[m][p + "accuracy"] for m in methods if m != "ours" and p + "accuracy" in per[m]]
+            best = max(scores, default=float("nan"))
+            gain = ours.get(p + "accuracy", float("nan")) - best
+            cells.append("-" if p and np.isnan(gain) else f"{gain:+.3f}")
+        cells += [cell(ours, p + key) for key, _ in extra for p, _ in variants]
+        cells += [cell(ours, key) for key, _ in speed]
         cells.append(f"{results.get('agreed_misses', {}).get(name, float('nan')):.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -59,12 +59,32 @@ def run_train(args: argparse.Namespace) -> None:
         f"threshold {manifest.threshold:.2f}{threshold.get(m.get('threshold_basis'), '')}, "
         f"temperature {manifest.temperature:.2f}"
     )
+    expected = expected_line(m.get("threshold_choice"))
+    if expected:
+        print(f"  {expected}")
     for block in m.get("left_out") or []:
         ev = block["evidence"]["another_sign"]
         print(f"  left out {block['sequences']} '{block['class']}' of {block['session']}: named '{ev['looks_like']}' "
               f"{ev['share']:.0%} (see report/left_out.json; --keep-all leaves out nothing)")  # fmt: skip
     if review:
         print(f"  review {review.path} (sha256 {review.sha256[:12]}): {len(review.decisions)} decisions applied")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def expected_line(choice: dict | None) -> str:
+    """One line: what the threshold was chosen on and what it should cost a stranger ('' for older bundles)."""
+    if not choice or not choice.get("expected"):
+        return ""
+    e = choice["expected"]
+    return (
+        f"threshold chosen on {choice['people']} held-out people ({choice['windows']} windows; {choice['rule']}); "
+        f"expected for a stranger: shown accuracy {_share(e['shown_accuracy'])} (people's 10th-90th percentile "
+        f"{_share(e['shown_accuracy_p10'])}-{_share(e['shown_accuracy_p90'])}), false labels "
+        f"{_share(e['false_label_rate'])} ({_share(e['false_label_rate_p10'])}-{_share(e['false_label_rate_p90'])})"
+    )
 
 
 def run_audit(args: argparse.Namespace) -> None:
@@ -168,6 +188,15 @@ def run_evaluate(args: argparse.Namespace) -> None:
         ),
         f"confusion matrix: {metrics['confusion_png']}",
     ]
+    expected = (manifest.metrics.get("threshold_choice") or {}).get("expected")
+    if expected:  # what training expected for strangers, beside what these people got
+        metrics["expected_at_threshold"] = expected
+        lines.insert(
+            -1,
+            f"  training expected for strangers: shown accuracy {_share(expected['shown_accuracy'])}, false labels "
+            f"{_share(expected['false_label_rate'])} (measured here: {_share(metrics['shown_accuracy'])}, "
+            f"{_share(metrics['false_label_rate'])})",
+        )
     if args.json:
         print("\n".join(lines), file=sys.stderr, flush=True)
         sys.stderr.flush()

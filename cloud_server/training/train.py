@@ -22,6 +22,8 @@ from shared.datasets.dataset import Dataset, load_many
 from shared.datasets.review import Review, apply_review
 from shared.model.bundle import Manifest, check_name, now_iso, write_manifest
 from shared.model.calibration import (
+    ThresholdChoice,
+    choose_threshold,
     expected_calibration_error,
     fit_temperature,
     kiosk_threshold,
@@ -323,7 +325,11 @@ def train_bundle(
         val_probs = softmax(val_logits, temperature)
         no_sign = list(ds.classes).index(no_sign_label) if no_sign_label in ds.classes else None
         answered = np.array([hand_fraction(val.X[i, : val.length[i]]) > NO_HAND_MAX_FRACTION for i in range(len(val))])
-        threshold = kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if len(val) else 0.0
+        choice = (
+            choose_threshold(val_probs, val.y, val.session, no_sign, ~answered, seed=config.seed)
+            if answered.any()
+            else ThresholdChoice(0.0, "default: nothing held out", 0, 0, {})
+        )
         if refit:  # the calibration above stays: it was measured on people the first model never saw
             model, refit_history, left_out = _fit(ds, spec, config, n, epochs, None, [Progress(epochs, total)])
             history.update({f"refit_{k}": v for k, v in refit_history.items()})
@@ -339,6 +345,9 @@ def train_bundle(
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,
             "threshold_basis": threshold_basis(int(answered.sum()), no_sign_label if no_sign is not None else None),
+            "threshold_choice": {k: v for k, v in choice.as_dict().items() if k != "threshold"}
+            # the best net on the pooled windows, for comparison: a few people's blocks can raise it
+            | {"pooled": kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if answered.any() else None},
         }
         export_saved_model(model, tmp, spec.frames, feature_dim(spec))
         export_tflite(tmp)
@@ -360,7 +369,7 @@ def train_bundle(
             spec=spec,
             labels=list(ds.classes),
             temperature=temperature,
-            threshold=threshold,
+            threshold=choice.threshold,
             no_sign_label=no_sign_label if no_sign_label in ds.classes else None,
             sources=ds.sources,
             licences=ds.licences,

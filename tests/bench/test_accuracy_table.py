@@ -73,3 +73,44 @@ def test_a_reference_recipe_on_held_out_people_without_idle_has_no_false_label_r
     split = bench.Split("s", dataset([0, 1]), dataset([0, 0, 0]))
     out = bench._baseline(lambda X, y, X_test, seed: np.array([0, 0, 1]))(split, 0, Path("."))
     assert out["shown_accuracy"] == pytest.approx(2 / 3) and "false_label_rate" not in out
+
+
+def test_a_reviewer_drops_blocks_that_are_not_their_label_and_keeps_true_ones():
+    from bench.accuracy import reviewed
+    from shared.datasets.dataset import Dataset
+
+    sessions = np.array(["a", "a", "b", "b", "c", "c", "d"])
+    ds = Dataset(X=np.zeros((7, 4, 126), np.float32), y=np.array([0, 1, 0, 1, 0, 1, 1]), classes=["hello", "thanks"],
+                 seq_id=np.arange(7), session=sessions, length=np.full(7, 4))  # fmt: skip
+    flagged = [
+        {"session": "a", "class": "thanks", "kinds": ["another_sign", "handshape"]},
+        {"session": "b", "class": "hello", "kinds": ["duplicate"]},  # a clip saved twice: its label is true
+        {"session": "c", "class": "hello", "kinds": ["person_apart"]},  # the other hand: a person a kiosk meets
+        {"session": "c", "class": "thanks", "kinds": ["person_apart", "few_hands"]},
+        {"session": "d", "class": "thanks", "kinds": ["swapped"]},
+    ]
+    assert reviewed(ds, flagged).tolist() == [True, False, True, True, True, False, False]
+
+
+def test_the_table_puts_audited_columns_beside_the_raw_ones_for_every_recipe():
+    results = {
+        "splits": {
+            "words": {
+                "ours": {"accuracy": 0.86, "audited_accuracy": 0.9, "shown_accuracy": 0.84,
+                         "audited_shown_accuracy": 0.88, "false_label_rate": 0.01, "audited_false_label_rate": 0.02,
+                         "worst_decile_session_accuracy": 0.6, "audited_worst_decile_session_accuracy": 0.7,
+                         "int8_accuracy": 0.859, "train_seconds": 300.4},
+                "signia": {"accuracy": 0.80, "audited_accuracy": 0.83},
+                "helen": {"accuracy": 0.82, "audited_accuracy": 0.81},
+            },
+        },
+        "agreed_misses": {"words": 0.08},
+    }  # fmt: skip
+    lines = markdown(results).splitlines()
+    head = [c.strip() for c in lines[0].split("|")[1:-1]]
+    assert head[1:7] == ["ours acc", "ours acc, audited", "signia acc", "signia acc, audited", "helen acc",
+                         "helen acc, audited"]  # fmt: skip
+    row = dict(zip(head, [c.strip() for c in lines[2].split("|")[1:-1]], strict=True))
+    assert row["ours - best reference recipe"] == "+0.040" and row["ours - best reference recipe, audited"] == "+0.070"
+    assert row["ours shown acc, audited"] == "0.880" and row["ours worst decile, audited"] == "0.700"
+    assert all(line.count("|") == lines[0].count("|") for line in lines)

@@ -81,3 +81,7 @@ def test_a_bundle_without_a_no_sign_class_says_its_threshold_was_chosen_on_signs
     m = load_manifest(tiny_bundle)
     assert m.no_sign_label is None  # the synthetic data has no idle class
     assert m.metrics["threshold_basis"] == "signs_only" and m.metrics["val_accuracy"] is not None
+    choice = m.metrics["threshold_choice"]  # what the threshold rests on and what it should cost a stranger
+    assert choice["people"] == len(m.metrics["val_sessions"]) and choice["windows"] == m.metrics["val_sequences"]
+    assert "bootstrap" in choice["rule"] and 0 <= choice["expected"]["shown_accuracy"] <= 1
+    assert choice["expected"]["false_label_rate"] is None  # no no-sign windows to count

@@ -26,6 +26,9 @@ def test_evaluate_json_is_the_last_line_and_nothing_follows(tiny_bundle, synth_p
     assert metrics["n"] == 96 and metrics["n_excluded"] == 0
     assert (tmp_path / "r" / "confusion.png").stat().st_size > 1000
     assert 0 <= metrics["ece"] <= 1 and metrics["coverage_curve"][0]["coverage"] == 1.0
+    expected = json.loads((tiny_bundle / "manifest.json").read_text())["metrics"]["threshold_choice"]["expected"]
+    assert metrics["expected_at_threshold"] == expected  # what training expected, beside what was measured
+    assert f"training expected for strangers: shown accuracy {expected['shown_accuracy']:.3f}" in proc.stdout
 
 
 def test_evaluate_leaves_out_and_counts_unknown_classes(tiny_bundle, tmp_path):
@@ -92,6 +95,7 @@ def test_train_refits_on_everyone_unless_told_not_to(synth_path, tmp_path):
         assert proc.returncode == 0, proc.stderr
         metrics = json.loads((out / "manifest.json").read_text())["metrics"]
         assert metrics["refit"] is refit
+        assert f"threshold chosen on {metrics['threshold_choice']['people']} held-out people" in proc.stdout
         everyone = 4 * 24  # synth_path: 4 classes x 24 sequences
         assert metrics["train_sequences"] == (everyone if refit else everyone - metrics["val_sequences"])
 
