@@ -114,6 +114,26 @@ class EdgeSettings(FollowSettings):
     # Privacy and logs.
     record_dir: Path | None = Field(None, description="Save each sent window's landmarks here (off: nothing stored).")
     counters_interval: float = Field(30.0, gt=0, description="Seconds between counter log lines.")
+    # Teaching the kiosk a sign (docs/edge.md, "Teaching the kiosk a sign").
+    teach_dir: Path | None = Field(
+        None,
+        description="Folder for signs taught at the kiosk: their examples (kept), the new model versions and "
+        "teach.json (off: no teaching). The kiosk starts from the newest taught version found there.",
+    )
+    teach_pin: SecretStr | None = Field(
+        None,
+        description="PIN the page's teach actions (POST /api/teach/*) need as X-Teach-Pin, besides the admin "
+        "token or loopback rule of every control action.",
+    )
+    teach_session: str = Field(
+        "kiosk",
+        min_length=1,
+        max_length=64,
+        description="Session (person) name stored with taught examples when none is typed.",
+    )
+    teach_signing_key: Path | None = Field(
+        None, description="ed25519 private key that signs each taught version (needed with public_key set)."
+    )
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
