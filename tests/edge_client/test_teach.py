@@ -37,6 +37,7 @@ def please_replay(sign_data: Path, tmp_path_factory: pytest.TempPathFactory):
     mine = rows[ds.session[rows] == people[np.argmax(counts)]]
     path = tmp_path_factory.mktemp("teach") / "please.npz"
     save_dataset(path, ds.subset(mine[:12]).select_classes([WORD]))
+    save_dataset(path.with_name("long.npz"), ds.subset(np.tile(mine[:12], 4)).select_classes([WORD]))
     rest = ds.subset(mine[12:32])
     return path, [x[:n] for x, n in zip(rest.X, rest.length, strict=True)]
 
@@ -200,3 +201,61 @@ def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, tmp_path):
     assert client.post("/api/teach/use", headers=ok).status_code == 400  # too few examples
     assert client.post("/api/teach/nope", headers=ok).status_code == 404
     assert client.get("/api/teach").get_json()["teaching"]["name"] == WORD
+
+
+# Every button of the teach panel inside the viewport, and no horizontal scroll.
+FITS = """
+const W = window.innerWidth, H = window.innerHeight, problems = [];
+if (document.documentElement.scrollWidth > W) problems.push("page scrolls sideways");
+const panel = document.getElementById("teach");
+if (panel.hidden || panel.scrollWidth > panel.clientWidth + 1) problems.push("panel hidden or scrolls sideways");
+for (const b of panel.querySelectorAll("button, input")) {
+  if (b.hidden) continue;
+  const r = b.getBoundingClientRect();
+  if (r.width === 0 || r.left < 0 || r.top < 0 || r.right > W + 0.5 || r.bottom > H + 0.5)
+    problems.push(`${b.id || b.textContent} not in view: ${r.left},${r.top},${r.right},${r.bottom}`);
+}
+return problems;
+"""
+
+
+def test_the_operator_mode_records_a_replayed_sign_and_lists_it_in_chromium(
+    msl_bundle, please_replay, tmp_path, clean_env
+):
+    from selenium.webdriver.common.by import By
+
+    from .browser import chromium, set_viewport
+    from .test_kiosk_layout import wait_for
+
+    source, _ = please_replay
+    runner, _ = _kiosk(source.with_name("long.npz"), msl_bundle, tmp_path / "teach", speed=2.0, teach_pin="2468")
+    thread = threading.Thread(target=runner.run, kwargs={"install_signals": False}, daemon=True)
+    driver = chromium(tmp_path / "profile", 800, 480)
+    try:
+        thread.start()
+        driver.get(f"{runner.web.url}/#teach")
+        wait_for(driver, "return !document.getElementById('teach-pin').hidden")
+        assert driver.execute_script(FITS) == []
+        driver.save_screenshot(str(tmp_path / "teach-800x480.png"))
+        driver.find_element(By.ID, "teach-token").send_keys(TOKEN)
+        driver.find_element(By.ID, "teach-pin").send_keys("2468")
+        driver.find_element(By.ID, "teach-name").send_keys(WORD)
+        driver.find_element(By.ID, "teach-start").click()
+        wait_for(driver, "return !document.getElementById('teach-record').disabled")
+        for i in range(5):
+            driver.find_element(By.ID, "teach-record").click()
+            wait_for(driver, f"return document.querySelectorAll('#teach-examples li').length === {i + 1}", 30)
+        assert driver.execute_script(FITS) == []
+        driver.save_screenshot(str(tmp_path / "teach-800x480-recorded.png"))
+        driver.find_element(By.ID, "teach-use").click()
+        wait_for(driver, f"return !!document.querySelector('#teach-signs li[data-sign=\"{WORD}\"]')", 30)
+        assert "answers please now" in driver.find_element(By.ID, "teach-message").text
+        assert runner.slot.current.manifest.enrolled == [WORD]
+        set_viewport(driver, 1280, 720)
+        wait_for(driver, "return window.innerWidth === 1280 && window.innerHeight === 720")
+        assert driver.execute_script(FITS) == []
+        driver.save_screenshot(str(tmp_path / "teach-1280x720.png"))
+    finally:
+        driver.quit()
+        runner.stop.set()
+        thread.join(30)
