@@ -32,6 +32,8 @@ from edge_client.transport import Backoff, CircuitBreaker, CloudClient
 from edge_client.window import FrameSampler, Windower
 from shared.contract.spec import FeatureSpec
 from shared.registry.preflight import check_store
+from shared.registry.registry import Registry
+from shared.registry.store import open_store
 from shared.registry.sync import ModelSync
 
 log = logging.getLogger(__name__)
@@ -189,7 +191,9 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         sync.prime(s.startup_wait, use_cache=slot.current is None)
     teacher = None
     if s.teach_dir is not None:  # after the store: a taught version, made from a model it gave, wins at start
-        teacher = Teacher(slot, s.teach_dir, session=s.teach_session, signing_key=s.teach_signing_key)
+        registry = Registry(open_store(s.store)) if s.teach_push and s.store else None
+        teacher = Teacher(slot, s.teach_dir, session=s.teach_session, signing_key=s.teach_signing_key,
+                          registry=registry)  # fmt: skip
         teacher.restore()
     check_something_answers(cloud is not None, slot.current is not None, s.store, s.model_name)
     server_info = cloud.server_model() if cloud is not None else None
@@ -223,7 +227,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         on_answer=relay.on_answer, on_label=relay.on_label, stop=stop, recorder=recorder,
         on_window=teacher.tap if teacher is not None else None,
     )  # fmt: skip
-    control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names)
+    control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names, teacher)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one
     # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
     token = s.admin_token.get_secret_value() if s.admin_token else None

@@ -131,6 +131,11 @@ class EdgeSettings(FollowSettings):
         max_length=64,
         description="Session (person) name stored with taught examples when none is typed.",
     )
+    teach_push: bool = Field(
+        False,
+        description="The kiosk may write to its store: taught examples are pushed as a dataset version (and "
+        "each taught model version too, with teach_signing_key); off: they stay on the kiosk.",
+    )
     teach_signing_key: Path | None = Field(
         None, description="ed25519 private key that signs each taught version (needed with public_key set)."
     )
@@ -165,7 +170,9 @@ class EdgeSettings(FollowSettings):
             raise ValueError("give a server (--server URL), a local model (--local-model DIR) or both")
         if self.server and not self.server.startswith(("http://", "https://")):
             raise ValueError(f"server must be an http:// or https:// URL, got {self.server!r}")
-        for path in (self.local_model, self.display_names, self.ca_bundle):
+        if self.teach_push and not (self.store and self.teach_dir):
+            raise ValueError("teach_push needs a store (--store URL) and a teach_dir")
+        for path in (self.local_model, self.display_names, self.ca_bundle, self.teach_signing_key):
             if path is not None and not path.exists():
                 raise ValueError(f"{path} does not exist")
         return self

@@ -88,14 +88,20 @@ class Teacher:
         folder: the kiosk's teaching state (examples, new versions, ``teach.json``).
         session: the default session (person) name stored with the examples.
         record_timeout: seconds ``record`` waits for a window with a hand.
-        signing_key: signs each new version (needed when the kiosk only loads signed bundles).
+        signing_key: signs each new version (needed when the kiosk only loads signed bundles); with a
+            ``registry`` the new version is pushed too (never promoted: an operator does that).
+        registry: a ``shared.registry.Registry`` this kiosk may write to: each taught sign's examples are
+            pushed as a dataset version (``taught-<model name>``, the session as the person), in the
+            background, after the kiosk already answers the sign. None: kept on this kiosk (``notice`` says so).
     """
 
     def __init__(
         self, slot: Any, folder: str | Path, *, session: str = "kiosk", record_timeout: float = RECORD_TIMEOUT_S,
-        signing_key: Path | None = None,
+        signing_key: Path | None = None, registry: Any | None = None,
     ) -> None:  # fmt: skip
-        self.slot, self.folder = slot, Path(folder)
+        self.slot, self.folder, self.registry = slot, Path(folder), registry
+        self.notice: str | None = None  # what /api/status says about the last taught sign's way to the cloud
+        self._pushing: threading.Thread | None = None
         self.session, self.record_timeout, self.signing_key = session, record_timeout, signing_key
         self.draft: Draft | None = None
         self.last_use_seconds: float | None = None
@@ -262,6 +268,7 @@ class Teacher:
             self.draft = None
         log.info("taught %r: version %s in %.2f s (enrol %.2f s)", draft.name, out.name, self.last_use_seconds,
                  done.seconds)  # fmt: skip
+        self._publish(draft.name, examples_file, out)
         found = next((r for r in done.enrolment.resemblances if r.sign == draft.name), None)
         return {
             "taught": draft.name,
@@ -272,6 +279,36 @@ class Teacher:
             "closest_overlap": round(found.overlap, 3) if found else None,
             "signs": self.signs(),
         }
+
+    def _publish(self, name: str, examples_file: Path, version: Path) -> None:
+        """Push the examples (and, signed, the new version) to the registry in the background; say how it went."""
+        if self.registry is None:
+            self.notice = f"{name!r} is taught on this kiosk only (no store it may write to)"
+            return
+        self.notice = f"pushing {name!r} to the registry"
+
+        def push() -> None:
+            model = load_manifest(version)
+            try:
+                ds = self.registry.push_dataset(examples_file, name=f"taught-{model.name}", version=version.name)
+                said = f"{name!r}: examples pushed as dataset {ds.name} {ds.version}"
+                if self.signing_key is not None:
+                    self.registry.push_bundle(version)
+                    said += f"; model {model.name} {model.version} pushed (not promoted)"
+                else:
+                    said += "; the model version stays on this kiosk (no signing key)"
+                self.notice = said
+            except Exception as err:  # the store is down or refuses: the sign stays answered here
+                log.warning("pushing %r failed: %s", name, err)
+                self.notice = f"{name!r} is taught on this kiosk only: pushing it failed ({err})"
+
+        self._pushing = threading.Thread(target=push, name="teach-push", daemon=True)
+        self._pushing.start()
+
+    def wait_pushed(self, timeout: float = 30.0) -> None:
+        """Until the last push ended (tests, shutdown)."""
+        if self._pushing is not None:
+            self._pushing.join(timeout)
 
     def _save_examples(self, draft: Draft, fps: float) -> Path:
         """The draft's examples as a one-class dataset npz (zero-padded to the longest), never overwritten."""

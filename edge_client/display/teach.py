@@ -75,7 +75,14 @@ class TeachActions:
 
         if self.teacher is None:
             return json_error(404, "teaching is off on this kiosk (set SIGNSTREAM_EDGE_TEACH_DIR)", "not_found")
-        return jsonify({**self.teacher.describe(), "signs": self.teacher.signs(), "pin": self.pin is not None})
+        return jsonify(
+            {
+                **self.teacher.describe(),
+                "signs": self.teacher.signs(),
+                "pin": self.pin is not None,
+                "notice": self.teacher.notice,
+            }
+        )
 
     def act(self, action: str):
         from flask import jsonify, request

@@ -259,3 +259,62 @@ def test_the_operator_mode_records_a_replayed_sign_and_lists_it_in_chromium(
         driver.quit()
         runner.stop.set()
         thread.join(30)
+
+
+def _taught(msl_bundle, windows, folder, **teacher):
+    from edge_client.answering import ModelSlot
+    from edge_client.teach import Teacher
+
+    slot = ModelSlot()
+    slot.load(msl_bundle)
+    t = Teacher(slot, folder, **teacher)
+    t.start(WORD, session="ana")
+    for w in windows[:5]:
+        t.add_example(w)
+    return slot, t, t.use()
+
+
+def test_a_taught_sign_goes_to_the_registry_as_a_dataset_and_a_signed_version(msl_bundle, please_replay, tmp_path):
+    from shared.model.signing import generate_keypair
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+
+    generate_keypair(tmp_path / "key.pem", tmp_path / "key.pub")
+    registry = Registry(open_store(f"file://{tmp_path / 'store'}"))
+    _, teacher, done = _taught(msl_bundle, please_replay[1], tmp_path / "teach", signing_key=tmp_path / "key.pem",
+                               registry=registry)  # fmt: skip
+    teacher.wait_pushed()
+    assert "examples pushed as dataset taught-msl" in teacher.notice and "pushed (not promoted)" in teacher.notice
+    [row] = [d for d in registry.list_datasets() if d.name == "taught-msl"]
+    [npz] = Path(registry.pull_dataset("taught-msl", row.version, tmp_path / "pulled")).glob("*.npz")
+    pulled = load_dataset(npz)
+    assert pulled.classes == [WORD] and list(pulled.session) == ["ana"] * 5  # the session is the person
+    assert registry.verify_version("msl", done["version"], tmp_path / "key.pub").enrolled == [WORD]
+
+
+def test_without_a_store_the_sign_stays_on_the_kiosk_and_the_notice_says_so(msl_bundle, please_replay, tmp_path):
+    _, teacher, _ = _taught(msl_bundle, please_replay[1], tmp_path)
+    assert teacher.notice == f"{WORD!r} is taught on this kiosk only (no store it may write to)"
+
+
+def test_signs_taught_here_are_answered_locally_until_the_server_serves_them(
+    msl_bundle, please_replay, sign_data, tmp_path, fake_server
+):
+    from edge_client.answering import Answerer, ModelSlot
+    from edge_client.transport import CloudClient
+
+    windows = please_replay[1]
+    slot, _, _ = _taught(msl_bundle, windows, tmp_path)
+    cloud = CloudClient(fake_server.url)
+    answerer = Answerer(cloud, slot)
+    answers = [answerer.answer(w) for w in windows[5:]]
+    assert [(a.label, a.answered_by) for a in answers].count((WORD, "local")) >= 12
+    assert answerer.enrolled_local >= 12 and len(fake_server.requests) == len(answers)  # the server was asked
+    msl = load_dataset(sign_data / "landmarks" / "msl_msl150.npz")
+    doctor = [x[:n] for x, n in zip(msl.X[msl.labels == "doctor"][:5], msl.length[msl.labels == "doctor"][:5],
+                                    strict=True)]  # fmt: skip
+    assert {answerer.answer(w).answered_by for w in doctor} == {"cloud"}  # known signs: the server's answer
+    plain = ModelSlot()
+    plain.load(msl_bundle)
+    assert {Answerer(cloud, plain).answer(w).answered_by for w in windows[5:]} == {"cloud"}
+    cloud.close()
