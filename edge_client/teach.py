@@ -108,6 +108,7 @@ class Teacher:
         self._windows: queue.Queue = queue.Queue(maxsize=4)
         self._armed = threading.Event()
         self._lock = threading.Lock()  # one teaching action at a time (recording, enrolling)
+        self._embed_lock = threading.Lock()
         self._runner: tuple[Path, TFLiteRunner, Any] | None = None
 
     # --- the pipeline's tap -------------------------------------------------------------------------
@@ -230,8 +231,9 @@ class Teacher:
             return {"teaching": None}
         examples = []
         if draft.examples:
-            model, runner, reference = self._embedder()
-            _, emb = embed_windows(runner, model.manifest.spec, draft.examples)
+            with self._embed_lock:  # an interpreter is not thread-safe; requests come from several threads
+                model, runner, reference = self._embedder()
+                _, emb = embed_windows(runner, model.manifest.spec, draft.examples)
             agreement = example_consistency(reference, emb) if len(draft.examples) >= 2 else [None]
             for window, agree in zip(draft.examples, agreement, strict=True):
                 answer = model.predict(window)
@@ -253,10 +255,10 @@ class Teacher:
             started = time.perf_counter()
             model = self._model()
             state = self._state()
-            examples_file = self._save_examples(draft, model.manifest.spec.fps)
             out = self._new_version_path()
             done = enroll_bundle(model.folder, {draft.name: draft.examples}, out, signing_key=self.signing_key,
                                  version=out.name)  # fmt: skip
+            examples_file = self._save_examples(draft, model.manifest.spec.fps)  # kept even if the swap fails
             self.slot.load(out)
             if state["base"] is None:
                 state["base"] = str(model.folder)

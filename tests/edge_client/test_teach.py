@@ -166,7 +166,7 @@ def test_a_restart_keeps_taught_signs_and_rename_and_remove_make_new_versions(ms
     assert again.signs() == [] and len(list((tmp_path / "examples").glob("*.npz"))) == 1  # examples kept
 
 
-def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, tmp_path):
+def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, sign_data, tmp_path):
     from edge_client.answering import ModelSlot
     from edge_client.control import KioskControl  # noqa: F401  (the app is built as the runner builds it)
     from edge_client.display.access import AccessPolicy
@@ -201,6 +201,15 @@ def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, tmp_path):
     assert client.post("/api/teach/use", headers=ok).status_code == 400  # too few examples
     assert client.post("/api/teach/nope", headers=ok).status_code == 404
     assert client.get("/api/teach").get_json()["teaching"]["name"] == WORD
+    doctor = load_dataset(sign_data / "landmarks" / "msl_msl150.npz")
+    rows = np.flatnonzero(doctor.labels == "doctor")[:5]
+    assert client.post("/api/teach/start", json={"name": "medico"}, headers=ok).status_code == 200
+    for i in rows:
+        teacher.add_example(doctor.X[i][: doctor.length[i]])
+    resp = client.post("/api/teach/use", headers=ok)
+    assert resp.status_code == 400 and "'medico' looks like the sign 'doctor'" in resp.get_json()["error"]
+    assert teacher.signs() == [] and slot.current.folder == msl_bundle  # nothing taught, nothing swapped
+    assert not (tmp_path / "models").exists() and len(teacher.draft.examples) == 5  # the draft stays to redo
 
 
 # Every button of the teach panel inside the viewport, and no horizontal scroll.
