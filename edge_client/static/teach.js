@@ -78,6 +78,7 @@
     if (!resp.ok) { say((await resp.json()).error); return; }
     const data = await resp.json();
     $("teach-pin").hidden = !data.pin;
+    if (data.notice && !$("teach-message").textContent) say(data.notice, true);
     state = data.teaching;
     showDraft(state);
     showSigns(data.signs);
