@@ -115,6 +115,17 @@ def test_a_sign_taught_from_the_pipelines_windows_is_answered_locally_at_once(
     saved = load_dataset(tmp_path / "teach" / body["examples_file"].split("/teach/", 1)[1])
     assert saved.classes == [WORD] and len(saved) == 5 and list(saved.session) == ["kiosk"] * 5
 
+    again, _ = _kiosk(source, msl_bundle, tmp_path / "teach", speed=1.5)  # a restart: the taught version again
+    thread = threading.Thread(target=again.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        status, shown = _call(f"{again.web.url}/api/status")
+        assert status == 200 and shown["local_model"]["version"] == body["version"]
+        assert _call(f"{again.web.url}/api/teach")[1]["signs"][0]["answered"]
+    finally:
+        again.stop.set()
+        thread.join(30)
+
 
 def test_no_hand_examples_are_refused(msl_bundle, please_replay, tmp_path):
     from edge_client.answering import ModelSlot
