@@ -101,6 +101,10 @@ class ModelSlot(HotSwap[LocalModel]):
 class Answerer:
     """Cloud first while the breaker allows it, else the local model; counts fallbacks.
 
+    Signs enrolled into the local model (taught at this kiosk) are answered locally until the server
+    serves that version: when the server answers with another version, a window the local model names
+    as one of its enrolled signs (above its threshold) gets the local answer.
+
     Args:
         cloud: the server client, or None (local only).
         slot: the local model slot, or None (no offline answers).
@@ -112,6 +116,7 @@ class Answerer:
         self.fallbacks = 0
         self.cloud_errors = 0
         self.auth_errors = 0  # 401/403 answers: the key is wrong or revoked
+        self.enrolled_local = 0  # windows the server answered but the local model named as a sign enrolled here
         self.problem: str | None = None  # what the status bar shows until the server answers again
         self._lock = threading.Lock()
 
@@ -136,8 +141,24 @@ class Answerer:
             log.warning("server did not answer: %s", err)
             return self._local(window, str(err), cloud_down=True)
         self.problem = None
+        taught = self._taught_here(window, r.model.version)
+        if taught is not None:
+            return taught
         return Answer(r.label, r.confidence, r.below_threshold, r.threshold, r.model.name, r.model.version,
                       CLOUD, r.no_sign)  # fmt: skip
+
+    def _taught_here(self, window: np.ndarray, server_version: str) -> Answer | None:
+        """The local answer when the local model has enrolled signs, the server answers with another
+        version (which may lack them) and the local model names this window one of them, confidently."""
+        local = self.slot.current if self.slot is not None else None
+        if local is None or not local.manifest.enrolled or local.manifest.version == server_version:
+            return None
+        answer = local.predict(window)
+        if answer.no_sign or answer.below_threshold or answer.label not in local.manifest.enrolled:
+            return None
+        with self._lock:
+            self.enrolled_local += 1
+        return answer
 
     def _local(self, window: np.ndarray, why: str, cloud_down: bool) -> Answer:
         """The local model's answer (counted as a fallback when a server was asked first)."""

@@ -48,7 +48,9 @@ class KioskControl:
     def __init__(
         self, settings: EdgeSettings, pipeline: Pipeline, hub: DisplayHub, relay: AnswerRelay, slot: ModelSlot,
         answerer: Answerer, cloud: CloudClient | None, server_info: dict | None, names: dict[str, str],
+        teacher: Any | None = None,
     ) -> None:  # fmt: skip
+        self.teacher = teacher  # edge_client.teach.Teacher: its notice is shown in the status
         self.settings, self.pipeline, self.hub, self.relay = settings, pipeline, hub, relay
         self.slot, self.answerer, self.cloud = slot, answerer, cloud
         self.server_info, self.names = server_info, names
@@ -89,11 +91,13 @@ class KioskControl:
             "breaker": self.cloud.breaker.state if self.cloud else None,
             "latest_label": latest.as_dict() if latest is not None else None,
             "problem": self.problem(),
+            "notice": self.teacher.notice if self.teacher is not None else None,
             "counters": p.counters.snapshot()
             | {
                 "fallbacks": self.answerer.fallbacks,
                 "cloud_errors": self.answerer.cloud_errors,
                 "auth_errors": self.answerer.auth_errors,
+                "enrolled_local": self.answerer.enrolled_local,
             },
             "history_size": self.settings.history,
         }

@@ -34,6 +34,10 @@ COUNTERS = {
     "labels_shown": ("signstream_edge_labels_shown", "Labels shown on the kiosk."),
     "cloud_errors": ("signstream_edge_server_errors", "Windows the server did not answer (unreachable or refused)."),
     "auth_errors": ("signstream_edge_auth_errors", "Windows the server refused because of the API key (401/403)."),
+    "enrolled_local": (
+        "signstream_edge_enrolled_local",
+        "Windows the server answered but the local model named as a sign taught here (answered locally).",
+    ),
     "fallbacks": (
         "signstream_edge_fallback",
         "Windows answered by the local model because the server was not reached.",

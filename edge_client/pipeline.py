@@ -94,6 +94,8 @@ class Pipeline:
         on_answer, on_label: called (from the results thread) per answer / per change of the shown label.
         on_frame: called (from the landmarks thread) with (Image or None, Frame) for the preview; must not block.
         recorder: called with (window, answer) for each answered window (privacy: None stores nothing).
+        on_window: called (from the landmarks thread) with each window formed, before it is answered
+            (the kiosk's teaching tap); must not block.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Pipeline:
         on_label: Callable[[LabelEvent], None] | None = None,
         on_frame: Callable[[Image | None, Frame], None] | None = None, stop: threading.Event | None = None,
         recorder: Callable[[Window, Answer], None] | None = None,
+        on_window: Callable[[Window], None] | None = None,
     ) -> None:  # fmt: skip
         o = options or PipelineOptions()
         frame_queue, window_queue, max_in_flight = o.frame_queue, o.window_queue, o.max_in_flight
@@ -112,7 +115,7 @@ class Pipeline:
         self.on_answer, self.on_label, self.on_frame = on_answer, on_label, on_frame
         self.live = source.live if live is None else live
         self.max_in_flight, self.flush_timeout = max_in_flight, flush_timeout
-        self.names, self.recorder = dict(names), recorder
+        self.names, self.recorder, self.on_window = dict(names), recorder, on_window
         self.stop = stop or threading.Event()
         self.inference = threading.Event()
         self.inference.set()
@@ -218,6 +221,8 @@ class Pipeline:
     def _enqueue(self, out: Window | SignEnd) -> None:
         if isinstance(out, Window):
             self.counters.windows_sent += 1
+            if self.on_window is not None:
+                self.on_window(out)
         self.counters.windows_dropped += put_drop_oldest(self.windows_q, out)
 
     def _landmarks(self) -> None:

@@ -27,10 +27,13 @@ from edge_client.preflight import check_something_answers
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera
 from edge_client.smoothing import Smoother
 from edge_client.systemd import Watchdog, notify, watchdog_interval
+from edge_client.teach import Teacher
 from edge_client.transport import Backoff, CircuitBreaker, CloudClient
 from edge_client.window import FrameSampler, Windower
 from shared.contract.spec import FeatureSpec
 from shared.registry.preflight import check_store
+from shared.registry.registry import Registry
+from shared.registry.store import open_store
 from shared.registry.sync import ModelSync
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,7 @@ class EdgeRunner:
     cloud: CloudClient | None = None
     sync: ModelSync | None = None
     owned_landmarker: Any = None
+    teacher: Teacher | None = None
     out: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
 
     @property
@@ -185,6 +189,12 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     if sync is not None:  # the store first, for up to startup_wait; the cache only if no --local-model
         check_store(sync.registry, sync.name, s.startup_wait, EdgeSettingsError)
         sync.prime(s.startup_wait, use_cache=slot.current is None)
+    teacher = None
+    if s.teach_dir is not None:  # after the store: a taught version, made from a model it gave, wins at start
+        registry = Registry(open_store(s.store)) if s.teach_push and s.store else None
+        teacher = Teacher(slot, s.teach_dir, session=s.teach_session, signing_key=s.teach_signing_key,
+                          registry=registry)  # fmt: skip
+        teacher.restore()
     check_something_answers(cloud is not None, slot.current is not None, s.store, s.model_name)
     server_info = cloud.server_model() if cloud is not None else None
     if slot.current is not None:
@@ -215,8 +225,9 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
         landmarker=landmarker, sampler=FrameSampler(spec.fps),
         smoother=Smoother(s.smooth_k, s.smooth_n, s.hold, s.threshold), on_frame=hub.set_frame,
         on_answer=relay.on_answer, on_label=relay.on_label, stop=stop, recorder=recorder,
+        on_window=teacher.tap if teacher is not None else None,
     )  # fmt: skip
-    control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names)
+    control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names, teacher)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one
     # with an OpenCV window is still scraped and still feeds its peers (docs/edge.md).
     token = s.admin_token.get_secret_value() if s.admin_token else None
@@ -224,9 +235,11 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     warning = exposure_warning(s.web_host, token)
     if warning:
         log.warning(warning)
-    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, policy=policy)
+    pin = s.teach_pin.get_secret_value() if s.teach_pin else None
+    app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, policy=policy, teacher=teacher,
+                        teach_pin=pin)  # fmt: skip
     web = WebDisplay(app, s.web_host, s.web_port)
-    return EdgeRunner(s, pipeline, hub, control, web, stop, cloud, sync, owned,
+    return EdgeRunner(s, pipeline, hub, control, web, stop, cloud, sync, owned, teacher,
                       out or (lambda line: print(line, flush=True)))  # fmt: skip
 
 

@@ -114,6 +114,31 @@ class EdgeSettings(FollowSettings):
     # Privacy and logs.
     record_dir: Path | None = Field(None, description="Save each sent window's landmarks here (off: nothing stored).")
     counters_interval: float = Field(30.0, gt=0, description="Seconds between counter log lines.")
+    # Teaching the kiosk a sign (docs/edge.md, "Teaching the kiosk a sign").
+    teach_dir: Path | None = Field(
+        None,
+        description="Folder for signs taught at the kiosk: their examples (kept), the new model versions and "
+        "teach.json (off: no teaching). The kiosk starts from the newest taught version found there.",
+    )
+    teach_pin: SecretStr | None = Field(
+        None,
+        description="PIN the page's teach actions (POST /api/teach/*) need as X-Teach-Pin, besides the admin "
+        "token or loopback rule of every control action.",
+    )
+    teach_session: str = Field(
+        "kiosk",
+        min_length=1,
+        max_length=64,
+        description="Session (person) name stored with taught examples when none is typed.",
+    )
+    teach_push: bool = Field(
+        False,
+        description="The kiosk may write to its store: taught examples are pushed as a dataset version (and "
+        "each taught model version too, with teach_signing_key); off: they stay on the kiosk.",
+    )
+    teach_signing_key: Path | None = Field(
+        None, description="ed25519 private key that signs each taught version (needed with public_key set)."
+    )
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
@@ -145,7 +170,9 @@ class EdgeSettings(FollowSettings):
             raise ValueError("give a server (--server URL), a local model (--local-model DIR) or both")
         if self.server and not self.server.startswith(("http://", "https://")):
             raise ValueError(f"server must be an http:// or https:// URL, got {self.server!r}")
-        for path in (self.local_model, self.display_names, self.ca_bundle):
+        if self.teach_push and not (self.store and self.teach_dir):
+            raise ValueError("teach_push needs a store (--store URL) and a teach_dir")
+        for path in (self.local_model, self.display_names, self.ca_bundle, self.teach_signing_key):
             if path is not None and not path.exists():
                 raise ValueError(f"{path} does not exist")
         return self

@@ -12,6 +12,7 @@
     GET  /metrics                Prometheus text: the counters, breaker state, models (edge_client/metrics.py)
     POST /api/inference/start    resume answering windows
     POST /api/inference/stop     pause answering (the picture keeps running)
+    GET  /api/teach, POST /api/teach/<action>   teaching the kiosk a sign (display/teach.py)
     GET  /favicon.ico            the kiosk's icon (SVG)
     Socket.IO namespace /gestures, event gesture_prediction: every shown label (the bridge API's form)
 
@@ -37,6 +38,7 @@ from edge_client.display.contract import Control, Predictions, json_error
 from edge_client.display.hub import DisplayHub
 from edge_client.display.operator import OperatorActions
 from edge_client.display.page import STATIC_DIR, PageViews
+from edge_client.display.teach import TeachActions
 from shared.app.errors import SignstreamError
 
 if TYPE_CHECKING:
@@ -49,13 +51,15 @@ __all__ = ["NAMESPACE", "SOCKETIO_EVENT", "WebDisplay", "create_app"]
 
 def create_app(
     hub: DisplayHub, control: Control, *, mirrored: bool = False, preview_fps: float = 10.0,
-    cors_origins: Sequence[str] = (), policy: AccessPolicy | None = None,
+    cors_origins: Sequence[str] = (), policy: AccessPolicy | None = None, teacher=None, teach_pin: str | None = None,
 ):  # fmt: skip
     """The Flask app and its SocketIO server (threading mode); events reach Socket.IO through a hub sink.
 
     Args:
         cors_origins: origins (as browsers send them) whose pages may use the API (when no ``policy``).
         policy: host names, origins, admin token and body limit (default: loopback names, ``cors_origins``).
+        teacher: the kiosk's ``edge_client.teach.Teacher`` (None: the teach routes answer 404); ``teach_pin``
+            the PIN they need besides the policy's control rule.
     """
     from flask import Flask
     from flask_socketio import SocketIO
@@ -80,6 +84,7 @@ def create_app(
     app.register_blueprint(PageViews(hub, control, predictions, mirrored=mirrored, preview_fps=preview_fps).blueprint())
     app.register_blueprint(BridgeApi(hub, control, predictions).blueprint())
     app.register_blueprint(OperatorActions(control).blueprint())
+    app.register_blueprint(TeachActions(teacher, teach_pin).blueprint())
     attach_socketio(socketio, hub, predictions)
     return app, socketio
 

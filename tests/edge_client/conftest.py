@@ -86,7 +86,10 @@ class FakeLocalModel:
     """Stands in for LocalModel: always answers ``label`` locally."""
 
     def __init__(self, label: str = "local-sign", version: str = "L1", confidence: float = 0.9) -> None:
+        from types import SimpleNamespace
+
         self.label, self.version, self.confidence = label, version, confidence
+        self.manifest = SimpleNamespace(name="fake", version=version, enrolled=[], labels=[label])  # no signs taught
         self.calls = 0
 
     def predict(self, window: np.ndarray) -> Answer:

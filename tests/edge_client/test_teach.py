@@ -1,0 +1,340 @@
+"""Teaching the kiosk a sign, on real recordings: the kiosk runs on a replayed dataset (the file source
+stands in for the camera), records five examples of ``please`` from the windows its pipeline forms,
+enrols them and answers the sign locally at once; no-hand examples are refused; a restart keeps the
+sign; rename and remove make new versions; the HTTP actions need the admin token (and the PIN).
+
+The base is the MSL model of tests/conftest.py (five Mexican signs); ``please`` is one person's of the
+many-signer ASL file, a sign the base never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.datasets.dataset import load_dataset, save_dataset
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+pytest.importorskip("tensorflow", reason="the base model is trained here (not in the edge venv)")
+
+WORD = "please"
+TOKEN = "s3cret-admin"
+
+
+@pytest.fixture(scope="module")
+def please_replay(sign_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Twelve recordings of ``please`` by its most recorded signer (a file to replay), and 20 more of theirs."""
+    ds = load_dataset(sign_data / "landmarks" / "asl_many_signers.npz")
+    rows = np.flatnonzero(ds.labels == WORD)
+    people, counts = np.unique(ds.session[rows], return_counts=True)
+    mine = rows[ds.session[rows] == people[np.argmax(counts)]]
+    path = tmp_path_factory.mktemp("teach") / "please.npz"
+    save_dataset(path, ds.subset(mine[:12]).select_classes([WORD]))
+    save_dataset(path.with_name("long.npz"), ds.subset(np.tile(mine[:12], 4)).select_classes([WORD]))
+    rest = ds.subset(mine[12:32])
+    return path, [x[:n] for x, n in zip(rest.X, rest.length, strict=True)]
+
+
+def _call(url: str, body: dict | None = None, token: str | None = TOKEN, pin: str | None = None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if pin:
+        headers["X-Teach-Pin"] = pin
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _kiosk(source: Path, model: Path, teach_dir: Path, speed: float, **extra):
+    from edge_client.runner import build_runner
+    from edge_client.settings import load_settings
+
+    lines: list[tuple[float, dict]] = []
+    s = load_settings(source=str(source), display="none", web_port=0, json_events=True, counters_interval=3600,
+                      local_only=True, local_model=model, teach_dir=teach_dir, replay_speed=speed,
+                      admin_token=TOKEN, **extra)  # fmt: skip
+    runner = build_runner(s, out=lambda line: lines.append((time.monotonic(), json.loads(line))))
+    return runner, lines
+
+
+def test_a_sign_taught_from_the_pipelines_windows_is_answered_locally_at_once(
+    msl_bundle, please_replay, tmp_path, clean_env
+):
+    source, held_out = please_replay
+    runner, lines = _kiosk(source, msl_bundle, tmp_path / "teach", speed=1.5)
+    thread = threading.Thread(target=runner.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    url = runner.web.url
+    try:
+        assert _call(f"{url}/api/teach/start", {"name": WORD}, token=None)[0] == 401
+        status, body = _call(f"{url}/api/teach/start", {"name": WORD})
+        assert status == 200 and body["teaching"]["name"] == WORD and body["teaching"]["wanted"] == 5
+        assert _call(f"{url}/api/teach/start", {"name": "doctor"})[0] == 409  # a trained sign
+        for i in range(5):
+            status, body = _call(f"{url}/api/teach/record", {})
+            assert status == 200, body
+            assert len(body["teaching"]["examples"]) == i + 1
+        last_example = time.monotonic()
+        examples = body["teaching"]["examples"]
+        assert all(e["agreement"] is not None and -1 <= e["agreement"] <= 1 for e in examples)
+        assert all(e["resembles"] in ("ambulancia", "doctor", "dolor", "hoy", "yo", None) for e in examples)
+        assert _call(f"{url}/api/teach/record", {})[0] == 400  # five are enough
+        before = [ev["label"] for t, ev in lines if ev.get("event") == "label" and ev["label"]]
+        assert WORD not in before  # not known before "use it"
+        status, body = _call(f"{url}/api/teach/use", {})
+        assert status == 200, body
+        assert body["taught"] == WORD and [s["name"] for s in body["signs"]] == [WORD]
+        assert runner.slot.current.manifest.enrolled == [WORD]
+        deadline = time.monotonic() + 30
+        answered = None
+        while answered is None and time.monotonic() < deadline:
+            answered = next((t for t, ev in list(lines) if t > last_example and ev.get("event") == "label"
+                             and ev["label"] == WORD and ev["answered_by"] == "local"), None)  # fmt: skip
+            time.sleep(0.05)
+        assert answered is not None, "the kiosk never showed the taught sign"
+        print(f"from the last example to answering it: {answered - last_example:.2f} s (use: {body['seconds']} s)")
+        kiosk = runner.slot.current
+        assert [kiosk.predict(w).label for w in held_out].count(WORD) >= 16
+        status, listed = _call(f"{url}/api/teach")
+        assert status == 200 and listed["signs"][0]["name"] == WORD and listed["signs"][0]["answered"]
+    finally:
+        runner.stop.set()
+        thread.join(30)
+    saved = load_dataset(tmp_path / "teach" / body["examples_file"].split("/teach/", 1)[1])
+    assert saved.classes == [WORD] and len(saved) == 5 and list(saved.session) == ["kiosk"] * 5
+
+    again, _ = _kiosk(source, msl_bundle, tmp_path / "teach", speed=1.5)  # a restart: the taught version again
+    thread = threading.Thread(target=again.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        status, shown = _call(f"{again.web.url}/api/status")
+        assert status == 200 and shown["local_model"]["version"] == body["version"]
+        assert _call(f"{again.web.url}/api/teach")[1]["signs"][0]["answered"]
+    finally:
+        again.stop.set()
+        thread.join(30)
+
+
+def test_no_hand_examples_are_refused(msl_bundle, please_replay, tmp_path):
+    from edge_client.answering import ModelSlot
+    from edge_client.teach import NoHandError, Teacher
+
+    slot = ModelSlot()
+    slot.load(msl_bundle)
+    teacher = Teacher(slot, tmp_path)
+    teacher.start(WORD)
+    window = please_replay[1][0].copy()
+    empty = np.zeros_like(window)
+    empty[0] = window[0]  # one frame of 30 with a hand
+    with pytest.raises(NoHandError, match="no hand"):
+        teacher.add_example(empty)
+    with pytest.raises(NoHandError, match="no hand seen"):
+        teacher.record(timeout=0.2)  # nothing taps a window
+    assert teacher.draft.examples == []
+    teacher.add_example(window)
+    assert len(teacher.draft.examples) == 1
+
+
+def test_a_restart_keeps_taught_signs_and_rename_and_remove_make_new_versions(msl_bundle, please_replay, tmp_path):
+    from edge_client.answering import ModelSlot
+    from edge_client.teach import NameTakenError, Teacher
+
+    _, windows = please_replay
+    slot = ModelSlot()
+    slot.load(msl_bundle)
+    teacher = Teacher(slot, tmp_path, session="ana")
+    teacher.start(WORD)
+    for w in windows[:5]:
+        teacher.add_example(w)
+    done = teacher.use()
+
+    restarted = ModelSlot()
+    restarted.load(msl_bundle)  # what the settings give at start
+    assert Teacher(restarted, tmp_path).restore() is not None
+    assert restarted.current.manifest.version == done["version"] and restarted.current.manifest.enrolled == [WORD]
+    assert [restarted.current.predict(w).label for w in windows[5:]].count(WORD) >= 12
+
+    again = Teacher(restarted, tmp_path)
+    with pytest.raises(NameTakenError):
+        again.start(WORD)
+    renamed = again.rename(WORD, "por favor")
+    assert restarted.current.manifest.enrolled == ["por favor"] and renamed["version"] != done["version"]
+    assert [restarted.current.predict(w).label for w in windows[5:]].count("por favor") >= 12
+    again.remove("por favor")
+    assert restarted.current.manifest.enrolled == [] and restarted.current.folder == msl_bundle
+    assert again.signs() == [] and len(list((tmp_path / "examples").glob("*.npz"))) == 1  # examples kept
+
+
+def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, sign_data, tmp_path):
+    from edge_client.answering import ModelSlot
+    from edge_client.control import KioskControl  # noqa: F401  (the app is built as the runner builds it)
+    from edge_client.display.access import AccessPolicy
+    from edge_client.display.hub import DisplayHub
+    from edge_client.display.web import create_app
+    from edge_client.teach import Teacher
+
+    slot = ModelSlot()
+    slot.load(msl_bundle)
+    teacher = Teacher(slot, tmp_path)
+
+    class Control:
+        def status(self):
+            return {}
+
+        def labels(self):
+            return {"labels": []}
+
+    app, _ = create_app(DisplayHub(), Control(), policy=AccessPolicy.for_kiosk(token=TOKEN), teacher=teacher,
+                        teach_pin="4321")  # fmt: skip
+    client = app.test_client()
+    start = {"json": {"name": WORD}, "headers": {"X-Teach-Pin": "4321"}}
+    assert client.post("/api/teach/start", **start).status_code == 401  # no token
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    resp = client.post("/api/teach/start", json={"name": WORD}, headers={**auth, "X-Teach-Pin": "1234"})
+    assert resp.status_code == 401 and "PIN" in resp.get_json()["error"]
+    ok = {**auth, "X-Teach-Pin": "4321"}
+    assert client.post("/api/teach/start", json={"name": WORD}, headers=ok).status_code == 200
+    resp = client.post("/api/teach/drop", json={"index": 0}, headers=ok)
+    assert resp.status_code == 400 and "no example 0" in resp.get_json()["error"]
+    assert client.post("/api/teach/start", json={"name": ""}, headers=ok).status_code == 400
+    assert client.post("/api/teach/use", headers=ok).status_code == 400  # too few examples
+    assert client.post("/api/teach/nope", headers=ok).status_code == 404
+    assert client.get("/api/teach").get_json()["teaching"]["name"] == WORD
+    doctor = load_dataset(sign_data / "landmarks" / "msl_msl150.npz")
+    rows = np.flatnonzero(doctor.labels == "doctor")[:5]
+    assert client.post("/api/teach/start", json={"name": "medico"}, headers=ok).status_code == 200
+    for i in rows:
+        teacher.add_example(doctor.X[i][: doctor.length[i]])
+    resp = client.post("/api/teach/use", headers=ok)
+    assert resp.status_code == 400 and "'medico' looks like the sign 'doctor'" in resp.get_json()["error"]
+    assert teacher.signs() == [] and slot.current.folder == msl_bundle  # nothing taught, nothing swapped
+    assert not (tmp_path / "models").exists() and len(teacher.draft.examples) == 5  # the draft stays to redo
+
+
+# Every button of the teach panel inside the viewport, and no horizontal scroll.
+FITS = """
+const W = window.innerWidth, H = window.innerHeight, problems = [];
+if (document.documentElement.scrollWidth > W) problems.push("page scrolls sideways");
+const panel = document.getElementById("teach");
+if (panel.hidden || panel.scrollWidth > panel.clientWidth + 1) problems.push("panel hidden or scrolls sideways");
+for (const b of panel.querySelectorAll("button, input")) {
+  if (b.hidden) continue;
+  const r = b.getBoundingClientRect();
+  if (r.width === 0 || r.left < 0 || r.top < 0 || r.right > W + 0.5 || r.bottom > H + 0.5)
+    problems.push(`${b.id || b.textContent} not in view: ${r.left},${r.top},${r.right},${r.bottom}`);
+}
+return problems;
+"""
+
+
+def test_the_operator_mode_records_a_replayed_sign_and_lists_it_in_chromium(
+    msl_bundle, please_replay, tmp_path, clean_env
+):
+    from selenium.webdriver.common.by import By
+
+    from .browser import chromium, set_viewport
+    from .test_kiosk_layout import wait_for
+
+    source, _ = please_replay
+    runner, _ = _kiosk(source.with_name("long.npz"), msl_bundle, tmp_path / "teach", speed=2.0, teach_pin="2468")
+    thread = threading.Thread(target=runner.run, kwargs={"install_signals": False}, daemon=True)
+    driver = chromium(tmp_path / "profile", 800, 480)
+    try:
+        thread.start()
+        driver.get(f"{runner.web.url}/#teach")
+        wait_for(driver, "return !document.getElementById('teach-pin').hidden")
+        assert driver.execute_script(FITS) == []
+        driver.save_screenshot(str(tmp_path / "teach-800x480.png"))
+        driver.find_element(By.ID, "teach-token").send_keys(TOKEN)
+        driver.find_element(By.ID, "teach-pin").send_keys("2468")
+        driver.find_element(By.ID, "teach-name").send_keys(WORD)
+        driver.find_element(By.ID, "teach-start").click()
+        wait_for(driver, "return !document.getElementById('teach-record').disabled")
+        for i in range(5):
+            driver.find_element(By.ID, "teach-record").click()
+            wait_for(driver, f"return document.querySelectorAll('#teach-examples li').length === {i + 1}", 30)
+        assert driver.execute_script(FITS) == []
+        driver.save_screenshot(str(tmp_path / "teach-800x480-recorded.png"))
+        driver.find_element(By.ID, "teach-use").click()
+        wait_for(driver, f"return !!document.querySelector('#teach-signs li[data-sign=\"{WORD}\"]')", 30)
+        assert "answers please now" in driver.find_element(By.ID, "teach-message").text
+        assert runner.slot.current.manifest.enrolled == [WORD]
+        set_viewport(driver, 1280, 720)
+        wait_for(driver, "return window.innerWidth === 1280 && window.innerHeight === 720")
+        assert driver.execute_script(FITS) == []
+        driver.save_screenshot(str(tmp_path / "teach-1280x720.png"))
+    finally:
+        driver.quit()
+        runner.stop.set()
+        thread.join(30)
+
+
+def _taught(msl_bundle, windows, folder, **teacher):
+    from edge_client.answering import ModelSlot
+    from edge_client.teach import Teacher
+
+    slot = ModelSlot()
+    slot.load(msl_bundle)
+    t = Teacher(slot, folder, **teacher)
+    t.start(WORD, session="ana")
+    for w in windows[:5]:
+        t.add_example(w)
+    return slot, t, t.use()
+
+
+def test_a_taught_sign_goes_to_the_registry_as_a_dataset_and_a_signed_version(msl_bundle, please_replay, tmp_path):
+    from shared.model.signing import generate_keypair
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+
+    generate_keypair(tmp_path / "key.pem", tmp_path / "key.pub")
+    registry = Registry(open_store(f"file://{tmp_path / 'store'}"))
+    _, teacher, done = _taught(msl_bundle, please_replay[1], tmp_path / "teach", signing_key=tmp_path / "key.pem",
+                               registry=registry)  # fmt: skip
+    teacher.wait_pushed()
+    assert "examples pushed as dataset taught-msl" in teacher.notice and "pushed (not promoted)" in teacher.notice
+    [row] = [d for d in registry.list_datasets() if d.name == "taught-msl"]
+    [npz] = Path(registry.pull_dataset("taught-msl", row.version, tmp_path / "pulled")).glob("*.npz")
+    pulled = load_dataset(npz)
+    assert pulled.classes == [WORD] and list(pulled.session) == ["ana"] * 5  # the session is the person
+    assert registry.verify_version("msl", done["version"], tmp_path / "key.pub").enrolled == [WORD]
+
+
+def test_without_a_store_the_sign_stays_on_the_kiosk_and_the_notice_says_so(msl_bundle, please_replay, tmp_path):
+    _, teacher, _ = _taught(msl_bundle, please_replay[1], tmp_path)
+    assert teacher.notice == f"{WORD!r} is taught on this kiosk only (no store it may write to)"
+
+
+def test_signs_taught_here_are_answered_locally_until_the_server_serves_them(
+    msl_bundle, please_replay, sign_data, tmp_path, fake_server
+):
+    from edge_client.answering import Answerer, ModelSlot
+    from edge_client.transport import CloudClient
+
+    windows = please_replay[1]
+    slot, _, _ = _taught(msl_bundle, windows, tmp_path)
+    cloud = CloudClient(fake_server.url)
+    answerer = Answerer(cloud, slot)
+    answers = [answerer.answer(w) for w in windows[5:]]
+    assert [(a.label, a.answered_by) for a in answers].count((WORD, "local")) >= 12
+    assert answerer.enrolled_local >= 12 and len(fake_server.requests) == len(answers)  # the server was asked
+    msl = load_dataset(sign_data / "landmarks" / "msl_msl150.npz")
+    doctor = [x[:n] for x, n in zip(msl.X[msl.labels == "doctor"][:5], msl.length[msl.labels == "doctor"][:5],
+                                    strict=True)]  # fmt: skip
+    assert {answerer.answer(w).answered_by for w in doctor} == {"cloud"}  # known signs: the server's answer
+    plain = ModelSlot()
+    plain.load(msl_bundle)
+    assert {Answerer(cloud, plain).answer(w).answered_by for w in windows[5:]} == {"cloud"}
+    cloud.close()
