@@ -226,11 +226,13 @@ def test_a_store_that_hangs_delays_a_start_by_at_most_the_startup_wait(system, f
         promote(system, "1")
 
 
-def test_disk_full_during_pull_leaves_nothing_loadable(system, tmp_path):
+def test_disk_full_during_pull_leaves_nothing_loadable(system, bundles, tmp_path):
     out = tmp_path / "pulled"
+    # the disk fills half way through the bundle's largest file
+    limit = max(f.stat().st_size for f in bundles["1"].rglob("*") if f.is_file()) // 2
 
     def small_files():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     proc = system.cli("pull", "signs", "1", "--store", system.store, "--out", str(out), check=False,
                       preexec_fn=small_files)  # fmt: skip
