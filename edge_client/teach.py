@@ -318,12 +318,7 @@ class Teacher:
         X = np.zeros((n, t, 126), np.float32)
         for i, w in enumerate(draft.examples):
             X[i, : len(w)] = w
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        path = self.folder / "examples" / f"{draft.name}-{stamp}.npz"
-        k = 1
-        while path.exists():
-            path = path.with_name(f"{draft.name}-{stamp}-{k}.npz")
-            k += 1
+        path = _fresh_path(self.folder / "examples", draft.name, ".npz")
         ds = Dataset(X, np.zeros(n, np.int64), [draft.name], np.asarray([f"{draft.session}/{draft.name}/{i}" for i in
                      range(n)]), np.asarray([draft.session] * n), np.asarray([len(w) for w in draft.examples]),
                      ["recorded at the kiosk"], [], fps)  # fmt: skip
@@ -331,13 +326,7 @@ class Teacher:
         return path
 
     def _new_version_path(self) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        path = self.folder / "models" / f"taught-{stamp}"
-        k = 1
-        while path.exists():
-            path = path.with_name(f"taught-{stamp}-{k}")
-            k += 1
-        return path
+        return _fresh_path(self.folder / "models", "taught")
 
     # --- enrolled signs -----------------------------------------------------------------------------
 
@@ -387,3 +376,12 @@ class Teacher:
             state["signs"] = signs
             self._save_state(state)
         return {"signs": self.signs(), "version": self.slot.current.manifest.version}
+
+
+def _fresh_path(folder: Path, stem: str, suffix: str = "") -> Path:
+    """``folder/<stem>-<UTC time><suffix>``, with ``-1``, ``-2``... added until nothing has that name."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    path, k = folder / f"{stem}-{stamp}{suffix}", 1
+    while path.exists():
+        path, k = folder / f"{stem}-{stamp}-{k}{suffix}", k + 1
+    return path
