@@ -89,7 +89,7 @@ def extractor_fps(clip: Path, variant: str, max_side: int | None) -> tuple[float
 
 def pipeline_run(clip: Path, server: str, bundle: Path, variant: str) -> dict[str, Any]:
     """One headless client run on ``clip``; its frame rate, answers by whom, label latencies."""
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
     from shared.hands.landmarker import HandLandmarks
 
@@ -97,7 +97,7 @@ def pipeline_run(clip: Path, server: str, bundle: Path, variant: str) -> dict[st
                              hand_model=variant, counters_interval=3600)  # fmt: skip
     landmarker = HandLandmarks(variant, mirrored=settings.mirror)
     try:
-        runner = build_runner(settings, landmarker=landmarker)
+        runner = build_kiosk(settings, landmarker=landmarker)
         summary = runner.run(install_signals=False)
     finally:
         landmarker.close()

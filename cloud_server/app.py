@@ -41,7 +41,7 @@ def create_app(
     keys: KeyStore | None = None,
     **collaborators,
 ) -> Flask:
-    """Build the app. Pass fakes as keyword collaborators (runner, metrics, devices, limiter, watcher)."""
+    """Build the app. Pass fakes as keyword collaborators (batcher, metrics, devices, limiter, watcher)."""
     c = default_collaborators(settings, holder, keys=keys, **collaborators)
     holder = c.holder
     app = Flask("signstream")

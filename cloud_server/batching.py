@@ -133,7 +133,7 @@ class Batcher:
             job.done.set()
 
 
-class DirectRunner:
+class Unbatched:
     """No batching: each request thread calls the model itself; at most ``max_queue`` at once, the rest shed."""
 
     def __init__(self, holder: ModelHolder, max_queue: int = 64, on_batch: Callable[[int], None] | None = None):

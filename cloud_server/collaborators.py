@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloud_server.batching import Batcher, DirectRunner
+from cloud_server.batching import Batcher, Unbatched
 from cloud_server.devices import DeviceTracker
 from cloud_server.keys import KeyStore
 from cloud_server.limits import RateLimiter
@@ -20,7 +20,7 @@ class Collaborators:
 
     holder: ModelHolder
     keys: KeyStore | None
-    runner: Batcher | DirectRunner
+    batcher: Batcher | Unbatched  # how a request reaches the model: micro-batched, or one thread at a time
     metrics: Metrics
     devices: DeviceTracker
     limiter: RateLimiter
@@ -42,15 +42,15 @@ def default_collaborators(settings: ServerSettings, holder: ModelHolder | None =
     keys = given.get("keys")
     if keys is None and not settings.no_auth:
         keys = KeyStore(settings.keys_file)
-    runner = given.get("runner")
-    if runner is None:
+    batcher = given.get("batcher")
+    if batcher is None:
         observe = metrics.batch_size.observe
-        runner = (
+        batcher = (
             Batcher(holder, settings.max_batch, settings.batch_window_ms / 1000, settings.max_queue,
                     settings.timeout / 2, observe)
             if settings.batching
-            else DirectRunner(holder, settings.max_queue, observe)
+            else Unbatched(holder, settings.max_queue, observe)
         )  # fmt: skip
     devices = given.get("devices") or DeviceTracker(settings.runtime_dir)
     limiter = given.get("limiter") or RateLimiter(settings.rate_limit / settings.workers, settings.rate_burst)
-    return Collaborators(holder, keys, runner, metrics, devices, limiter, given.get("watcher"))
+    return Collaborators(holder, keys, batcher, metrics, devices, limiter, given.get("watcher"))

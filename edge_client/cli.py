@@ -24,7 +24,7 @@ def run_edge(args: argparse.Namespace) -> None:
     """Run the edge client until its source ends or SIGTERM/SIGINT."""
     import logging
 
-    from edge_client.runner import run_edge_settings
+    from edge_client.assembly import run_edge_settings
     from shared.app.logs import install_repeat_filter
 
     logging.getLogger("edge_client").setLevel(logging.DEBUG if args.verbose else logging.INFO)

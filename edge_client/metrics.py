@@ -1,4 +1,4 @@
-"""Prometheus metrics of one kiosk, read from the runner's counters at each scrape (``GET /metrics``).
+"""Prometheus metrics of one kiosk, read from the kiosk's counters at each scrape (``GET /metrics``).
 
 A custom collector, not counters updated in the hot path: the pipeline already counts everything
 (each count written by one thread), so a scrape turns ``control.status()`` into metric families.
@@ -93,7 +93,7 @@ class EdgeCollector(Collector):
 
 
 def render(status) -> bytes:
-    """The Prometheus text for one scrape of ``status`` (a callable returning the runner's status)."""
+    """The Prometheus text for one scrape of ``status`` (a callable returning the kiosk's status)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(status))
     return generate_latest(registry)

@@ -50,7 +50,7 @@ BREAKAGES = [
     Breakage(
         "edge-ignores-registry",
         "the edge's local model follows the promoted version",
-        "edge_client/runner.py",
+        "edge_client/assembly.py",
         "    sync = ModelSync.follow(s, slot.load)\n",
         "    sync = ModelSync.follow(s, lambda path: None)\n",
         "operator_flow",

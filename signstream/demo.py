@@ -69,7 +69,7 @@ def run_demo(args: argparse.Namespace) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import json
 
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings as edge_settings
 
     run = args.workdir / time.strftime("run-%Y%m%d-%H%M%S")
@@ -112,7 +112,7 @@ def run_demo(args: argparse.Namespace) -> None:
                   f"{ev['latency_ms']:>6.1f}ms  {ev['answered_by']:<5}  {mark}  "
                   f"({tally['ok']}/{tally['n']} = {tally['ok'] / tally['n']:.0%})", flush=True)  # fmt: skip
 
-        runner = build_runner(settings, out=on_event)
+        runner = build_kiosk(settings, out=on_event)
         print(f"[demo] server ready; kiosk page: http://127.0.0.1:{web_port}/ (open it in a browser while it runs)")
         print(f"[demo] replaying {Path(source).name} through the edge client\n" if args.source is None
               else f"[demo] live from camera {source}; Ctrl-C stops\n")  # fmt: skip

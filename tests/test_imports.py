@@ -119,9 +119,14 @@ def test_no_import_cycle():
 def test_the_walk_sees_function_level_and_lazy_imports_and_cycles(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(
-        "def f():\n    from edge_client.runner import x\n\n"
+        "def f():\n    from edge_client.assembly import x\n\n"
         "g = lazy('cloud_server.serve', 'run')\nimportlib.import_module('signstream.demo')\n"
     )
-    assert imported(module) == {"edge_client.runner", "edge_client.runner.x", "cloud_server.serve", "signstream.demo"}
+    assert imported(module) == {
+        "edge_client.assembly",
+        "edge_client.assembly.x",
+        "cloud_server.serve",
+        "signstream.demo",
+    }
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

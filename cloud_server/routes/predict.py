@@ -31,7 +31,7 @@ def predict_blueprint(settings: ServerSettings, c: Collaborators) -> Blueprint:
                 raise not_ready()
             # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must not
             # change with a model swap, and the document cannot know how many labels the next model has.
-            model, preds = c.runner.submit(windows.windows, windows.top_k or settings.default_top_k)
+            model, preds = c.batcher.submit(windows.windows, windows.top_k or settings.default_top_k)
         except OverloadedError:
             c.metrics.shed.inc()
             raise

@@ -151,7 +151,7 @@ def test_a_token_lets_another_machine_steer_the_kiosk():
 def test_the_start_warns_when_the_api_listens_beyond_this_machine_without_a_token(
     fake_server, clean_env, tmp_path, caplog
 ):
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
     from shared.datasets.dataset import save_dataset
     from shared.datasets.synth import generate
@@ -164,7 +164,7 @@ def test_the_start_warns_when_the_api_listens_beyond_this_machine_without_a_toke
         caplog.clear()
         settings = load_settings(source=str(replay), server=fake_server.url, display="none", web_port=0, **extra)
         with caplog.at_level(logging.WARNING, logger="edge_client"):
-            runner = build_runner(settings, out=lambda line: None)
+            runner = build_kiosk(settings, out=lambda line: None)
         runner.web.start()  # stopping waits for a serving loop
         runner.web.stop()
         runner.pipeline.close()

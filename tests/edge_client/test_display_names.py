@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
+from edge_client.assembly import read_display_names
 from edge_client.display.hub import DisplayHub
 from edge_client.display.window import render
 from edge_client.events import LabelEvent
 from edge_client.frames import Frame, Image
 from edge_client.pipeline import Pipeline, PipelineOptions
-from edge_client.runner import read_display_names
 from edge_client.settings import EdgeSettingsError
 from edge_client.window import Windower
 

@@ -74,7 +74,7 @@ def test_signature_checked_with_a_public_key(tiny_bundle, tmp_path):
 def test_the_registry_sync_keeps_the_local_model_current(tiny_bundle, tmp_path, fake_server, clean_env):
     """--store: the promoted version is loaded at start; a newly promoted one is swapped in and reported
     to the server in X-Model-Version."""
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
     from shared.contract.protocol import MODEL_VERSION_HEADER
     from shared.datasets.dataset import save_dataset
@@ -91,7 +91,7 @@ def test_the_registry_sync_keeps_the_local_model_current(tiny_bundle, tmp_path, 
     save_dataset(replay, generate(classes=4, per_class=1, signers=1, seed=5))
     settings = load_settings(source=str(replay), server=fake_server.url, store=store, model_name="tiny",
                              cache_dir=tmp_path / "cache", display="none", web_port=0, replay_speed=0)  # fmt: skip
-    runner = build_runner(settings, out=lambda line: None)
+    runner = build_kiosk(settings, out=lambda line: None)
     assert runner.slot.current.manifest.version == "1"
     reg.push_bundle(_copy(tiny_bundle, tmp_path / "v2", version="2"))
     reg.promote("tiny", "2", by="test")

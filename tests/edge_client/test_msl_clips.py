@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from edge_client.runner import build_runner
+from edge_client.assembly import build_kiosk
 from edge_client.settings import load_settings
 from shared.app.processes import free_port, start_server, stop_server, wait_ready
 from tests.shared.app.test_native_notices import NATIVE_NOISE
@@ -28,7 +28,7 @@ def _run_clip(clip, **settings):
     s = load_settings(
         source=str(clip), display="none", web_port=0, json_events=True, counters_interval=3600, **settings
     )
-    summary = build_runner(s, out=lines.append).run(install_signals=False)
+    summary = build_kiosk(s, out=lines.append).run(install_signals=False)
     events = [json.loads(line) for line in lines]
     return [e for e in events if e["event"] == "label" and e["label"]], summary
 

@@ -18,7 +18,7 @@ def test_edge_cli_and_modules_import_without_tensorflow():
         BLOCK_TF
         + """
 import edge_client.cli, edge_client.pipeline, edge_client.transport, edge_client.window, shared.model.tflite
-import edge_client.runner, edge_client.answering, edge_client.smoothing, edge_client.settings, edge_client.systemd
+import edge_client.assembly, edge_client.answering, edge_client.smoothing, edge_client.settings, edge_client.systemd
 import edge_client.display.web, edge_client.display.hub, edge_client.display.window, edge_client.record
 import edge_client.teach, edge_client.display.teach, shared.enrolment.bundle
 import bench.edge

@@ -155,7 +155,7 @@ def test_a_kiosk_without_its_camera_says_no_camera_in_its_status(fake_server, cl
     import threading
     import time
 
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
     from tests.edge_client.conftest import FakeLandmarker
 
@@ -163,7 +163,7 @@ def test_a_kiosk_without_its_camera_says_no_camera_in_its_status(fake_server, cl
         pytest.skip("/dev/video9 exists here")
     settings = load_settings(source="/dev/video9", server=fake_server.url, display="none", web_port=0,
                              reopen_delay=0.2)  # fmt: skip
-    runner = build_runner(settings, out=lambda line: None, landmarker=FakeLandmarker())
+    runner = build_kiosk(settings, out=lambda line: None, landmarker=FakeLandmarker())
     thread = threading.Thread(target=runner.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:

@@ -30,9 +30,9 @@ def store(tmp_path):
 
 
 def _build(**settings):
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
 
-    runner = build_runner(load_settings(display="none", web_port=0, startup_wait=5, **settings), out=lambda line: None)
+    runner = build_kiosk(load_settings(display="none", web_port=0, startup_wait=5, **settings), out=lambda line: None)
     runner.web.start()  # stopping waits for a serving loop
     runner.web.stop()
     if runner.cloud is not None:

@@ -58,14 +58,14 @@ def _call(url: str, body: dict | None = None, token: str | None = TOKEN, pin: st
 
 
 def _kiosk(source: Path, model: Path, teach_dir: Path, speed: float, **extra):
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
 
     lines: list[tuple[float, dict]] = []
     s = load_settings(source=str(source), display="none", web_port=0, json_events=True, counters_interval=3600,
                       local_only=True, local_model=model, teach_dir=teach_dir, replay_speed=speed,
                       admin_token=TOKEN, **extra)  # fmt: skip
-    runner = build_runner(s, out=lambda line: lines.append((time.monotonic(), json.loads(line))))
+    runner = build_kiosk(s, out=lambda line: lines.append((time.monotonic(), json.loads(line))))
     return runner, lines
 
 

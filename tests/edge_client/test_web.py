@@ -310,7 +310,7 @@ def test_without_a_list_every_other_origin_is_refused(kiosk):
 
 def test_the_runner_serves_the_bridge_fields_and_applies_its_threshold(fake_server, clean_env, tmp_path):
     """The real Control (KioskControl) behind the bridge's /api/gestures, /api/status and POST /api/config."""
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
     from shared.datasets.dataset import save_dataset
     from shared.datasets.synth import generate
@@ -318,7 +318,7 @@ def test_the_runner_serves_the_bridge_fields_and_applies_its_threshold(fake_serv
     replay = tmp_path / "replay.npz"
     save_dataset(replay, generate(classes=2, per_class=1, signers=1, seed=5))
     settings = load_settings(source=str(replay), server=fake_server.url, display="none", web_port=0)
-    runner = build_runner(settings, out=lambda line: None)
+    runner = build_kiosk(settings, out=lambda line: None)
     runner.web.start()
     try:
         url = runner.web.url

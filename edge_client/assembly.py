@@ -1,6 +1,6 @@
 """Assembling and running the edge client from its settings: the one place that wires the parts.
 
-``build_runner(settings)`` makes every part (each also usable alone); ``EdgeRunner.run()`` starts
+``build_kiosk(settings)`` makes every part (each also usable alone); ``Kiosk.run()`` starts
 them, stops them all on SIGTERM/SIGINT or at the end of a file, and returns the final counters.
 """
 
@@ -85,8 +85,8 @@ def make_cloud(settings: EdgeSettings, stop: threading.Event) -> CloudClient | N
 
 
 @dataclass
-class EdgeRunner:
-    """Every part of a running edge client, built by ``build_runner``; ``run`` starts and stops them."""
+class Kiosk:
+    """Every part of a running edge client, built by ``build_kiosk``; ``run`` starts and stops them."""
 
     settings: EdgeSettings
     pipeline: Pipeline
@@ -131,7 +131,7 @@ class EdgeRunner:
         try:
             self.hub.start()
             if self.sync is not None:
-                self.sync.start(wait_first=True)  # build_runner primed it
+                self.sync.start(wait_first=True)  # build_kiosk primed it
             self.web.start()
             self.pipeline.start()
             reporter = threading.Thread(target=self._report, name="status", daemon=True)
@@ -171,8 +171,8 @@ class EdgeRunner:
         return summary
 
 
-def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = None, landmarker=None) -> EdgeRunner:
-    """Make every part from ``settings``; nothing starts yet (``EdgeRunner.run`` starts it all).
+def build_kiosk(settings: EdgeSettings, out: Callable[[str], None] | None = None, landmarker=None) -> Kiosk:
+    """Make every part from ``settings``; nothing starts yet (``Kiosk.run`` starts it all).
 
     Args:
         out: where JSON event lines go (default: stdout).
@@ -239,7 +239,7 @@ def build_runner(settings: EdgeSettings, out: Callable[[str], None] | None = Non
     app, _ = create_app(hub, control, mirrored=s.mirror, preview_fps=s.preview_fps, policy=policy, teacher=teacher,
                         teach_pin=pin)  # fmt: skip
     web = WebDisplay(app, s.web_host, s.web_port)
-    return EdgeRunner(s, pipeline, hub, control, web, stop, cloud, sync, owned, teacher,
+    return Kiosk(s, pipeline, hub, control, web, stop, cloud, sync, owned, teacher,
                       out or (lambda line: print(line, flush=True)))  # fmt: skip
 
 
@@ -252,14 +252,14 @@ def _report_local_version(cloud: CloudClient | None):
 
 def run_edge_settings(settings: EdgeSettings) -> dict[str, Any]:
     """Build and run; print the summary as a JSON line with --json-events, else one line on stderr."""
-    runner = build_runner(settings)
+    kiosk = build_kiosk(settings)
     started = time.monotonic()
-    summary = runner.run()
+    summary = kiosk.run()
     if settings.json_events:
-        runner.out(json.dumps({"event": "summary", **summary}))
+        kiosk.out(json.dumps({"event": "summary", **summary}))
     else:
         print(f"signstream edge: stopped after {time.monotonic() - started:.1f} s: {summary}", file=sys.stderr)
     return summary
 
 
-__all__ = ["EdgeRunner", "LocalModel", "build_runner", "run_edge_settings"]
+__all__ = ["Kiosk", "LocalModel", "build_kiosk", "run_edge_settings"]

@@ -7,7 +7,7 @@ from edge_client.events import AnswerEvent, LabelEvent
 
 
 def test_json_events_print_every_answer_and_shown_label(fake_server, clean_env, tmp_path):
-    from edge_client.runner import build_runner
+    from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
     from shared.datasets.dataset import save_dataset
     from shared.datasets.synth import generate
@@ -17,7 +17,7 @@ def test_json_events_print_every_answer_and_shown_label(fake_server, clean_env, 
     settings = load_settings(source=str(replay), server=fake_server.url, display="none", web_port=0,
                              json_events=True, replay_speed=0, counters_interval=3600)  # fmt: skip
     lines: list[str] = []
-    build_runner(settings, out=lines.append).run(install_signals=False)
+    build_kiosk(settings, out=lines.append).run(install_signals=False)
     events = [json.loads(line) for line in lines]
     kinds = [e["event"] for e in events]
     assert set(kinds) == {"answer", "label"}, kinds
