@@ -129,18 +129,20 @@ def nearest_mean(known: np.ndarray, new_mean: np.ndarray, feats: np.ndarray) -> 
     return np.concatenate([known, new[:, None]], axis=1).argmin(1)
 
 
-def run_bench(data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, seed: int = 0, log=print) -> dict:
+def run_bench(
+    data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, seed: int = 0, held_out=HELD_OUT, log=print
+) -> dict:
     """Train (or reuse) the base model, enrol every held-out word from every teacher at every n."""
     from bench.baselines import signia_features
     from cloud_server.training.evaluate import shown_labels
     from shared.model.tflite import TFLiteRunner
 
     ds = load_dataset(data_dir / "landmarks" / MANY)
-    sp = split(ds, list(HELD_OUT), seed)
+    sp = split(ds, list(held_out), seed)
     if base is None:
         from cloud_server.training.train import TrainConfig, train_bundle
 
-        base = workdir / f"fewshot-base-{seed}"
+        base = workdir / f"fewshot-base-{'-'.join(held_out)}-{seed}"
         started = time.perf_counter()
         train_bundle(sp.train, base, config=TrainConfig(seed=seed, refit=False), name="fewshot", version=str(seed))
         log(f"base model trained in {time.perf_counter() - started:.0f} s")
@@ -332,6 +334,9 @@ def main(args) -> None:
         raise SignstreamError(f"bench fewshot needs landmarks/{MANY}: set SIGN_DATA_DIR or pass --data-dir")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    results = run_bench(data_dir, workdir, args.base, tuple(args.shots), args.seed)
+    unknown = sorted(set(args.held_out) - set(WORDS) | ({"idle"} & set(args.held_out)))
+    if unknown:
+        raise SignstreamError(f"--held-out: {', '.join(unknown)} not among the words ({', '.join(WORDS[:-1])})")
+    results = run_bench(data_dir, workdir, args.base, tuple(args.shots), args.seed, tuple(args.held_out))
     (workdir / "fewshot.json").write_text(json.dumps(results, indent=1))
     print(markdown(results))
