@@ -61,5 +61,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated example counts (default 1,3,5,10)")  # fmt: skip
     b.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     b.add_argument("--held-out", type=lambda v: v.split(","), default=["please", "good", "goodbye"],
-                   help="comma-separated words the base never sees, each enrolled (default please,good,goodbye)")  # fmt: skip
+                   help="comma-separated words the base never sees (default please,good,goodbye)")  # fmt: skip
     b.set_defaults(func=a.lazy("bench.fewshot", "main"))

@@ -30,6 +30,7 @@ from shared.app.errors import SignstreamError
 from shared.datasets.dataset import Dataset, load_dataset
 from shared.model.bundle import TFLITE_FLOAT
 from shared.model.enroll import (
+    ENROLLED_THRESHOLD,
     EnrolledHead,
     EnrollError,
     Reference,
@@ -46,6 +47,7 @@ HELD_OUT = ("please", "good", "goodbye")
 SHOTS = (1, 3, 5, 10)
 METHODS = ("head", "head_l2=0.001", "head_l2=0.1", "augmented", "prototype", "nearest_mean")
 DUPLICATES = ("hello", "thanks", "iloveyou", "yes", "no", "i", "you")
+KEYS = ("teacher_accuracy", "unseen_accuracy", "teacher_shown", "unseen_shown", "known_accuracy", "false_label_rate")
 PER_PERSON_CLASS = 20  # sequences of one person and class the base model trains on (time, not accuracy)
 
 
@@ -165,10 +167,14 @@ def run_bench(
     no_hand = np.array([not (np.any(w != 0, axis=1).mean() > 0.1) for w in windows])
 
     def answers(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top-1 and what a kiosk shows; an enrolled sign (the last column) from its own threshold."""
         z = logits / manifest.temperature
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
-        return p.argmax(1), shown_labels(p, manifest.threshold, no_sign, no_hand)
+        thresholds = manifest.thresholds()
+        if p.shape[1] > len(thresholds):
+            thresholds = np.append(thresholds, min(manifest.threshold, ENROLLED_THRESHOLD))
+        return p.argmax(1), shown_labels(p, thresholds, no_sign, no_hand)
 
     top0, shown0 = answers(base_logits)
     before = {
@@ -241,6 +247,8 @@ def run_bench(
                     new_index = len(labels)
                     row["teacher_accuracy"] = float((top[rest] == new_index).mean())
                     row["unseen_accuracy"] = float((top[others] == new_index).mean())
+                    row["teacher_shown"] = float((shown[rest] == new_index).mean())
+                    row["unseen_shown"] = float((shown[others] == new_index).mean())
                     row["known_accuracy"] = float((top[known_rows] == y_known[known_rows]).mean())
                     row["false_label_rate"] = float((shown[idle_rows] != -1).mean()) if idle_rows.any() else None
                     rows.append(row)
@@ -301,7 +309,7 @@ def summary(results: dict) -> dict:
         if row["refused"]:
             cell["refused"] += 1
             continue
-        for k in ("teacher_accuracy", "unseen_accuracy", "known_accuracy", "false_label_rate", "seconds"):
+        for k in (*KEYS, "seconds"):
             if row.get(k) is not None:
                 cell["values"].setdefault(k, []).append(row[k])
     for cell in out.values():
@@ -315,14 +323,14 @@ def markdown(results: dict) -> str:
     lines = [
         f"Known signs before: top-1 {b['known_accuracy']:.3f}, false_label_rate {b['false_label_rate']:.3f}",
         "",
-        "| method | n | runs (refused) | teacher | unseen people | known signs | false labels |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| method | n | runs (refused) | teacher | unseen people | teacher shown | unseen shown | known signs "
+        "| false labels |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, cell in summary(results).items():
         method, n = key.split(" n=")
         m = cell["means"]
-        keys = ("teacher_accuracy", "unseen_accuracy", "known_accuracy", "false_label_rate")
-        values = " | ".join(f"{m[k]:.3f}" if k in m else "-" for k in keys)
+        values = " | ".join(f"{m[k]:.3f}" if k in m else "-" for k in KEYS)
         lines.append(f"| {method} | {n} | {cell['runs']} ({cell['refused']}) | {values} |")
     return "\n".join(lines)
 

@@ -60,23 +60,32 @@ NO_SIGN = -1  # a shown "label" meaning nothing is shown
 MIN_SESSION_SIGNS = 10  # sessions with fewer sign sequences are left out of the worst decile
 
 
-def shown_labels(probs: np.ndarray, threshold: float, no_sign: int | None, no_hand: np.ndarray) -> np.ndarray:
+def shown_labels(
+    probs: np.ndarray, threshold: float | np.ndarray, no_sign: int | None, no_hand: np.ndarray
+) -> np.ndarray:
     """(N,) what the kiosk shows per sequence: a label index, or NO_SIGN (no hand, the no-sign class, or
     under the threshold).
 
     Args:
-        probs: (N, C) calibrated probabilities; no_sign: the no-sign class's index or None;
+        probs: (N, C) calibrated probabilities; threshold: one for every label, or (C,) each label's
+            own (``Manifest.thresholds``); no_sign: the no-sign class's index or None;
         no_hand: (N,) bool, sequences without a hand in (almost) any frame (answered without the model).
     """
     top = probs.argmax(1)
-    shown = np.where(probs.max(1) >= threshold, top, NO_SIGN)
+    per_label = np.asarray(threshold, np.float64)
+    shown = np.where(probs.max(1) >= (per_label[top] if per_label.ndim else per_label), top, NO_SIGN)
     if no_sign is not None:
         shown = np.where(top == no_sign, NO_SIGN, shown)
     return np.where(no_hand, NO_SIGN, shown)
 
 
 def kiosk_metrics(
-    probs: np.ndarray, y: np.ndarray, sessions: np.ndarray, threshold: float, no_sign: int | None, no_hand: np.ndarray
+    probs: np.ndarray,
+    y: np.ndarray,
+    sessions: np.ndarray,
+    threshold: float | np.ndarray,
+    no_sign: int | None,
+    no_hand: np.ndarray,
 ) -> dict[str, Any]:
     """What a person in front of the kiosk meets, per sequence (see docs/training.md).
 
@@ -131,7 +140,8 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
         for i in labels
     }
     conf = probs.max(1)
-    accepted = conf >= manifest.threshold
+    thresholds = manifest.thresholds()
+    accepted = conf >= thresholds[pred]
     metrics = {
         "model": {"name": manifest.name, "version": manifest.version},
         "runtime": runtime,
@@ -143,6 +153,7 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
         "per_class": per_class,
         "ece": expected_calibration_error(probs, y),
         "threshold": manifest.threshold,
+        "sign_thresholds": dict(manifest.sign_thresholds),
         "coverage_at_threshold": float(accepted.mean()),
         "accuracy_at_threshold": float((pred == y)[accepted].mean()) if accepted.any() else None,
         "coverage_curve": coverage_curve(probs, y, np.round(np.arange(0, 1.0, 0.05), 2)),
@@ -150,7 +161,7 @@ def evaluate(bundle: str | Path, ds: Dataset, runtime: str = "savedmodel") -> tu
     kept = np.flatnonzero(keep)
     no_hand = np.array([hand_fraction(ds.X[i, : ds.length[i]]) <= NO_HAND_MAX_FRACTION for i in kept])
     no_sign = manifest.labels.index(manifest.no_sign_label) if manifest.no_sign_label in manifest.labels else None
-    metrics.update(kiosk_metrics(probs, y, ds.session[kept], manifest.threshold, no_sign, no_hand))
+    metrics.update(kiosk_metrics(probs, y, ds.session[kept], thresholds, no_sign, no_hand))
     return metrics, confusion_matrix(y, pred, labels=labels)
 
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.app.atomic import atomic_file
 from shared.app.errors import BundleError
@@ -58,11 +59,29 @@ class Manifest(BaseModel):
         description="Signs enrolled from a few examples (shared/model/enroll.py): the last labels, their logits from "
         "enrolled.npz.",
     )
+    sign_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Signs shown from a threshold of their own instead of `threshold` (enrolled signs: "
+        "shared/model/enroll.py's ENROLLED_THRESHOLD).",
+    )
     sources: list[str] = Field(default_factory=list)
     licences: list[str] = Field(default_factory=list)
     architecture: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, FileEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sign_thresholds_name_labels(self) -> Manifest:
+        unknown = sorted(set(self.sign_thresholds) - set(self.labels))
+        if unknown:
+            raise ValueError(f"sign_thresholds names {unknown}, which are not labels")
+        if any(not 0 <= t <= 1 for t in self.sign_thresholds.values()):
+            raise ValueError("sign_thresholds must lie in [0, 1]")
+        return self
+
+    def thresholds(self) -> np.ndarray:
+        """(C,) the threshold each label is shown from: its own, else ``threshold``."""
+        return np.array([self.sign_thresholds.get(label, self.threshold) for label in self.labels], np.float64)
 
 
 def check_name(value: str, what: str) -> str:

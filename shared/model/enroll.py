@@ -40,6 +40,13 @@ NAMED_LIMIT = 0.95
 # The int8 file must name at least this share of the examples as the float32 file does.
 MIN_INT8_AGREEMENT = 0.8
 REFERENCE_PER_CLASS = 32
+# An enrolled sign is shown from min(the bundle's threshold, this): the bundle's threshold was chosen on
+# validation people for the trained signs, and an enrolled row fitted to one person's few windows is
+# less sure of that person's next windows (bench fewshot, 5 examples: a median 0.73 left out in turn).
+# 0.5 means "likelier than every other sign together". Measured on the word vocabulary (please, good,
+# goodbye enrolled): the teacher's shown share 0.78 -> 0.91, unseen people 0.09 -> 0.18, idle false
+# labels +0.006, known signs' windows shown as the new sign 0.2% -> 1.0%.
+ENROLLED_THRESHOLD = 0.5
 NO_EMBEDDING = (
     "the bundle has no embedding output: re-export it (train it again with the current `train`) to enrol signs"
 )
@@ -458,10 +465,13 @@ def manifest_with(manifest: Manifest, head: EnrolledHead, version: str, created:
     """The manifest of the bundle with ``head`` as its enrolled signs (labels: trained, then enrolled)."""
     n_known = len(manifest.labels) - len(manifest.enrolled)
     metrics = {**manifest.metrics, "enrolled": details}
+    trained = {k: v for k, v in manifest.sign_thresholds.items() if k in manifest.labels[:n_known]}
+    own = min(manifest.threshold, ENROLLED_THRESHOLD)
     return manifest.model_copy(
         update={
             "labels": manifest.labels[:n_known] + head.classes,
             "enrolled": list(head.classes),
+            "sign_thresholds": {**trained, **{c: own for c in head.classes}},
             "version": version,
             "created": created,
             "metrics": metrics,

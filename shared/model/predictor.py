@@ -59,6 +59,7 @@ def predict_windows(
     idx, conf = top_k(probs, k)
     labels = manifest.labels
     no_sign = labels.index(manifest.no_sign_label) if manifest.no_sign_label in labels else None
+    thresholds = manifest.thresholds()
     for i, row, c in zip(asked, idx, conf, strict=True):
         best = int(row[0])
         out[i] = Prediction(
@@ -66,7 +67,7 @@ def predict_windows(
             index=best,
             confidence=float(c[0]),
             top_k=[LabelScore(label=labels[int(j)], confidence=float(p)) for j, p in zip(row, c, strict=True)],
-            below_threshold=bool(c[0] < manifest.threshold) and best != no_sign,
+            below_threshold=bool(c[0] < thresholds[best]) and best != no_sign,
             no_sign=best == no_sign,
         )
     return out

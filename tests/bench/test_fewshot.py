@@ -38,4 +38,4 @@ def test_the_table_averages_runs_and_counts_refusals():
         {"method": "head", "n": 5, "refused": "looks like", "teacher_accuracy": None},
     ]  # fmt: skip
     table = markdown({"before": {"known_accuracy": 0.81, "false_label_rate": 0.02}, "rows": rows})
-    assert "| head | 5 | 3 (1) | 0.750 | 0.600 | 0.800 | 0.050 |" in table
+    assert "| head | 5 | 3 (1) | 0.750 | 0.600 | - | - | 0.800 | 0.050 |" in table

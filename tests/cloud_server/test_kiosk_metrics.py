@@ -27,6 +27,12 @@ def test_shown_labels_apply_no_hand_the_no_sign_class_and_the_threshold():
     assert shown_labels(PROBS, 0.6, 2, NO_HAND).tolist() == [0, NO_SIGN, 1, 1, NO_SIGN, NO_SIGN, NO_SIGN, 1]
 
 
+def test_a_label_with_a_threshold_of_its_own_is_shown_from_it():
+    # hello shown from 0.45 (row 1's 0.5 is now shown), thanks from 0.9 (rows 2, 3, 7 are not)
+    own = np.array([0.45, 0.9, 0.6])
+    assert shown_labels(PROBS, own, 2, NO_HAND).tolist() == [0, 0, NO_SIGN, NO_SIGN, NO_SIGN, NO_SIGN, NO_SIGN, NO_SIGN]
+
+
 def test_kiosk_metrics_by_hand():
     m = kiosk_metrics(PROBS, Y, SESSIONS, 0.6, 2, NO_HAND)
     assert m["shown_accuracy"] == pytest.approx(2 / 5)  # sign sequences 0-4: shown right on 0 and 3

@@ -17,6 +17,7 @@ from shared.enrolment.bundle import enroll_bundle
 from shared.model.bundle import Manifest, load_manifest, now_iso, read_manifest, write_manifest
 from shared.model.enroll import (
     ENROLL_REFERENCE,
+    ENROLLED_THRESHOLD,
     EnrolledHead,
     EnrolledRunner,
     EnrollError,
@@ -133,6 +134,7 @@ def test_enroll_writes_a_new_verified_version_and_leaves_the_input_alone(tiny_bu
     assert "enrolled.npz" in m.files and ENROLL_REFERENCE in m.files
     assert m.metrics["enrolled"]["from_version"] == "1" and done.enrolment.int8_agreement == 1.0
     assert done.seconds < 2.0
+    assert m.sign_thresholds == {"point-up": min(m.threshold, ENROLLED_THRESHOLD)}
     assert "enrolled" not in json.loads((tiny_bundle / "manifest.json").read_text())  # older loaders read it
 
 
@@ -171,6 +173,22 @@ def test_duplicate_names_need_replace_and_replace_keeps_the_other_signs(tiny_bun
     done = enroll_bundle(tmp_path / "one", _new_sign(seed=8), tmp_path / "two", replace=True)
     assert done.manifest.enrolled == ["point-up"]
     assert int((done.enrolment.head.example_labels == 0).sum()) == 5  # the old examples were replaced
+
+
+def test_an_enrolled_sign_is_shown_from_its_own_threshold_and_a_replaced_or_trained_one_keeps_the_rule():
+    from shared.model.enroll import manifest_with
+
+    m = _manifest(["hello", "idle", "doctor"], ["doctor"]).model_copy(
+        update={"threshold": 0.8, "sign_thresholds": {"hello": 0.9, "doctor": 0.5}}
+    )
+    head = EnrolledHead(["pain"], np.zeros((1, 2), np.float32), np.zeros(1, np.float32),
+                        np.zeros((1, 2)), np.zeros((1, 2)), np.zeros(1, int))  # fmt: skip
+    new = manifest_with(m, head, "2", now_iso(), {})
+    # the trained sign keeps its own, the dropped enrolled sign loses its, the new one gets the rule's
+    assert new.labels == ["hello", "idle", "pain"]
+    assert new.sign_thresholds == {"hello": 0.9, "pain": ENROLLED_THRESHOLD}
+    low = manifest_with(m.model_copy(update={"threshold": 0.3}), head, "3", now_iso(), {})
+    assert low.sign_thresholds["pain"] == 0.3  # never above the bundle's own
 
 
 def test_a_bundle_exported_without_an_embedding_is_refused_with_what_to_do(tiny_bundle, tmp_path):

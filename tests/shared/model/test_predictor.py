@@ -62,3 +62,28 @@ def test_the_no_sign_class_is_answered_as_no_sign_never_as_its_name():
     unnamed = _manifest().model_copy(update={"no_sign_label": None})  # a bundle without a no-sign class
     [p] = predict_windows(CountingRunner(best=1), unnamed, [_window(30)])
     assert not p.no_sign and p.label == "idle"
+
+
+def test_a_sign_with_a_threshold_of_its_own_is_judged_by_it():
+    class Fixed:
+        def logits(self, features):  # softmax over 3 labels: 0.6 for the best one
+            return np.tile(np.log(np.array([[0.2, 0.2, 0.6]], np.float32)), (len(features), 1))
+
+    m = _manifest(threshold=0.7)
+    [p] = predict_windows(Fixed(), m, [_window(30)])
+    assert p.label == "thanks" and p.below_threshold
+    own = m.model_copy(update={"sign_thresholds": {"thanks": 0.5}})
+    [p] = predict_windows(Fixed(), own, [_window(30)])
+    assert p.label == "thanks" and not p.below_threshold
+    np.testing.assert_allclose(own.thresholds(), [0.7, 0.7, 0.5])
+
+
+def test_sign_thresholds_must_name_labels_and_lie_in_0_1():
+    import pytest
+    from pydantic import ValidationError
+
+    base = _manifest().model_dump()
+    with pytest.raises(ValidationError, match="not labels"):
+        Manifest(**{**base, "sign_thresholds": {"doctor": 0.5}})
+    with pytest.raises(ValidationError, match=r"\[0, 1\]"):
+        Manifest(**{**base, "sign_thresholds": {"hello": 1.5}})
