@@ -119,8 +119,9 @@ def write_manifest(folder: str | Path, manifest: Manifest) -> Manifest:
         files[rel] = FileEntry(sha256=sha256_file(p), size=p.stat().st_size)
     final = manifest.model_copy(update={"files": files})
     with atomic_file(folder / MANIFEST, "w") as fh:
-        # Without enrolled signs the field is left out: loaders older than it read the manifest.
-        fh.write(final.model_dump_json(indent=2, exclude=None if final.enrolled else {"enrolled"}))
+        # Fields at their empty default are left out: loaders older than them read the manifest.
+        empty = {k for k in ("enrolled", "sign_thresholds") if not getattr(final, k)}
+        fh.write(final.model_dump_json(indent=2, exclude=empty or None))
     return final
 
 
