@@ -107,7 +107,7 @@ def prototype_head(reference: Reference, classes: list[str], examples, example_l
 
 def augmented_head(runner, manifest, reference: Reference, word: str, windows: list, rng, copies: int = 8):
     """The fitted head on the examples and ``copies`` training-style augmentations of each."""
-    from cloud_server.training.augment import augment
+    from shared.datasets.augment import augment
     from shared.model.enroll import embed_windows
 
     more = list(windows) + [augment(w, rng) for w in windows for _ in range(copies)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cloud_server.training.augment import augment
+from shared.datasets.augment import augment
 from cloud_server.training.model import ModelConfig, build_model
 from cloud_server.training.noise import SuspectBlock, suspect_blocks
 from cloud_server.training.split import check_split, holdout_sessions
