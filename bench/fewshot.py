@@ -9,10 +9,12 @@ takes a turn), and measured on:
 - the known signs of the hidden people, before and after (top-1 accuracy, as ``evaluate``);
 - ``idle`` of the hidden people: the share that would show a label (``evaluate``'s false_label_rate).
 
-Beside it, with the same examples: the fitted head of ``shared/model/enroll.py`` ("head"), prototypes
-scaled and offset against the same trained logits ("prototype"), and the nearest-mean baseline on the
-hand features of the reference forest (known classes from the base training data, the new word from
-its n examples).
+Beside it, with the same examples: the fitted head of ``shared/model/enroll.py`` as ``enroll`` runs it,
+with augmented copies of the examples ("head"), the same without copies ("head_no_copies"),
+prototypes scaled and offset against the same trained logits ("prototype"), and the nearest-mean
+baseline on the hand features of the reference forest (known classes from the base training data,
+the new word from its n examples). An enrolled sign is shown from its own threshold, as the bundle
+``enroll`` writes says.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from bench.accuracy import WORDS
 from shared.app.errors import SignstreamError
+from shared.datasets.augment import augment
 from shared.datasets.dataset import Dataset, load_dataset
 from shared.model.bundle import TFLITE_FLOAT
 from shared.model.enroll import (
@@ -45,7 +48,7 @@ from shared.model.open_bundle import open_bundle
 MANY = "asl_many_signers.npz"
 HELD_OUT = ("please", "good", "goodbye")
 SHOTS = (1, 3, 5, 10)
-METHODS = ("head", "head_l2=0.001", "head_l2=0.1", "augmented", "prototype", "nearest_mean")
+METHODS = ("head", "head_no_copies", "prototype", "nearest_mean")
 DUPLICATES = ("hello", "thanks", "iloveyou", "yes", "no", "i", "you")
 KEYS = ("teacher_accuracy", "unseen_accuracy", "teacher_shown", "unseen_shown", "known_accuracy", "false_label_rate")
 PER_PERSON_CLASS = 20  # sequences of one person and class the base model trains on (time, not accuracy)
@@ -103,16 +106,6 @@ def prototype_head(reference: Reference, classes: list[str], examples, example_l
     return EnrolledHead(
         classes, weights.astype(np.float32), bias.astype(np.float32), examples, example_logits, example_labels
     )
-
-
-def augmented_head(runner, manifest, reference: Reference, word: str, windows: list, rng, copies: int = 8):
-    """The fitted head on the examples and ``copies`` training-style augmentations of each."""
-    from shared.datasets.augment import augment
-    from shared.model.enroll import embed_windows
-
-    more = list(windows) + [augment(w, rng) for w in windows for _ in range(copies)]
-    logits, emb = embed_windows(runner, manifest.spec, more)
-    return fit_head(reference, [word], emb, logits, np.zeros(len(more), int))
 
 
 def class_means(feats: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -223,19 +216,17 @@ def run_bench(
                                 manifest,
                                 reference,
                                 None,
-                                _Cached(base_logits, emb, ex),
+                                runner,
                                 {word: [windows[i] for i in ex]},
                                 min_examples=1,
                                 similar_share=1.01,
                                 named_limit=1.01,
+                                augment=augment,
                             )
                             head = enrolment.head
                             row["closest"] = _closest(enrolment.resemblances[0])
-                        elif method.startswith("head_l2="):
-                            l2 = float(method.split("=")[1])
-                            head = fit_head(reference, [word], emb[ex], base_logits[ex], np.zeros(len(ex), int), l2=l2)
-                        elif method == "augmented":
-                            head = augmented_head(runner, manifest, reference, word, [windows[i] for i in ex], rng)
+                        elif method == "head_no_copies":
+                            head = fit_head(reference, [word], emb[ex], base_logits[ex], np.zeros(len(ex), int))
                         else:
                             head = prototype_head(reference, [word], emb[ex], base_logits[ex], np.zeros(len(ex), int))
                     except EnrollError as err:

@@ -11,6 +11,7 @@ import numpy as np
 
 from shared.app.atomic import atomic_dir
 from shared.contract.normalize import check_supported
+from shared.datasets.augment import augment
 from shared.datasets.dataset import Dataset
 from shared.model.bundle import (
     SIGNATURE,
@@ -92,12 +93,12 @@ def enroll_bundle(
     found = windows_by_class(examples, manifest) if isinstance(examples, Dataset) else examples
     if not found:
         raise EnrollError("no examples given")
-    enrolment = enrol(manifest, reference, current, runner, found, replace, int8)
+    enrolment = enrol(manifest, reference, current, runner, found, replace, int8, augment=augment)
     details = {
         "from_version": manifest.version,
         "signs": {
             r.sign: {
-                "examples": int((enrolment.head.example_labels == enrolment.head.classes.index(r.sign)).sum()),
+                "examples": enrolment.head.examples_of(r.sign),
                 "closest_known": r.known,
                 "closest_taken": round(r.taken, 4),
                 "closest_cosine": round(r.cosine, 4),

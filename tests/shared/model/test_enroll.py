@@ -16,6 +16,7 @@ from shared.datasets.synth import generate
 from shared.enrolment.bundle import enroll_bundle
 from shared.model.bundle import Manifest, load_manifest, now_iso, read_manifest, write_manifest
 from shared.model.enroll import (
+    AUGMENTED_COPIES,
     ENROLL_REFERENCE,
     ENROLLED_THRESHOLD,
     EnrolledHead,
@@ -24,6 +25,7 @@ from shared.model.enroll import (
     Reference,
     check_examples,
     check_names,
+    enrol,
     fit_head,
     resemblances,
     with_enrolled,
@@ -173,7 +175,9 @@ def test_duplicate_names_need_replace_and_replace_keeps_the_other_signs(tiny_bun
         enroll_bundle(tmp_path / "one", _new_sign(seed=8), tmp_path / "two")
     done = enroll_bundle(tmp_path / "one", _new_sign(seed=8), tmp_path / "two", replace=True)
     assert done.manifest.enrolled == ["point-up"]
-    assert int((done.enrolment.head.example_labels == 0).sum()) == 5  # the old examples were replaced
+    head = done.enrolment.head
+    assert head.examples_of("point-up") == 5  # the old examples were replaced
+    assert int(head.copies.sum()) == 5 * AUGMENTED_COPIES  # ... with their augmented copies
 
 
 def test_an_enrolled_sign_is_shown_from_its_own_threshold_and_a_replaced_or_trained_one_keeps_the_rule():
@@ -190,6 +194,35 @@ def test_an_enrolled_sign_is_shown_from_its_own_threshold_and_a_replaced_or_trai
     assert new.sign_thresholds == {"hello": 0.9, "pain": ENROLLED_THRESHOLD}
     low = manifest_with(m.model_copy(update={"threshold": 0.3}), head, "3", now_iso(), {})
     assert low.sign_thresholds["pain"] == 0.3  # never above the bundle's own
+
+
+def test_augmented_copies_are_fitted_kept_for_refits_and_drawn_the_same_each_time():
+    reference, centres, w = _clusters(np.random.default_rng(3))
+    m = _manifest(["a", "b", "idle"])
+
+    class _ClusterRunner:  # windows near the fourth cluster, moved by what the window holds
+        def logits_and_embeddings(self, features):
+            emb = centres[3] + 0.1 * features.reshape(len(features), -1)[:, :8]
+            return (emb @ w.T - 0.5 * (w**2).sum(1)).astype(np.float32), emb.astype(np.float32)
+
+    runner = _ClusterRunner()
+    windows = {"new": [np.random.default_rng(i).uniform(0.2, 0.8, (30, 126)).astype(np.float32) for i in range(4)]}
+    calls = []
+
+    def shift(w, g):
+        calls.append(1)
+        return w + g.normal(0, 0.01, w.shape).astype(np.float32)
+
+    loose = {"similar_share": 1.01, "named_limit": 1.01}  # a linear toy model is sure of everything
+    one = enrol(m, reference, None, runner, windows, augment=shift, copies=3, seed=5, **loose)
+    two = enrol(m, reference, None, runner, windows, augment=shift, copies=3, seed=5, **loose)
+    assert len(calls) == 2 * 4 * 3
+    assert one.head.examples_of("new") == 4 and int(one.head.copies.sum()) == 12
+    np.testing.assert_array_equal(one.head.weights, two.head.weights)  # the same examples, the same bundle
+    other = enrol(m, reference, None, runner, windows, augment=shift, copies=3, seed=6, **loose)
+    assert not np.array_equal(one.head.weights, other.head.weights)  # the copies were fitted
+    plain = enrol(m, reference, None, runner, windows, **loose)
+    assert plain.head.examples.shape[0] == 4 and not plain.head.copies.any()
 
 
 def test_a_bundle_exported_without_an_embedding_is_refused_with_what_to_do(tiny_bundle, tmp_path):
