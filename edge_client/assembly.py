@@ -185,15 +185,17 @@ def build_kiosk(settings: EdgeSettings, out: Callable[[str], None] | None = None
     slot = ModelSlot(s.tflite, s.public_key, on_loaded=_report_local_version(cloud))
     if s.local_model is not None:
         slot.load(s.local_model)
-    sync = ModelSync.follow(s, slot.load)
-    if sync is not None:  # the store first, for up to startup_wait; the cache only if no --local-model
-        check_store(sync.registry, sync.name, s.startup_wait, EdgeSettingsError)
-        sync.prime(s.startup_wait, use_cache=slot.current is None)
     teacher = None
-    if s.teach_dir is not None:  # after the store: a taught version, made from a model it gave, wins at start
+    if s.teach_dir is not None:
         registry = Registry(open_store(s.store)) if s.teach_push and s.store else None
         teacher = Teacher(slot, s.teach_dir, session=s.teach_session, signing_key=s.teach_signing_key,
                           registry=registry)  # fmt: skip
+    # A version from the store goes through the teacher: the signs taught here follow a promotion.
+    sync = ModelSync.follow(s, teacher.follow if teacher is not None else slot.load)
+    if sync is not None:  # the store first, for up to startup_wait; the cache only if no --local-model
+        check_store(sync.registry, sync.name, s.startup_wait, EdgeSettingsError)
+        sync.prime(s.startup_wait, use_cache=slot.current is None)
+    if teacher is not None:  # the version in use after a restart (follow may have loaded it already)
         teacher.restore()
     check_something_answers(cloud is not None, slot.current is not None, s.store, s.model_name)
     server_info = cloud.server_model() if cloud is not None else None

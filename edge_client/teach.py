@@ -10,9 +10,11 @@ the sign enrolled as a new version (``models/<version>``, ``shared.enrolment.bun
 and the local model slot swaps to it, so the kiosk answers the sign at once.
 
 Enrolled signs can be listed, renamed and removed: a rename or a removal enrols the kept signs
-again, from their saved examples, into the bundle the kiosk was first taught on (``base``). The
-state (``teach.json``: base, the version in use, each sign's examples file) is written atomically;
-a restart loads the version in use (``restore``).
+again, from their saved examples, into the bundle they were taught on (``base``). When the
+registry gives the kiosk another version (a promotion), ``follow`` enrols the signs taught here into
+it again, so a promotion does not take them away. The state (``teach.json``: base, the version in
+use, each sign's examples file) is written atomically; a restart loads the version in use
+(``restore``).
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ class Teacher:
         if current is None:
             return None
         path = self.folder / current
-        self.slot.load(path)
+        model = self.slot.current
+        if model is None or Path(model.folder).resolve() != path.resolve():
+            self.slot.load(path)
         return str(path)
 
     # --- teaching -----------------------------------------------------------------------------------
@@ -357,17 +361,57 @@ class Teacher:
             raise TeachError(f"{name!r} is not a sign taught at this kiosk")
         return self._rebuild(state, {k: v for k, v in state["signs"].items() if k != name})
 
+    def follow(self, folder: str | Path) -> None:
+        """Take a version the registry gives (the kiosk's ``on_update``): load it, then enrol the signs
+        taught here into it again and swap to that, so a promotion keeps them.
+
+        A sign the new version already answers (trained from the examples this kiosk pushed, say) is
+        left to it. When the new version cannot take the others (no embedding, a refusal), it is
+        answered as it is and ``notice`` names the signs no longer answered. Raises what the slot
+        raises for a version it refuses (the sync keeps its last good one).
+        """
+        folder = Path(folder)
+        with self._lock:
+            state = self._state()
+            if state["base"] == str(folder) and state["current"] is not None:
+                self.slot.load(self.folder / state["current"])  # this version with the signs: made already
+                return
+            self.slot.load(folder)
+            if not state["signs"]:
+                return
+            manifest = self.slot.current.manifest
+            keep = {k: v for k, v in state["signs"].items() if k not in manifest.labels}
+            state["base"], state["current"] = str(folder), None
+            if keep:
+                try:
+                    out = self._new_version_path()
+                    enroll_bundle(folder, self._examples(keep), out, signing_key=self.signing_key, version=out.name)
+                    self.slot.load(out)
+                    state["current"] = str(out.relative_to(self.folder))
+                    self.notice = f"{', '.join(keep)} taught here, enrolled into {manifest.name} {manifest.version}"
+                except SignstreamError as err:
+                    self.notice = (f"{manifest.name} {manifest.version} cannot take the signs taught here ({err}): "
+                                   f"{', '.join(keep)} are not answered")  # fmt: skip
+                    log.warning("%s", self.notice)
+            self._save_state(state)
+        log.info("following %s %s: signs taught here %s", manifest.name, manifest.version,
+                 "answered" if state["current"] or not keep else "not answered")  # fmt: skip
+
+    def _examples(self, signs: dict[str, Any]) -> dict[str, list[np.ndarray]]:
+        """name -> the raw windows saved for it."""
+        examples = {}
+        for name, info in signs.items():
+            ds = load_dataset(self.folder / info["examples"])
+            examples[name] = [x[:n] for x, n in zip(ds.X, ds.length, strict=True)]
+        return examples
+
     def _rebuild(self, state: dict[str, Any], signs: dict[str, Any]) -> dict[str, Any]:
         """Enrol ``signs`` (name -> saved examples) into the base bundle as a new version and swap to it."""
         with self._lock:
             base = Path(state["base"])
             if signs:
-                examples = {}
-                for name, info in signs.items():
-                    ds = load_dataset(self.folder / info["examples"])
-                    examples[name] = [x[:n] for x, n in zip(ds.X, ds.length, strict=True)]
                 out = self._new_version_path()
-                enroll_bundle(base, examples, out, signing_key=self.signing_key, version=out.name)
+                enroll_bundle(base, self._examples(signs), out, signing_key=self.signing_key, version=out.name)
                 self.slot.load(out)
                 state["current"] = str(out.relative_to(self.folder))
             else:  # nothing taught any more: the bundle the kiosk was taught on answers again

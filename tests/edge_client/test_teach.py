@@ -338,3 +338,62 @@ def test_signs_taught_here_are_answered_locally_until_the_server_serves_them(
     plain.load(msl_bundle)
     assert {Answerer(cloud, plain).answer(w).answered_by for w in windows[5:]} == {"cloud"}
     cloud.close()
+
+
+def _another_version(bundle: Path, dest: Path, version: str) -> Path:
+    import shutil
+
+    from shared.model.bundle import read_manifest, write_manifest
+
+    shutil.copytree(bundle, dest)
+    (dest / "manifest.json").unlink()
+    write_manifest(dest, read_manifest(bundle).model_copy(update={"version": version}))
+    return dest
+
+
+def test_a_promotion_keeps_the_signs_taught_here(msl_bundle, please_replay, tmp_path, clean_env):
+    """A kiosk following a registry: a sign taught on version 1 is enrolled into version 2 when 2 is promoted."""
+    from shared.registry.registry import Registry
+    from shared.registry.store import open_store
+
+    store = f"file://{tmp_path / 'store'}"
+    registry = Registry(open_store(store))
+    registry.push_bundle(msl_bundle)
+    registry.promote("msl", "1", by="test")
+    source, held_out = please_replay
+    runner, _ = _kiosk(source, None, tmp_path / "teach", speed=1.0, store=store, model_name="msl",
+                       poll_interval=0.3, cache_dir=tmp_path / "cache")  # fmt: skip
+    thread = threading.Thread(target=runner.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        teacher = runner.teacher
+        teacher.start(WORD, session="ana")
+        for w in held_out[:5]:
+            teacher.add_example(w)
+        teacher.use()
+        assert runner.slot.current.manifest.enrolled == [WORD]
+        registry.push_bundle(_another_version(msl_bundle, tmp_path / "v2", "2"))
+        registry.promote("msl", "2", by="test")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            m = runner.slot.current.manifest
+            if m.enrolled == [WORD] and m.metrics["enrolled"]["from_version"] == "2":
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the kiosk serves {m.version} (from {m.metrics.get('enrolled')}) without {WORD}")
+        assert "enrolled into msl 2" in teacher.notice
+        assert [runner.slot.current.predict(w).label for w in held_out[5:]].count(WORD) >= 12
+        state = json.loads((tmp_path / "teach" / "teach.json").read_text())
+        assert state["base"].endswith("2") and state["current"].startswith("models/taught-")
+    finally:
+        runner.stop.set()
+        thread.join(30)
+    again, _ = _kiosk(source, None, tmp_path / "teach", speed=1.0, store=store, model_name="msl",
+                      poll_interval=30, cache_dir=tmp_path / "cache")  # fmt: skip
+    try:
+        assert again.slot.current.manifest.enrolled == [WORD]  # a restart: version 2 with the sign, not made again
+        assert again.slot.current.manifest.version == state["current"].split("/")[-1]
+        assert len(list((tmp_path / "teach" / "models").iterdir())) == 2
+    finally:
+        again.web.stop()
