@@ -44,7 +44,7 @@
     $("teach-record").disabled = !t || t.ready;
     $("teach-use").disabled = !t || !t.ready;
     $("teach-cancel").disabled = !t;
-    if (!t) return;
+    if (!t) { $("teach-count").textContent = ""; return; }
     t.examples.forEach((e, i) => {
       const li = document.createElement("li");
       const agree = e.agreement === null ? "" : "agrees " + Math.round(e.agreement * 100) + "%";
@@ -78,8 +78,12 @@
     if (!resp.ok) { say((await resp.json()).error); return; }
     const data = await resp.json();
     $("teach-pin").hidden = !data.pin;
-    if (data.notice && !$("teach-message").textContent) say(data.notice, true);
+    $("teach-notice").textContent = data.notice || "";
     state = data.teaching;
+    if (state) { // reopened mid-draft: say which sign is being taught
+      $("teach-name").value = state.name;
+      $("teach-session").value = state.session;
+    }
     showDraft(state);
     showSigns(data.signs);
   }
@@ -92,7 +96,9 @@
       if (action === "use") {
         const like = data.closest_known ? "; closest known sign " + data.closest_known : "";
         say("the kiosk answers " + data.taught + " now (" + data.seconds + " s" + like + ")", true);
+        $("teach-name").value = "";
         showDraft(null);
+        followNotice();
       } else say("");
       if (action === "rename" || action === "remove") refresh();
     } catch (err) {
@@ -100,7 +106,20 @@
     }
   }
 
-  // 3-2-1, then the next window with a hand becomes the example (the kiosk waits up to 10 s for it).
+  // Where the taught sign went (the registry, or this kiosk only): the push runs after "use it" answered.
+  async function followNotice() {
+    for (let i = 0; i < 30; i++) {
+      const resp = await fetch("/api/teach");
+      if (!resp.ok) return;
+      const notice = (await resp.json()).notice || "";
+      $("teach-notice").textContent = notice;
+      if (!notice.startsWith("pushing")) return;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  // 3-2-1, then "sign now": the first window of frames the camera takes from then on, with a hand, becomes
+  // the example (the kiosk waits up to 10 s for it).
   async function record() {
     $("teach-record").disabled = true;
     for (const n of [3, 2, 1]) {
