@@ -78,8 +78,8 @@
     if (!resp.ok) { say((await resp.json()).error); return; }
     const data = await resp.json();
     $("teach-pin").hidden = !data.pin;
-    $("teach-notice").textContent = data.notice || "";
     state = data.teaching;
+    showNotice(data.notice);
     if (state) { // reopened mid-draft: say which sign is being taught
       $("teach-name").value = state.name;
       $("teach-session").value = state.session;
@@ -91,12 +91,13 @@
   async function act(action, body) {
     try {
       const data = await call(action, body);
-      if ("teaching" in data) { state = data.teaching; showDraft(state); }
+      if ("teaching" in data) { state = data.teaching; showDraft(state); showNotice(""); }
       if (data.signs) showSigns(data.signs);
       if (action === "use") {
         const like = data.closest_known ? "; closest known sign " + data.closest_known : "";
         say("the kiosk answers " + data.taught + " now (" + data.seconds + " s" + like + ")", true);
         $("teach-name").value = "";
+        state = null;
         showDraft(null);
         followNotice();
       } else say("");
@@ -106,13 +107,18 @@
     }
   }
 
-  // Where the taught sign went (the registry, or this kiosk only): the push runs after "use it" answered.
+  // Where the last taught sign went (the registry, or this kiosk only); not shown while another is taught.
+  function showNotice(notice) {
+    $("teach-notice").textContent = state ? "" : notice || "";
+  }
+
+  // The push runs after "use it" answered: follow it until it ended.
   async function followNotice() {
     for (let i = 0; i < 30; i++) {
       const resp = await fetch("/api/teach");
       if (!resp.ok) return;
       const notice = (await resp.json()).notice || "";
-      $("teach-notice").textContent = notice;
+      showNotice(notice);
       if (!notice.startsWith("pushing")) return;
       await new Promise((r) => setTimeout(r, 1000));
     }

@@ -306,6 +306,10 @@ def test_the_operator_mode_records_a_replayed_sign_and_lists_it_in_chromium(
         assert driver.find_element(By.ID, "teach-count").text == ""
         assert driver.find_element(By.ID, "teach-name").get_attribute("value") == ""
         wait_for(driver, "return document.getElementById('teach-notice').textContent.includes('this kiosk only')")
+        driver.find_element(By.ID, "teach-name").send_keys("another")
+        driver.find_element(By.ID, "teach-start").click()  # the notice is about the last sign, not this one
+        wait_for(driver, "return !document.getElementById('teach-record').disabled")
+        assert driver.find_element(By.ID, "teach-notice").text == ""
         assert runner.slot.current.manifest.enrolled == [WORD]
         set_viewport(driver, 1280, 720)
         wait_for(driver, "return window.innerWidth === 1280 && window.innerHeight === 720")
