@@ -3,7 +3,8 @@
 The pipeline hands every window it forms to ``Teacher.tap`` (from the landmarks thread: it never
 waits; a window arriving while nobody records, or with the small queue full, is dropped). An
 operator starts a draft (``start(name)``), records examples (``record``: the next window the
-pipeline forms, which holds a hand; a window with a hand in at most 10% of its frames is refused),
+pipeline forms whose frames all came after the request, so a hand already in view while the operator
+pressed "record" is not the example; a window with a hand in at most 10% of its frames is refused),
 drops the ones that do not agree (``drop``), then ``use``: the examples are saved as a dataset
 (``examples/<name>-<time>.npz``, written atomically, never deleted), the current local bundle gets
 the sign enrolled as a new version (``models/<version>``, ``shared.enrolment.bundle.enroll_bundle``)
@@ -120,7 +121,7 @@ class Teacher:
         if not self._armed.is_set():
             return
         with contextlib.suppress(queue.Full):  # the operator gets the next one
-            self._windows.put_nowait(window.frames)
+            self._windows.put_nowait(window)
 
     # --- state on disk ------------------------------------------------------------------------------
 
@@ -178,24 +179,30 @@ class Teacher:
         return self.draft
 
     def record(self, timeout: float | None = None) -> dict[str, Any]:
-        """Take the next window the pipeline forms as the draft's next example; returns the draft."""
+        """Take the next window the pipeline forms from frames captured after this call as the draft's next
+        example (a sign still going on gives its first full window, one that ends sooner its frames); returns
+        the draft."""
         draft = self._need_draft()
         if len(draft.examples) >= draft.wanted:
             raise TeachError(f"{draft.wanted} examples are recorded: drop one to record it again, or use them")
+        wait = self.record_timeout if timeout is None else timeout
         with self._lock:
-            while not self._windows.empty():  # only windows formed after the request count
+            while not self._windows.empty():
                 self._windows.get_nowait()
+            armed_at = time.monotonic()
+            deadline = armed_at + wait
             self._armed.set()
             try:
-                window = self._windows.get(timeout=self.record_timeout if timeout is None else timeout)
+                while True:
+                    window = self._windows.get(timeout=max(deadline - time.monotonic(), 0.0))
+                    if window.began >= armed_at:
+                        break
             except queue.Empty as err:
-                raise NoHandError(
-                    f"no hand seen in {self.record_timeout if timeout is None else timeout:.0f} s: "
-                    "sign in front of the camera, then record again"
-                ) from err
+                said = f"no hand seen in {wait:.0f} s: sign in front of the camera, then record again"
+                raise NoHandError(said) from err
             finally:
                 self._armed.clear()
-        return self.add_example(window)
+        return self.add_example(window.frames)
 
     def add_example(self, window: np.ndarray) -> dict[str, Any]:
         """Keep one raw window (T, 126) as the draft's next example; refused without a hand."""

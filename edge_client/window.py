@@ -23,7 +23,7 @@ class Window:
     """Frames to classify: ``frames`` (T, 126) float32, the last frame's index, the majority truth.
 
     ``sign`` numbers the sign (hands-present run) it belongs to; ``captured`` is the monotonic time
-    its last frame was captured (for label latency).
+    its last frame was captured (for label latency), ``began`` when its first one was.
     """
 
     frames: np.ndarray
@@ -32,6 +32,7 @@ class Window:
     final: bool
     sign: int = 0
     captured: float = 0.0
+    began: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class Windower:
         truths = Counter(f.truth for f in frames if f.truth is not None)
         truth = truths.most_common(1)[0][0] if truths else None
         last = frames[-1]
-        return Window(np.stack([f.landmarks for f in frames]), last.index, truth, final, self.sign, last.captured)
+        return Window(np.stack([f.landmarks for f in frames]), last.index, truth, final, self.sign, last.captured,
+                      frames[0].captured)  # fmt: skip
 
     def _end(self, last_index: int) -> list[Window | SignEnd]:
         out: list[Window | SignEnd] = []

@@ -2,7 +2,8 @@
 
     GET  /api/teach                the draft (examples, agreement, resemblance) and the taught signs
     POST /api/teach/start          {"name": "doctor", "examples": 5, "session": "ana"}: a new draft
-    POST /api/teach/record         the next window with a hand becomes the next example (waits up to 10 s)
+    POST /api/teach/record         the first window with a hand of frames taken from now on becomes the next
+                                   example (waits up to 10 s)
     POST /api/teach/drop           {"index": 2}: forget an example to record it again
     POST /api/teach/cancel         forget the draft
     POST /api/teach/use            enrol the draft: a new local version, answered at once

@@ -44,7 +44,7 @@
     $("teach-record").disabled = !t || t.ready;
     $("teach-use").disabled = !t || !t.ready;
     $("teach-cancel").disabled = !t;
-    if (!t) return;
+    if (!t) { $("teach-count").textContent = ""; return; }
     t.examples.forEach((e, i) => {
       const li = document.createElement("li");
       const agree = e.agreement === null ? "" : "agrees " + Math.round(e.agreement * 100) + "%";
@@ -78,8 +78,12 @@
     if (!resp.ok) { say((await resp.json()).error); return; }
     const data = await resp.json();
     $("teach-pin").hidden = !data.pin;
-    if (data.notice && !$("teach-message").textContent) say(data.notice, true);
     state = data.teaching;
+    showNotice(data.notice);
+    if (state) { // reopened mid-draft: say which sign is being taught
+      $("teach-name").value = state.name;
+      $("teach-session").value = state.session;
+    }
     showDraft(state);
     showSigns(data.signs);
   }
@@ -87,12 +91,15 @@
   async function act(action, body) {
     try {
       const data = await call(action, body);
-      if ("teaching" in data) { state = data.teaching; showDraft(state); }
+      if ("teaching" in data) { state = data.teaching; showDraft(state); showNotice(""); }
       if (data.signs) showSigns(data.signs);
       if (action === "use") {
         const like = data.closest_known ? "; closest known sign " + data.closest_known : "";
         say("the kiosk answers " + data.taught + " now (" + data.seconds + " s" + like + ")", true);
+        $("teach-name").value = "";
+        state = null;
         showDraft(null);
+        followNotice();
       } else say("");
       if (action === "rename" || action === "remove") refresh();
     } catch (err) {
@@ -100,7 +107,25 @@
     }
   }
 
-  // 3-2-1, then the next window with a hand becomes the example (the kiosk waits up to 10 s for it).
+  // Where the last taught sign went (the registry, or this kiosk only); not shown while another is taught.
+  function showNotice(notice) {
+    $("teach-notice").textContent = state ? "" : notice || "";
+  }
+
+  // The push runs after "use it" answered: follow it until it ended.
+  async function followNotice() {
+    for (let i = 0; i < 30; i++) {
+      const resp = await fetch("/api/teach");
+      if (!resp.ok) return;
+      const notice = (await resp.json()).notice || "";
+      showNotice(notice);
+      if (!notice.startsWith("pushing")) return;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  // 3-2-1, then "sign now": the first window of frames the camera takes from then on, with a hand, becomes
+  // the example (the kiosk waits up to 10 s for it).
   async function record() {
     $("teach-record").disabled = true;
     for (const n of [3, 2, 1]) {

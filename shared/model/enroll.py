@@ -344,8 +344,8 @@ class Resemblance:
     def describe(self) -> str:
         return (
             f"{self.sign!r} looks like the sign {self.known!r}: the model already names its examples "
-            f"{self.known!r} at {self.named:.2f} on average; the new sign would take {self.taken:.0%} of "
-            f"{self.known!r}'s windows (cosine of the mean embeddings {self.cosine:.2f})"
+            f"{self.known!r} at {self.named:.2f} on average; the new sign would take {self.taken:.0%} of the "
+            f"windows of {self.known!r} (cosine of the mean embeddings {self.cosine:.2f})"
         )
 
 

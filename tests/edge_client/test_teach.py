@@ -147,6 +147,33 @@ def test_no_hand_examples_are_refused(msl_bundle, please_replay, tmp_path):
     assert len(teacher.draft.examples) == 1
 
 
+def test_an_example_is_a_window_of_frames_taken_after_record_was_pressed(msl_bundle, please_replay, tmp_path):
+    """A hand already in view when "record" is pressed (the operator's, on the touch screen): the windows
+    holding those frames are not the example; the first one made only of later frames is."""
+    from edge_client.answering import ModelSlot
+    from edge_client.teach import Teacher
+    from edge_client.window import Window
+
+    _, windows = please_replay
+    slot = ModelSlot()
+    slot.load(msl_bundle)
+    teacher = Teacher(slot, tmp_path)
+    teacher.start(WORD)
+
+    def feed() -> None:
+        assert teacher._armed.wait(10)
+        now = time.monotonic()
+        teacher.tap(Window(windows[0], 30, None, False, captured=now, began=now - 1.5))  # begun before the request
+        teacher.tap(Window(windows[1], 60, None, False, captured=now + 2.0, began=now))
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    teacher.record(timeout=10)
+    feeder.join()
+    [example] = teacher.draft.examples
+    np.testing.assert_array_equal(example, np.asarray(windows[1], np.float32))
+
+
 def test_a_restart_keeps_taught_signs_and_rename_and_remove_make_new_versions(msl_bundle, please_replay, tmp_path):
     from edge_client.answering import ModelSlot
     from edge_client.teach import NameTakenError, Teacher
@@ -267,9 +294,22 @@ def test_the_operator_mode_records_a_replayed_sign_and_lists_it_in_chromium(
             wait_for(driver, f"return document.querySelectorAll('#teach-examples li').length === {i + 1}", 30)
         assert driver.execute_script(FITS) == []
         driver.save_screenshot(str(tmp_path / "teach-800x480-recorded.png"))
+        driver.get("about:blank")  # reopened mid-draft (not a reload, which may restore typed fields)
+        driver.get(f"{runner.web.url}/#teach")
+        wait_for(driver, "return document.querySelectorAll('#teach-examples li').length === 5")
+        assert driver.find_element(By.ID, "teach-name").get_attribute("value") == WORD
+        assert driver.find_element(By.ID, "teach-count").text == "5 / 5"
         driver.find_element(By.ID, "teach-use").click()
         wait_for(driver, f"return !!document.querySelector('#teach-signs li[data-sign=\"{WORD}\"]')", 30)
         assert "answers please now" in driver.find_element(By.ID, "teach-message").text
+        # the draft is over: no count left, the name free for the next sign, and where the sign went
+        assert driver.find_element(By.ID, "teach-count").text == ""
+        assert driver.find_element(By.ID, "teach-name").get_attribute("value") == ""
+        wait_for(driver, "return document.getElementById('teach-notice').textContent.includes('this kiosk only')")
+        driver.find_element(By.ID, "teach-name").send_keys("another")
+        driver.find_element(By.ID, "teach-start").click()  # the notice is about the last sign, not this one
+        wait_for(driver, "return !document.getElementById('teach-record').disabled")
+        assert driver.find_element(By.ID, "teach-notice").text == ""
         assert runner.slot.current.manifest.enrolled == [WORD]
         set_viewport(driver, 1280, 720)
         wait_for(driver, "return window.innerWidth === 1280 && window.innerHeight === 720")
