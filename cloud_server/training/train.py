@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.datasets.augment import augment
 from cloud_server.training.model import ModelConfig, build_model
 from cloud_server.training.noise import SuspectBlock, suspect_blocks
 from cloud_server.training.split import check_split, holdout_sessions
@@ -18,6 +17,7 @@ from shared.app.atomic import atomic_dir
 from shared.app.errors import DatasetError, SpecMismatchError
 from shared.contract.normalize import clip_windows, feature_dim, feature_mirror, features_batch
 from shared.contract.spec import MAX_FPS, FeatureSpec
+from shared.datasets.augment import augment
 from shared.datasets.dataset import Dataset, load_many
 from shared.datasets.review import Review, apply_review
 from shared.model.bundle import Manifest, check_name, now_iso, write_manifest
