@@ -378,3 +378,13 @@ def test_a_new_stream_starts_with_the_recent_labels(kiosk):
     (history,) = [e["data"] for e in events if e["event"] == "history"]
     assert [(e["event"], e["label"], e["display_name"]) for e in history] == [("label", "gracias", "GRACIAS"),
                                                                               ("label", "hola", "HOLA")]  # fmt: skip
+
+
+def test_a_page_server_never_started_stops_at_once_and_frees_its_port():
+    app, _ = create_app(DisplayHub(), FakeControl(), preview_fps=20)
+    web = WebDisplay(app, "127.0.0.1", 0)
+    done = threading.Event()
+    threading.Thread(target=lambda: (web.stop(), done.set()), daemon=True).start()
+    assert done.wait(5), "stop() waited for a serving loop that never started"
+    again = WebDisplay(app, "127.0.0.1", web.port)  # the port is free again
+    again.stop()
