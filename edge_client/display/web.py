@@ -124,6 +124,9 @@ class WebDisplay:
         log.info("kiosk page at %s", self.url)
 
     def stop(self, timeout: float = 3.0) -> None:
+        if not self._thread.is_alive():  # never started: shutdown() would wait forever for its loop
+            self._server.server_close()
+            return
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout)
