@@ -13,8 +13,8 @@ prints one JSON line. The parts load in this order, RSS read after each:
 6. the kiosk built (``build_kiosk``: its own local model, the web server bound, nothing started).
 
 Then the kiosk runs every clip ``--repeats`` times (headless, the local model answering, the web
-server serving) while a thread reads RSS every 50 ms: "steady" is the median of those readings,
-"peak" the process's high-water mark (VmHWM) at the end.
+server serving) while a thread reads RSS every 50 ms: "steady" is the median of those readings (and
+of its anonymous and file-backed parts), "peak" the process's high-water mark (VmHWM) at the end.
 
 TensorFlow is blocked by default, as on a Pi (requirements-edge.txt installs none): with both
 installed, importing mediapipe imports TensorFlow too, which no kiosk carries.
@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from shared.app.memory import resident_kb
+from shared.app.memory import resident_kb, resident_parts_kb
 
 BLOCKED = ("tensorflow", "keras", "tf_keras")
 
@@ -49,9 +49,11 @@ class _BlockTensorFlow:
 def measure(backend: str, variant: str, bundle: str, clips: list[str], repeats: int = 1) -> dict:
     """The steps (kB after each), then steady and peak RSS of the running kiosk; see the module docstring."""
     steps: list[tuple[str, int]] = []
+    step_parts: dict[str, dict[str, int]] = {}
 
     def mark(name: str) -> None:
         steps.append((name, resident_kb()[0]))
+        step_parts[name] = resident_parts_kb()
 
     mark("python + numpy")
     from shared.hands.video import video_frames
@@ -77,11 +79,13 @@ def measure(backend: str, variant: str, bundle: str, clips: list[str], repeats: 
     mark("kiosk built")
 
     samples: list[int] = []
+    parts: list[dict[str, int]] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.05):
             samples.append(resident_kb()[0])
+            parts.append(resident_parts_kb())
 
     sampler = threading.Thread(target=sample, name="rss", daemon=True)
     sampler.start()
@@ -104,8 +108,10 @@ def measure(backend: str, variant: str, bundle: str, clips: list[str], repeats: 
         "backend": landmarker.backend,
         "variant": variant,
         "steps_kb": dict(steps),
+        "steps_parts_kb": step_parts,
         "added_kb": {name: kb - (steps[i - 1][1] if i else 0) for i, (name, kb) in enumerate(steps)},
         "steady_kb": int(statistics.median(samples)) if samples else now,
+        "steady_parts_kb": {k: int(statistics.median(p[k] for p in parts)) for k in parts[0]} if parts else None,
         "peak_kb": peak,
         "end_kb": now,
         "samples": len(samples),

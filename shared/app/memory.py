@@ -32,6 +32,15 @@ def resident_kb(pid: int | str = "self") -> tuple[int, int]:
     return fields["VmRSS"], fields.get("VmHWM", fields["VmRSS"])
 
 
+def resident_parts_kb(pid: int | str = "self") -> dict[str, int]:
+    """RSS of ``pid`` split in kB: ``anon`` (heap, stacks, buffers), ``file`` (mapped files: code and
+    libraries) and ``shmem`` (RssAnon, RssFile, RssShmem of /proc/<pid>/status)."""
+    fields = _kb_fields(Path(f"/proc/{pid}/status").read_text(), ("RssAnon", "RssFile", "RssShmem"))
+    if len(fields) < 3:
+        raise OSError(f"/proc/{pid}/status has no RssAnon/RssFile/RssShmem (Linux before 4.5)")
+    return {"anon": fields["RssAnon"], "file": fields["RssFile"], "shmem": fields["RssShmem"]}
+
+
 def proportional_kb(pid: int | str = "self") -> int:
     """PSS of process ``pid`` in kB (/proc/<pid>/smaps_rollup): its share of the pages it maps."""
     fields = _kb_fields(Path(f"/proc/{pid}/smaps_rollup").read_text(), ("Pss",))

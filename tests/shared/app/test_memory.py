@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from shared.app.memory import descendants, proportional_kb, resident_kb
+from shared.app.memory import descendants, proportional_kb, resident_kb, resident_parts_kb
 
 
 def test_resident_memory_of_this_process_grows_with_what_it_touches():
@@ -19,6 +19,9 @@ def test_resident_memory_of_this_process_grows_with_what_it_touches():
     after, peak_after = resident_kb()
     assert after - before >= 56 * 1024, (before, after)
     assert peak_after >= after
+    parts = resident_parts_kb()
+    assert parts["anon"] >= 64 * 1024 and parts["file"] > 0  # the block is anonymous memory; code is file-backed
+    assert abs(sum(parts.values()) - resident_kb()[0]) < 1024
     del block
     assert 0 < proportional_kb() <= resident_kb()[0]
 
