@@ -7,7 +7,7 @@ from pathlib import Path
 
 from shared.app import cli_args as a
 
-EDGE_PARTS = ("stages", "memory", "scenarios")
+EDGE_PARTS = ("stages", "memory", "chromium", "scenarios")
 
 
 def _edge_parts(value: str) -> list[str]:
@@ -56,10 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--repeats", type=a.positive, default=3,
                    help="runs per clip in each scenario, backend and model (default 3)")  # fmt: skip
     b.add_argument("--delay", type=a.at_least_0, default=0.5, help="added server latency, seconds (default 0.5)")
-    b.add_argument("--parts", type=_edge_parts, default=list(EDGE_PARTS),
-                   help="comma-separated: stages (time per frame by stage, per hand backend and model), "
-                   "memory (the kiosk RSS, part by part), scenarios (server up/stopped/slow); default all")  # fmt: skip
-    b.add_argument("--chromium", action="store_true", help="also the kiosk page's memory in headless Chromium")
+    b.add_argument("--parts", type=_edge_parts, default=["stages", "memory", "scenarios"],
+                   help="comma-separated: stages (time per frame by stage, per hand backend and model), memory "
+                   "(the kiosk's RSS, part by part), chromium (the page's memory in Chromium), scenarios "
+                   "(server up/stopped/slow); default stages,memory,scenarios")  # fmt: skip
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=a.lazy("bench.edge", "main"))
     b = bench.add_parser("landmarks", help="hand landmark backends (MediaPipe, LiteRT) and models: time per frame")

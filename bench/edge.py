@@ -15,7 +15,8 @@ frame of every clip, configurations interleaved round by round.
 
 Memory: for each hand backend and landmark model, a fresh process (``bench.kiosk_memory``) loads the
 kiosk part by part and runs it: RSS after each part, steady and peak RSS while it runs. With
-``--chromium``, the kiosk page's cost in a headless Chromium beside it (PSS of all its processes).
+Chromium (``--parts ...,chromium``): the kiosk page's cost in Chromium beside a running kiosk (PSS of
+all its processes), headless and in a kiosk window on a virtual screen.
 """
 
 from __future__ import annotations
@@ -251,71 +252,118 @@ class LoopedClip:
         pass
 
 
+# The flags deploy/systemd/signstream-kiosk.service.in starts the kiosk's browser with (its profile aside).
+KIOSK_FLAGS = ("--kiosk", "--noerrdialogs", "--disable-infobars", "--no-first-run", "--disable-session-crashed-bubble",
+               "--disable-features=Translate", "--disable-component-update", "--disable-sync",
+               "--check-for-update-interval=31536000", "--password-store=basic")  # fmt: skip
+# The flags the browser tests start headless Chromium with (docs: ENGINEERING notes, Browser).
+HEADLESS_FLAGS = ("--headless=new", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1280,800",
+                  "--remote-debugging-port=0")  # fmt: skip
+
+
+def _stop_group(proc) -> None:
+    """SIGTERM the process group ``proc`` leads (started with start_new_session), SIGKILL if it lingers."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _browser_memory(cmd: list[str], env: dict[str, str], seconds: float) -> dict[str, int]:
+    """Start ``cmd``, let the page settle for half of ``seconds``, then the median PSS and summed RSS of its
+    processes over the other half (kB), and how many processes it ran."""
+    import subprocess
+
+    from shared.app.memory import descendants, proportional_kb, resident_kb
+
+    samples: list[tuple[int, int, int]] = []
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(seconds / 2)  # the page loads, connects and settles
+        deadline = time.monotonic() + seconds / 2
+        while time.monotonic() < deadline and proc.poll() is None:
+            pids = descendants(proc.pid)
+            pss = rss = 0
+            for pid in pids:
+                try:
+                    pss += proportional_kb(pid)
+                    rss += resident_kb(pid)[0]
+                except OSError:  # a helper process ended meanwhile
+                    continue
+            samples.append((pss, rss, len(pids)))
+            time.sleep(0.5)
+    finally:
+        _stop_group(proc)
+    if not samples:
+        raise SignstreamError(f"{cmd[0]} ended before its memory could be read (exit code {proc.returncode})")
+    return {
+        "pss_kb": int(statistics.median(x[0] for x in samples)),
+        "rss_sum_kb": int(statistics.median(x[1] for x in samples)),
+        "processes": max(x[2] for x in samples),
+        "samples": len(samples),
+    }
+
+
 def chromium_memory(clip: Path, bundle: Path, seconds: float = 20.0, chromium: str = "/usr/bin/chromium",
                     say=print) -> dict[str, Any]:  # fmt: skip
-    """The kiosk page in headless Chromium while a kiosk runs ``clip`` in a loop: PSS and RSS of Chromium's processes.
+    """The kiosk page in Chromium while a kiosk runs ``clip`` in a loop: PSS and RSS of Chromium's processes.
 
-    The kiosk runs in this process on a free port (its preview and event stream live); Chromium is
-    started with the flags the project's browser tests use and stopped by its process group.
+    Measured twice: headless (the browser tests' flags) and, where Xvfb is installed, in a 1280x800
+    window on a virtual screen with the kiosk service's flags (``--kiosk``; software rendering here,
+    where a Pi composites on its GPU). The kiosk runs in this process on a free port (preview and
+    event stream live); each browser and the X server are stopped by their process groups.
     """
-    import signal
+    import shutil
     import subprocess
     import tempfile
 
     from edge_client.assembly import build_kiosk
-    from shared.app.memory import descendants, proportional_kb, resident_kb
     from shared.app.processes import free_port
 
     if not Path(chromium).is_file():
         raise SignstreamError(f"{chromium}: no Chromium to measure")
     port = free_port()
+    url = f"http://127.0.0.1:{port}/"
     s = kiosk_settings(clip, bundle, "auto", "full", web_port=port, realtime=True)
     kiosk = build_kiosk(s)
     kiosk.pipeline.source = LoopedClip(clip, s.frame_max_side)
     runner = threading.Thread(target=kiosk.run, kwargs={"install_signals": False}, name="kiosk", daemon=True)
     runner.start()
-    samples: list[tuple[int, int, int]] = []
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--window-size=1280,800", "--remote-debugging-port=0",
-               f"http://127.0.0.1:{port}/"]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            time.sleep(seconds / 2)  # the page loads, connects and settles
-            deadline = time.monotonic() + seconds / 2
-            while time.monotonic() < deadline:
-                pids = descendants(proc.pid)
-                pss = rss = 0
-                for pid in pids:
-                    try:
-                        pss += proportional_kb(pid)
-                        rss += resident_kb(pid)[0]
-                    except OSError:  # a helper process ended meanwhile
-                        continue
-                samples.append((pss, rss, len(pids)))
-                time.sleep(0.5)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
+    res: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            cmd = [chromium, *HEADLESS_FLAGS, "--no-sandbox", f"--user-data-dir={profile}", url]
+            res["headless"] = _browser_memory(cmd, dict(os.environ), seconds)
+        xvfb = shutil.which("Xvfb")
+        if xvfb:
+            display = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+            xproc = subprocess.Popen([xvfb, f":{display}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)  # fmt: skip
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-            kiosk.stop.set()
-            runner.join(15)
-    if not samples:
-        raise SignstreamError("Chromium gave no memory reading")
-    res = {
-        "pss_kb": int(statistics.median(x[0] for x in samples)),
-        "rss_sum_kb": int(statistics.median(x[1] for x in samples)),
-        "processes": max(x[2] for x in samples),
-        "frames_captured": kiosk.pipeline.counters.frames_captured,
-        "frames_processed": kiosk.pipeline.counters.frames_processed,
-        "samples": len(samples),
-    }
-    say(f"chromium (headless, kiosk page): PSS {res['pss_kb'] / 1024:.1f} MB over {res['processes']} processes "
-        f"(RSS summed {res['rss_sum_kb'] / 1024:.1f} MB)")  # fmt: skip
+                time.sleep(1.0)
+                with tempfile.TemporaryDirectory() as profile:
+                    cmd = [chromium, *KIOSK_FLAGS, "--no-sandbox", f"--user-data-dir={profile}", url]
+                    res["kiosk_window"] = _browser_memory(cmd, dict(os.environ, DISPLAY=f":{display}"), seconds)
+            finally:
+                _stop_group(xproc)
+    finally:
+        kiosk.stop.set()
+        runner.join(15)
+    res["frames_captured"] = kiosk.pipeline.counters.frames_captured
+    res["frames_processed"] = kiosk.pipeline.counters.frames_processed
+    for mode in ("headless", "kiosk_window"):
+        if mode in res:
+            m = res[mode]
+            say(f"chromium ({mode}, kiosk page): PSS {m['pss_kb'] / 1024:.1f} MB over {m['processes']} processes "
+                f"(RSS summed {m['rss_sum_kb'] / 1024:.1f} MB)")  # fmt: skip
     return res
 
 
@@ -433,7 +481,7 @@ def main(args: argparse.Namespace) -> None:
     if "memory" in args.parts:
         res["memory"] = memory_profile(data_dir, args.model)
         print_memory(res["memory"])
-    if args.chromium:
+    if "chromium" in args.parts:
         res["chromium"] = chromium_memory(_clips(data_dir)[0], args.model)
     if "scenarios" in args.parts:
         res |= run_bench(data_dir, args.model, args.repeats, args.delay)
