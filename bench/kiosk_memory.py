@@ -118,6 +118,7 @@ def measure(backend: str, variant: str, bundle: str, clips: list[str], repeats: 
         "frames": frames,
         "run_s": round(time.monotonic() - t0, 1),
         "tensorflow_loaded": any(m.split(".")[0] in BLOCKED for m in sys.modules),
+        "mediapipe_loaded": "mediapipe" in sys.modules,
         "numpy": np.__version__,
     }
 
