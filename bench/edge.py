@@ -503,7 +503,8 @@ def _print_scenarios(res: dict[str, Any]) -> None:
 def landmark_rates(data_dir: Path, repeats: int = 3, say=print) -> dict[str, Any]:
     """Per-frame time of each hand landmark backend and model on every clip (same frames, same run).
 
-    Returns {"backend/variant": {"ms_median": ..., "fps": ..., "ratio": time / mediapipe-full time}}.
+    Returns {"backend/variant": {"ms_median": ..., "fps": ..., "ratio": time / mediapipe-full time,
+    "frame_p50_ms", "frame_p90_ms": over single frames}}.
     """
     from edge_client.settings import EdgeSettings
     from shared.hands.cpu import choose_backend
@@ -517,22 +518,29 @@ def landmark_rates(data_dir: Path, repeats: int = 3, say=print) -> dict[str, Any
     frames = {c.name: list(video_frames(str(c), max_side)) for c in clips}
     backends = ["mediapipe", "litert"] if choose_backend("auto") == "mediapipe" else ["litert"]
     times: dict[str, list[float]] = {}
+    frame_ms: dict[str, list[float]] = {}
     for _ in range(repeats):  # interleaved rounds: a noisy machine slows every configuration alike
         for backend in backends:
             for variant in ("full", "lite"):
                 key = f"{backend}/{variant}"
                 for clip in clips:
                     with HandLandmarks(variant, backend=backend) as lm:
-                        t0 = time.perf_counter()
+                        t0 = t = time.perf_counter()
                         for rgb, ts in frames[clip.name]:
                             lm.detect(rgb, ts)
+                            now = time.perf_counter()
+                            frame_ms.setdefault(key, []).append((now - t) * 1000)
+                            t = now
                         times.setdefault(key, []).append((time.perf_counter() - t0) / len(frames[clip.name]))
     base = statistics.median(times[f"{backends[0]}/full"])
     out = {}
     for key, values in times.items():
         ms = statistics.median(values) * 1000
-        out[key] = {"ms_median": round(ms, 1), "fps": round(1000 / ms, 1), "ratio": round(ms / 1000 / base, 2)}
-        say(f"{key:<16} {ms:7.1f} ms/frame  {1000 / ms:6.1f} fps  x{out[key]['ratio']:.2f} of {backends[0]}/full")
+        p50, p90 = _pct3(frame_ms[key], 50), _pct3(frame_ms[key], 90)
+        out[key] = {"ms_median": round(ms, 1), "fps": round(1000 / ms, 1), "ratio": round(ms / 1000 / base, 2),
+                    "frame_p50_ms": p50, "frame_p90_ms": p90}  # fmt: skip
+        say(f"{key:<16} {ms:7.1f} ms/frame  {1000 / ms:6.1f} fps  x{out[key]['ratio']:.2f} of {backends[0]}/full"
+            f"  single frames p50 {p50:.1f} p90 {p90:.1f} ms")  # fmt: skip
     return out
 
 
