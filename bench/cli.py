@@ -7,6 +7,15 @@ from pathlib import Path
 
 from shared.app import cli_args as a
 
+EDGE_PARTS = ("stages", "memory", "chromium", "scenarios")
+
+
+def _edge_parts(value: str) -> list[str]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts or any(p not in EDGE_PARTS for p in parts):
+        raise argparse.ArgumentTypeError(f"{value!r}: give some of {','.join(EDGE_PARTS)}")
+    return parts
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``bench`` with its six measurements (docs/benchmarks.md)."""
@@ -41,11 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--clients", type=a.positive, default=16, help="concurrent keep-alive clients (default 16)")
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=a.lazy("bench.server", "main"))
-    b = bench.add_parser("edge", help="edge pipeline rate vs the landmark extractor's, server up/down/slow; latency")
+    b = bench.add_parser("edge", help="the kiosk: time by stage, memory; rate vs extractor, server up/down/slow")
     b.add_argument("--model", type=a.existing_dir, required=True, help="bundle to serve and to run locally")
     b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")
-    b.add_argument("--repeats", type=a.positive, default=3, help="runs per clip and scenario (default 3)")
+    b.add_argument("--repeats", type=a.positive, default=3,
+                   help="runs per clip in each scenario, backend and model (default 3)")  # fmt: skip
     b.add_argument("--delay", type=a.at_least_0, default=0.5, help="added server latency, seconds (default 0.5)")
+    b.add_argument("--parts", type=_edge_parts, default=["stages", "memory", "scenarios"],
+                   help="comma-separated: stages (time per frame by stage, per hand backend and model), memory "
+                   "(the kiosk's RSS, part by part), chromium (the page's memory in Chromium), scenarios "
+                   "(server up/stopped/slow); default stages,memory,scenarios")  # fmt: skip
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=a.lazy("bench.edge", "main"))
     b = bench.add_parser("landmarks", help="hand landmark backends (MediaPipe, LiteRT) and models: time per frame")

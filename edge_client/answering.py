@@ -56,26 +56,37 @@ class Answer:
 class LocalModel:
     """A verified bundle and its TFLite interpreter; ``predict`` is serialised (interpreters are not thread-safe)."""
 
-    def __init__(self, folder: Path, manifest: Manifest, runner: LogitsRunner) -> None:
-        self.folder, self.manifest, self.runner = folder, manifest, runner
+    def __init__(
+        self, folder: Path, manifest: Manifest, runner: LogitsRunner,
+        timing: Callable[[str, float], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.folder, self.manifest, self.runner, self.timing = folder, manifest, runner, timing
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, folder: str | Path, tflite: str = "float", public_key: Path | None = None) -> LocalModel:
-        """Verify the bundle (checksums; the signature too with ``public_key``), load and warm its TFLite model."""
+    def load(
+        cls, folder: str | Path, tflite: str = "float", public_key: Path | None = None,
+        timing: Callable[[str, float], None] | None = None,
+    ) -> LocalModel:  # fmt: skip
+        """Verify the bundle (checksums; the signature too with ``public_key``), load and warm its TFLite model.
+
+        ``timing`` is told each answer's features and model seconds (``edge_client.stage_times``).
+        """
         folder = Path(folder)
         manifest = open_bundle(folder, public_key)
         name = TFLITE_INT8 if tflite == "int8" else TFLITE_FLOAT
         if name not in manifest.files:
             raise SignstreamError(f"{folder}: the bundle has no {name}")
         model = cls(folder, manifest, with_enrolled(TFLiteRunner(folder / name), folder, manifest))
-        model.predict(np.zeros((manifest.spec.frames, manifest.spec.raw_dim), np.float32))  # warm up
+        model.predict(np.zeros((manifest.spec.frames, manifest.spec.raw_dim), np.float32))  # warm up, untimed
+        model.timing = timing
         return model
 
     def predict(self, window: np.ndarray) -> Answer:
         """Answer one (T, 126) raw window through the shared normalisation and calibration."""
         with self._lock:
-            pred = predict_windows(self.runner, self.manifest, [np.asarray(window, np.float32)], k=1)[0]
+            window = np.asarray(window, np.float32)
+            pred = predict_windows(self.runner, self.manifest, [window], k=1, timing=self.timing)[0]
         m = self.manifest
         return Answer(pred.label, pred.confidence, pred.below_threshold, m.threshold, m.name, m.version, LOCAL,
                       pred.no_sign)  # fmt: skip
@@ -88,13 +99,15 @@ class ModelSlot(HotSwap[LocalModel]):
         tflite: "float" or "int8", the bundle's TFLite file to run.
         public_key: refuse bundles not signed by this key.
         on_loaded: told ``(new, previous)`` after each swap (the cloud client's version header).
+        timing: told each local answer's features and model seconds (``edge_client.stage_times``).
     """
 
     def __init__(
         self, tflite: str = "float", public_key: Path | None = None, *,
         on_loaded: Callable[[LocalModel, LocalModel | None], None] | None = None,
+        timing: Callable[[str, float], None] | None = None,
     ) -> None:  # fmt: skip
-        loader = functools.partial(LocalModel.load, tflite=tflite, public_key=public_key)
+        loader = functools.partial(LocalModel.load, tflite=tflite, public_key=public_key, timing=timing)
         super().__init__(loader, on_loaded=on_loaded, what="local model", logger=log)
 
 

@@ -26,6 +26,7 @@ from edge_client.pipeline import Pipeline, PipelineOptions
 from edge_client.preflight import check_something_answers
 from edge_client.settings import EdgeSettings, EdgeSettingsError, is_camera
 from edge_client.smoothing import Smoother
+from edge_client.stage_times import StageTimes
 from edge_client.systemd import Watchdog, notify, watchdog_interval
 from edge_client.teach import Teacher
 from edge_client.transport import Backoff, CircuitBreaker, CloudClient
@@ -182,7 +183,8 @@ def build_kiosk(settings: EdgeSettings, out: Callable[[str], None] | None = None
     stop = threading.Event()
     names = read_display_names(s.display_names)
     cloud = make_cloud(s, stop)
-    slot = ModelSlot(s.tflite, s.public_key, on_loaded=_report_local_version(cloud))
+    stage_times = StageTimes()  # the pipeline's stages and the local model's split, in one place
+    slot = ModelSlot(s.tflite, s.public_key, on_loaded=_report_local_version(cloud), timing=stage_times.add)
     if s.local_model is not None:
         slot.load(s.local_model)
     teacher = None
@@ -227,7 +229,7 @@ def build_kiosk(settings: EdgeSettings, out: Callable[[str], None] | None = None
         landmarker=landmarker, sampler=FrameSampler(spec.fps),
         smoother=Smoother(s.smooth_k, s.smooth_n, s.hold, s.threshold), on_frame=hub.set_frame,
         on_answer=relay.on_answer, on_label=relay.on_label, stop=stop, recorder=recorder,
-        on_window=teacher.tap if teacher is not None else None,
+        on_window=teacher.tap if teacher is not None else None, stage_times=stage_times,
     )  # fmt: skip
     control = KioskControl(s, pipeline, hub, relay, slot, answerer, cloud, server_info, names, teacher)
     # The local API, /metrics and Socket.IO are served whatever the display: a headless kiosk or one

@@ -100,6 +100,7 @@ class KioskControl:
                 "enrolled_local": self.answerer.enrolled_local,
             },
             "history_size": self.settings.history,
+            "stage_ms": p.stage_times.summary(),
         }
 
     def problem(self) -> str | None:

@@ -32,12 +32,16 @@ class Frame:
 
 @dataclass(frozen=True)
 class Image:
-    """One camera or video picture: ``rgb`` (H, W, 3) uint8, already flipped when mirroring."""
+    """One camera or video picture: ``rgb`` (H, W, 3) uint8, already flipped when mirroring.
+
+    ``decode_s``: seconds the source spent making it (reading and converting; see ``stage_times``).
+    """
 
     index: int
     timestamp: float
     rgb: np.ndarray
     captured: float = field(default_factory=time.monotonic)
+    decode_s: float = 0.0
 
 
 class FrameSource(Protocol):

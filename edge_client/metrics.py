@@ -68,6 +68,15 @@ class EdgeCollector(Collector):
         for key, (name, doc) in GAUGES.items():
             if counters.get(key) is not None:  # percentiles are unknown before the first answer
                 yield GaugeMetricFamily(name, doc, value=float(counters[key]))
+        stages = GaugeMetricFamily(
+            "signstream_edge_stage_ms",
+            "Recent time per frame (decode, landmarks, window) or per window (answer, features, model), ms.",
+            labels=["stage", "quantile"],
+        )
+        for stage, t in (status.get("stage_ms") or {}).items():
+            stages.add_metric([stage, "0.5"], float(t["p50_ms"]))
+            stages.add_metric([stage, "0.9"], float(t["p90_ms"]))
+        yield stages
         yield GaugeMetricFamily(
             "signstream_edge_running", "1 while windows are answered.", value=float(bool(status.get("running")))
         )

@@ -31,6 +31,7 @@ from edge_client.counters import Counters
 from edge_client.events import AnswerEvent, LabelEvent
 from edge_client.frames import Frame, FrameSource, Image
 from edge_client.smoothing import Shown, Smoother
+from edge_client.stage_times import StageTimes
 from edge_client.window import FrameSampler, SignEnd, Window, Windower
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class Pipeline:
         recorder: called with (window, answer) for each answered window (privacy: None stores nothing).
         on_window: called (from the landmarks thread) with each window formed, before it is answered
             (the kiosk's teaching tap); must not block.
+        stage_times: where each stage's time per frame or window goes (shared with the local model,
+            which adds its own split; None: a new one). Read it as ``pipeline.stage_times``.
     """
 
     def __init__(
@@ -105,7 +108,7 @@ class Pipeline:
         on_label: Callable[[LabelEvent], None] | None = None,
         on_frame: Callable[[Image | None, Frame], None] | None = None, stop: threading.Event | None = None,
         recorder: Callable[[Window, Answer], None] | None = None,
-        on_window: Callable[[Window], None] | None = None,
+        on_window: Callable[[Window], None] | None = None, stage_times: StageTimes | None = None,
     ) -> None:  # fmt: skip
         o = options or PipelineOptions()
         frame_queue, window_queue, max_in_flight = o.frame_queue, o.window_queue, o.max_in_flight
@@ -120,6 +123,7 @@ class Pipeline:
         self.inference = threading.Event()
         self.inference.set()
         self.counters = Counters()
+        self.stage_times = stage_times if stage_times is not None else StageTimes()
         self.frames_q: queue.Queue = queue.Queue(maxsize=frame_queue)
         self.windows_q: queue.Queue = queue.Queue(maxsize=window_queue)
         self.results_q: queue.Queue = queue.Queue()
@@ -181,6 +185,8 @@ class Pipeline:
                 if self.stop.is_set():
                     break
                 self.counters.frames_captured += 1
+                if isinstance(item, Image) and item.decode_s > 0:
+                    self.stage_times.add("decode", item.decode_s)
                 if self.live:
                     self.counters.frames_dropped += put_drop_oldest(self.frames_q, item)
                 else:
@@ -215,7 +221,9 @@ class Pipeline:
             return item
         if self.landmarker is None:
             raise RuntimeError("a picture source needs a landmarker")
+        t0 = time.perf_counter()
         lm = self.landmarker.detect(item.rgb, round(item.timestamp * 1000))
+        self.stage_times.add("landmarks", time.perf_counter() - t0)
         return Frame(item.index, item.timestamp, lm, None, item.captured)
 
     def _enqueue(self, out: Window | SignEnd) -> None:
@@ -256,15 +264,19 @@ class Pipeline:
             if not paused:
                 self.windower.reset()
             return True
+        t0 = time.perf_counter()
         for f in self.sampler.push(frame) if self.sampler else [frame]:
             for out in self.windower.push(f):
                 self._enqueue(out)
+        self.stage_times.add("window", time.perf_counter() - t0)
         return False
 
     def _answer(self, window: Window) -> Answer:
+        t0 = time.perf_counter()
         try:
             return self.answerer.answer(window.frames)
         finally:
+            self.stage_times.add("answer", time.perf_counter() - t0)
             self._slots.release()
 
     def _dispatch(self) -> None:

@@ -108,15 +108,18 @@ class VideoFileSource:
         i = 0
         try:
             while not stop.is_set():
+                t0 = time.perf_counter()
                 ok, bgr = cap.read()
                 if not ok:
                     return
+                rgb = to_rgb(shrink(bgr, self.max_side), self.mirror)
+                decode_s = time.perf_counter() - t0
                 ts = i / self.fps
                 if self.realtime:
                     delay = start + ts - time.monotonic()
                     if delay > 0 and stop.wait(delay):
                         return
-                yield Image(i, ts, to_rgb(shrink(bgr, self.max_side), self.mirror))
+                yield Image(i, ts, rgb, decode_s=decode_s)
                 i += 1
         finally:
             cap.release()
@@ -197,8 +200,9 @@ class CameraSource:
                 if failing:
                     log.info("camera %s gives frames again", self.device)
                     failing, self.problem = 0, None
-                now = time.monotonic()
-                yield Image(i, now - start, to_rgb(shrink(bgr, self.max_side), self.mirror), now)
+                now, t0 = time.monotonic(), time.perf_counter()  # the read waited for the frame: not counted
+                rgb = to_rgb(shrink(bgr, self.max_side), self.mirror)
+                yield Image(i, now - start, rgb, now, time.perf_counter() - t0)
                 i += 1
         finally:
             cap.release()
@@ -236,8 +240,9 @@ class PiCameraSource:
         try:
             while not stop.is_set():
                 bgr = self._cam.capture_array("main")  # libcamera's RGB888 is B, G, R in memory
-                now = time.monotonic()
-                yield Image(i, now - start, to_rgb(shrink(bgr[..., :3], self.max_side), self.mirror), now)
+                now, t0 = time.monotonic(), time.perf_counter()
+                rgb = to_rgb(shrink(bgr[..., :3], self.max_side), self.mirror)
+                yield Image(i, now - start, rgb, now, time.perf_counter() - t0)
                 i += 1
         finally:
             self._cam.stop()

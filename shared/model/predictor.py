@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -36,12 +38,14 @@ def no_hand_answer() -> Prediction:
 
 
 def predict_windows(
-    runner: LogitsRunner, manifest: Manifest, windows: list[np.ndarray], k: int | None = None
-) -> list[Prediction]:
+    runner: LogitsRunner, manifest: Manifest, windows: list[np.ndarray], k: int | None = None,
+    timing: Callable[[str, float], None] | None = None,
+) -> list[Prediction]:  # fmt: skip
     """Answer each raw window (T_i, 126) with label, index, calibrated confidence and top-k.
 
     Windows without a hand in (almost) any frame are answered "no sign" without the model; when the
     model's no-sign class (``manifest.no_sign_label``) wins, the answer is "no sign" too (empty label).
+    ``timing`` is told ``("features", seconds)`` and ``("model", seconds)`` for a batch the model runs on.
     """
     n_labels = len(manifest.labels)
     k = min(k or 3, n_labels)
@@ -51,8 +55,13 @@ def predict_windows(
     out: list[Prediction] = [no_hand_answer() for _ in windows]
     if not asked:
         return out
+    t0 = time.perf_counter()
     feats = features_batch([windows[i] for i in asked], manifest.spec)
+    t1 = time.perf_counter()
     logits = runner.logits(feats)
+    if timing is not None:
+        timing("features", t1 - t0)
+        timing("model", time.perf_counter() - t1)
     if logits.shape[1] != n_labels:  # a loader that forgot the enrolled signs (shared.model.enroll.with_enrolled)
         raise BundleError(f"the model gives {logits.shape[1]} scores for {n_labels} labels")
     probs = softmax(logits, manifest.temperature)

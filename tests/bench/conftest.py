@@ -1,3 +1,3 @@
-"""The edge bench's proxy is tested against the edge tests' fake server."""
+"""The edge bench is tested with the edge tests' fake server and clean environment."""
 
-from tests.edge_client.conftest import fake_server  # noqa: F401 (a fixture)
+from tests.edge_client.conftest import clean_env, fake_server  # noqa: F401 (fixtures)

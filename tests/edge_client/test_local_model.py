@@ -38,6 +38,15 @@ def test_local_answers_match_the_bundles_labels_and_threshold(tiny_bundle, synth
     assert model.predict(ds.X[0][:12]).label in model.manifest.labels  # any window length is resampled
 
 
+def test_a_slot_times_each_answers_features_and_model_but_not_the_warm_up(tiny_bundle, synth_path):
+    told: list[tuple[str, float]] = []
+    slot = ModelSlot(timing=lambda *t: told.append(t))
+    slot.load(tiny_bundle)
+    assert told == []  # the warm-up answer at load is not a kiosk's answer
+    slot.current.predict(load_dataset(synth_path).X[0])
+    assert [name for name, _ in told] == ["features", "model"] and all(s > 0 for _, s in told)
+
+
 def test_int8_runs_too(tiny_bundle):
     answer = LocalModel.load(tiny_bundle, tflite="int8").predict(np.full((30, 126), 0.5, np.float32))
     assert answer.label in LocalModel.load(tiny_bundle).manifest.labels and not answer.no_sign

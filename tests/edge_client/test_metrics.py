@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge_client.counters import Counters
 from edge_client.metrics import COUNTERS, GAUGES, render
+from edge_client.stage_times import StageTimes
 from edge_client.transport import CircuitBreaker
 
 
@@ -60,3 +61,16 @@ def test_render_before_anything_happened():
     assert got[("signstream_edge_fallback_total", ())] == 0
     assert got[("signstream_edge_running", ())] == 0
     assert not [k for k in got if k[0] == "signstream_edge_model_info"]
+
+
+def test_render_reports_the_stage_times_by_stage_and_quantile():
+    times = StageTimes()
+    for ms in (10, 20, 30):
+        times.add("landmarks", ms / 1000)
+    times.add("answer", 0.005)
+    got = samples(render(lambda: status(Counters(), fallbacks=0, breaker=None, stage_ms=times.summary())))
+    stage = {
+        (dict(k[1])["stage"], dict(k[1])["quantile"]): v for k, v in got.items() if k[0] == "signstream_edge_stage_ms"
+    }
+    assert stage == {("landmarks", "0.5"): 20.0, ("landmarks", "0.9"): 28.0, ("answer", "0.5"): 5.0,
+                     ("answer", "0.9"): 5.0}  # fmt: skip

@@ -94,6 +94,7 @@ def test_train_refuses_a_bad_argument_in_one_line_before_any_work(args, message,
         (["capture", "--label", "a", "--root", "r", "--countdown", "-1"], "argument --countdown: -1 must not be"),
         (["push", "x", "--version", "a b"], "argument --version: invalid name 'a b'"),
         (["bench", "server", "--model", ".", "--duration", "0"], "argument --duration: 0 must be greater than 0"),
+        (["bench", "edge", "--model", ".", "--parts", "speed"], "argument --parts: 'speed': give some of"),
         (["synth"], "the following arguments are required: --out"),
     ],
 )

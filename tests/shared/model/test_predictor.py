@@ -1,5 +1,7 @@
 """No sign is an answer: windows without hands skip the model; the model's no-sign class is never a label."""
 
+import time
+
 import numpy as np
 
 from shared.contract.spec import FeatureSpec
@@ -87,3 +89,19 @@ def test_sign_thresholds_must_name_labels_and_lie_in_0_1():
         Manifest(**{**base, "sign_thresholds": {"doctor": 0.5}})
     with pytest.raises(ValidationError, match=r"\[0, 1\]"):
         Manifest(**{**base, "sign_thresholds": {"hello": 1.5}})
+
+
+class SlowRunner(CountingRunner):
+    def logits(self, features):
+        time.sleep(0.01)
+        return super().logits(features)
+
+
+def test_timing_is_told_the_features_and_the_model_times_only_when_the_model_runs():
+    told: list[tuple[str, float]] = []
+    predict_windows(SlowRunner(best=0), _manifest(), [_window(0)], timing=lambda *t: told.append(t))
+    assert told == []  # no hand: nothing ran
+    predict_windows(SlowRunner(best=0), _manifest(), [_window(30), _window(20)], timing=lambda *t: told.append(t))
+    assert [name for name, _ in told] == ["features", "model"]  # one batch, once each
+    features, model = told[0][1], told[1][1]
+    assert 0 < features < model and model >= 0.01  # the runner sleeps 10 ms
