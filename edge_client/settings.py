@@ -118,7 +118,7 @@ class EdgeSettings(FollowSettings):
     teach_dir: Path | None = Field(
         None,
         description="Folder for signs taught at the kiosk: their examples (kept), the new model versions and "
-        "teach.json (off: no teaching). The kiosk starts from the newest taught version found there.",
+        "teach.json (off: no teaching). The kiosk starts from the version in use recorded there.",
     )
     teach_pin: SecretStr | None = Field(
         None,
