@@ -100,7 +100,8 @@ def ensure_venv(name: str, root: Path, log: Callable[[str], None] = print) -> Pa
     log(f"making the {name} venv in {target} (once; pip, from {FRAMEWORKS_DIR / name / 'requirements.txt'})")
     try:
         # no pip inside (ensurepip takes seconds): this interpreter's pip installs into it
-        subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(tmp)], check=True, capture_output=True)
+        venv = [sys.executable, "-m", "venv", "--clear", "--without-pip", str(tmp)]
+        subprocess.run(venv, check=True, capture_output=True)
         pip = [sys.executable, "-m", "pip", "--python", str(tmp / "bin" / "python"), "install", "--quiet",
                "--disable-pip-version-check"]  # fmt: skip
         req = FRAMEWORKS_DIR / name / "requirements.txt"
@@ -285,10 +286,14 @@ def run_steps(c: Contender, steps: list[int], duration: float, scratch: Path) ->
         out["start_s"] = time.monotonic() - t0
         url = f"http://127.0.0.1:{port}{c.path}"
         for clients in steps:
-            cpu0: list[float] = []
+            cpu0: list[float] = []  # sampled at the start line, once every client is connected
+
+            def at_start(_t0: float, cpu0: list[float] = cpu0) -> None:
+                cpu0.append(proc_stats.tree_cpu(proc.pid))
+
             batches0 = _mean_batch(port) if c.name == "ours" else None
             load0 = os.getloadavg()[0]
-            r = run_load(url, c.body, c.ctype, clients, duration, during=lambda _t0: cpu0.append(proc_stats.tree_cpu(proc.pid)),
+            r = run_load(url, c.body, c.ctype, clients, duration, during=at_start,
                          processes=min(clients, MAX_CLIENT_PROCESSES))  # fmt: skip
             cpu = proc_stats.tree_cpu(proc.pid) - cpu0[0]
             r["server_cpu_s"] = cpu
@@ -359,8 +364,8 @@ def format_against(results: dict) -> str:
     for n, rnd in enumerate(results["rounds"], 1):
         conts = rnd["contenders"]
         for step in map(str, results["steps"]):
-            framework_rps = [c["steps"][step]["rps"] for name, c in conts.items() if name != "ours" and step in c["steps"]]
-            best = max(framework_rps, default=0.0)
+            others = [c["steps"][step]["rps"] for name, c in conts.items() if name != "ours" and step in c["steps"]]
+            best = max(others, default=0.0)
             for name, c in conts.items():
                 if step not in c["steps"]:
                     continue
