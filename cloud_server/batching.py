@@ -3,8 +3,8 @@
 Request threads ``submit`` their windows and wait. One thread takes everything queued (up to
 ``max_batch`` windows), waits up to ``window_s`` for more when requests have been arriving together,
 reads the current model once and runs the whole batch through it: every answer in a batch comes from
-one model version. A full queue refuses at once (the caller answers 503 with Retry-After) instead of
-piling up latency.
+one model version. A full
+queue refuses at once (the caller answers 503 with Retry-After) instead of piling up latency.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class Batcher:
         self._on_batch = on_batch
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        # Share of recent batches that held more than one request (an exponential average; only the
-        # model thread reads and writes it).
+        # Share of recent batches that held more than one request (an exponential average over about ten
+        # batches; only the model thread reads and writes it).
         self._company = 0.0
 
     def submit(self, windows: list[np.ndarray], k: int) -> tuple[LoadedModel, list[Prediction]]:
@@ -90,9 +90,8 @@ class Batcher:
         n = len(jobs[0].windows)
         # Wait for company only when recent batches had some: a lone client (one request at a time) would
         # otherwise wait the whole window on every request for nobody (1 client: p50 7.9 ms against 5.7 ms
-        # behind BentoML, whose adaptive batching does not wait then). A share over several batches, not
-        # the last one alone: under load a lone batch now and then would stop the waiting (16 clients:
-        # mean batch 2.1-2.7 instead of 3.0).
+        # behind BentoML, whose adaptive batching does not wait then). Judging by the last batch alone
+        # stopped waiting after every lone batch under load too (16 clients: mean batch 3.0 -> 2.1-2.7).
         window = self._window_s if self._company >= COMPANY_TO_WAIT else 0.0
         deadline = time.monotonic() + window
         while n < self._max_batch:
