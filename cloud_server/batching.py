@@ -24,9 +24,6 @@ from shared.contract.protocol import Prediction
 
 log = logging.getLogger(__name__)
 
-COMPANY_WEIGHT = 0.1  # weight of the newest batch in the share of batches with several requests
-COMPANY_TO_WAIT = 0.05  # wait the window while this share of recent batches had company (one of the last 7)
-
 
 @dataclass
 class _Job:
@@ -58,9 +55,7 @@ class Batcher:
         self._on_batch = on_batch
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        # Share of recent batches that held more than one request (an exponential average over about ten
-        # batches; only the model thread reads and writes it).
-        self._company = 0.0
+        self._last_jobs = 0  # requests in the previous batch (only the model thread reads and writes it)
 
     def submit(self, windows: list[np.ndarray], k: int) -> tuple[LoadedModel, list[Prediction]]:
         """Answers for ``windows`` (each (T, 126)) and the model that gave them; blocks until done."""
@@ -88,11 +83,10 @@ class Batcher:
     def _collect(self) -> list[_Job]:
         jobs = [self._queue.get()]
         n = len(jobs[0].windows)
-        # Wait for company only when recent batches had some: a lone client (one request at a time) would
+        # Wait for company only when the last batch had some: a lone client (one request at a time) would
         # otherwise wait the whole window on every request for nobody (1 client: p50 7.9 ms against 5.7 ms
-        # behind BentoML, whose adaptive batching does not wait then). Judging by the last batch alone
-        # stopped waiting after every lone batch under load too (16 clients: mean batch 3.0 -> 2.1-2.7).
-        window = self._window_s if self._company >= COMPANY_TO_WAIT else 0.0
+        # behind BentoML, whose adaptive batching does not wait then).
+        window = self._window_s if self._last_jobs > 1 else 0.0
         deadline = time.monotonic() + window
         while n < self._max_batch:
             try:
@@ -102,7 +96,7 @@ class Batcher:
                 break
             jobs.append(job)
             n += len(job.windows)
-        self._company += COMPANY_WEIGHT * ((len(jobs) > 1) - self._company)
+        self._last_jobs = len(jobs)
         return jobs
 
     def _loop(self) -> None:

@@ -227,7 +227,7 @@ def test_batcher_waits_for_company_only_once_requests_arrive_together():
     late.start()  # 0.1 s later, within the window: now worth waiting for
     for t in (first, late):
         t.join(10)
-    assert sizes[-1] == 2, sizes
+    assert sizes[-1] == 2
 
 
 def test_batcher_refuses_when_full():
