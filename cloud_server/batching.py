@@ -1,9 +1,8 @@
 """The model stage of a worker: a bounded queue in front of one model thread, with micro-batching.
 
 Request threads ``submit`` their windows and wait. One thread takes everything queued (up to
-``max_batch`` windows), waits up to ``window_s`` for more when requests have been arriving together,
-reads the current model once and runs the whole batch through it: every answer in a batch comes from
-one model version. A full
+``max_batch`` windows), optionally waits ``window_s`` for more, reads the current model once and
+runs the whole batch through it: every answer in a batch comes from one model version. A full
 queue refuses at once (the caller answers 503 with Retry-After) instead of piling up latency.
 """
 
@@ -55,7 +54,6 @@ class Batcher:
         self._on_batch = on_batch
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._last_jobs = 0  # requests in the previous batch (only the model thread reads and writes it)
 
     def submit(self, windows: list[np.ndarray], k: int) -> tuple[LoadedModel, list[Prediction]]:
         """Answers for ``windows`` (each (T, 126)) and the model that gave them; blocks until done."""
@@ -83,11 +81,7 @@ class Batcher:
     def _collect(self) -> list[_Job]:
         jobs = [self._queue.get()]
         n = len(jobs[0].windows)
-        # Wait for company only when the last batch had some: a lone client (one request at a time) would
-        # otherwise wait the whole window on every request for nobody (1 client: p50 7.9 ms against 5.7 ms
-        # behind BentoML, whose adaptive batching does not wait then).
-        window = self._window_s if self._last_jobs > 1 else 0.0
-        deadline = time.monotonic() + window
+        deadline = time.monotonic() + self._window_s
         while n < self._max_batch:
             try:
                 remaining = deadline - time.monotonic()
@@ -96,7 +90,6 @@ class Batcher:
                 break
             jobs.append(job)
             n += len(job.windows)
-        self._last_jobs = len(jobs)
         return jobs
 
     def _loop(self) -> None:

@@ -201,35 +201,6 @@ def test_batcher_batches_concurrent_callers_and_answers_each_its_own():
     assert max(sizes) > 3  # at least one model call served several callers
 
 
-def test_batcher_waits_for_company_only_once_requests_arrive_together():
-    holder = ModelHolder(loader=lambda p: model("1", ["a", "b"], delay=0.05))
-    holder.load("x")
-    sizes = []
-    batcher = Batcher(holder, max_batch=32, window_s=0.3, max_queue=64, on_batch=sizes.append)
-    w = [np.asarray(window(), np.float32)]  # a hand in every frame: the (slow) model runs
-
-    t0 = time.monotonic()
-    for _ in range(3):  # one client, one request at a time: nobody to wait for
-        batcher.submit(w, 1)
-    assert time.monotonic() - t0 < 0.5  # 3 x 0.05 s of model; waiting the window each time took 1.05 s
-    assert sizes == [1, 1, 1]
-
-    burst = [threading.Thread(target=batcher.submit, args=(w, 1)) for _ in range(4)]
-    for t in burst:
-        t.start()
-    for t in burst:
-        t.join(10)
-    assert sum(sizes[3:]) == 4 and max(sizes[3:]) > 1  # requests arrived together and were batched
-    late = threading.Thread(target=batcher.submit, args=(w, 1))
-    first = threading.Thread(target=batcher.submit, args=(w, 1))
-    first.start()
-    time.sleep(0.1)
-    late.start()  # 0.1 s later, within the window: now worth waiting for
-    for t in (first, late):
-        t.join(10)
-    assert sizes[-1] == 2
-
-
 def test_batcher_refuses_when_full():
     holder = ModelHolder(loader=lambda p: model("1", ["a", "b"], delay=0.5))
     holder.load("x")
