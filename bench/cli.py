@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", type=a.existing_dir, required=True, help="bundle folder")
     b.add_argument("--repeats", type=a.positive, default=200, help="timed calls per measurement (default 200)")
     b.set_defaults(func=a.lazy("bench.model", "main"))
-    b = bench.add_parser("server", help="our server vs the reference Flask/LSTM server under concurrent clients")
+    b = bench.add_parser(
+        "server", help="our server vs the reference Flask/LSTM server, or (--against) the serving frameworks"
+    )
     b.add_argument("--model", type=a.existing_dir, required=True, help="bundle to serve")
     b.add_argument("--duration", type=a.above_0, default=20.0, help="seconds of load per configuration (default 20)")
     b.add_argument("--swap-seconds", type=a.at_least_0, default=60.0,
