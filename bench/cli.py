@@ -17,6 +17,18 @@ def _edge_parts(value: str) -> list[str]:
     return parts
 
 
+def _against(value: str) -> list[str]:
+    from bench.against import parse_against  # bench.against is light, but keep `signstream --help` lean
+
+    return parse_against(value)
+
+
+def _steps(value: str) -> list[int]:
+    from bench.against import parse_steps
+
+    return parse_steps(value)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``bench`` with its six measurements (docs/benchmarks.md)."""
     p = sub.add_parser(
@@ -42,12 +54,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", type=a.existing_dir, required=True, help="bundle folder")
     b.add_argument("--repeats", type=a.positive, default=200, help="timed calls per measurement (default 200)")
     b.set_defaults(func=a.lazy("bench.model", "main"))
-    b = bench.add_parser("server", help="our server vs the reference Flask/LSTM server under concurrent clients")
+    b = bench.add_parser(
+        "server", help="our server vs the reference Flask/LSTM server, or (--against) the serving frameworks"
+    )
     b.add_argument("--model", type=a.existing_dir, required=True, help="bundle to serve")
     b.add_argument("--duration", type=a.above_0, default=20.0, help="seconds of load per configuration (default 20)")
     b.add_argument("--swap-seconds", type=a.at_least_0, default=60.0,
                    help="seconds of load with a model swap midway (0: skip; default 60)")  # fmt: skip
     b.add_argument("--clients", type=a.positive, default=16, help="concurrent keep-alive clients (default 16)")
+    b.add_argument("--against", type=_against, metavar="NAMES",
+                   help="race the serving frameworks instead: comma-separated bentoml,litserve,mlserver")  # fmt: skip
+    b.add_argument("--steps", type=_steps, default=[1, 4, 16, 64],
+                   help="with --against: comma-separated client counts (default 1,4,16,64)")  # fmt: skip
+    b.add_argument("--rounds", type=a.positive, default=2, help="with --against: alternated rounds (default 2)")
+    b.add_argument("--venvs", type=Path,
+                   help="with --against: folder the frameworks' venvs are made in and reused from "
+                        "(default $SIGNSTREAM_BENCH_VENVS or ~/.cache/signstream/bench-venvs)")  # fmt: skip
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
     b.set_defaults(func=a.lazy("bench.server", "main"))
     b = bench.add_parser("edge", help="the kiosk: time by stage, memory; rate vs extractor, server up/down/slow")

@@ -81,7 +81,10 @@ def _post_loop(url: str, body: bytes, headers: dict, gate: Callable[[Callable[[]
             status, data = conn.exchange(request)  # a closed connection reopens by itself
             version = ""
             if status == 200:
-                version = str(json.loads(data).get("model", {}).get("version", ""))
+                answer = json.loads(data)
+                if isinstance(answer, list) and answer:  # a framework's batchable API answers a batch of one
+                    answer = answer[0]
+                version = str(answer.get("model", {}).get("version", ""))
             out.append((time.perf_counter() - t0, status, version))
         except (HttpError, ValueError, AttributeError) as err:
             out.append((time.perf_counter() - t0, -1, ""))
@@ -273,19 +276,30 @@ def start_baseline(port: int) -> subprocess.Popen:
     return _start(cmd, env, port, 2)
 
 
-def in_process_throughput(model: Path, seconds: float = 5.0) -> float:
-    """Windows/s of the bundle in this process: shared features + SavedModel, batches of 32, both cores."""
+def in_process_throughput(model: Path, seconds: float = 5.0, batch: int = 32, callers: int = 1) -> float:
+    """Windows/s of the bundle in one process: shared features + SavedModel, batches of ``batch`` windows.
+
+    ``callers`` threads call the model at once (as that many server workers would), with as many
+    TensorFlow threads; with one caller TensorFlow keeps its default pools (every core).
+    """
     code = (
-        "import sys,time,numpy as np\n"
+        "import sys,threading,time,numpy as np\n"
+        "from cloud_server.inference import configure_tensorflow\n"
         "from cloud_server.model_holder import load_model\n"
+        "b,c,s=int(sys.argv[2]),int(sys.argv[3]),float(sys.argv[4])\n"
+        "c>1 and configure_tensorflow(c)\n"
         "m=load_model(sys.argv[1]); w=[np.random.default_rng(i).uniform(0.2,0.8,(30,126)).astype(np.float32)"
-        " for i in range(32)]\n"
-        "m.predict(w,3); n=0; t0=time.perf_counter()\n"
-        "while time.perf_counter()-t0<float(sys.argv[2]): m.predict(w,3); n+=32\n"
-        "print(n/(time.perf_counter()-t0))\n"
+        " for i in range(b)]\n"
+        "m.predict(w,3); n=[0]*c; t0=time.perf_counter()\n"
+        "def run(i):\n"
+        "    while time.perf_counter()-t0<s: m.predict(w,3); n[i]+=b\n"
+        "ts=[threading.Thread(target=run,args=(i,)) for i in range(c)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print(sum(n)/(time.perf_counter()-t0))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(model), str(seconds)], capture_output=True, text=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, str(model), str(batch), str(callers), str(seconds)],
+                         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                         check=True)  # fmt: skip
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -396,7 +410,12 @@ def _fmt(results: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    """CLI entry point: print the table (and write JSON with --out)."""
+    """CLI entry point: print the table (and write JSON with --out); with ``--against``, the frameworks' race."""
+    if getattr(args, "against", None):
+        from bench.against import main as against_main
+
+        against_main(args)
+        return
     results = bench_server(args.model, args.duration, args.swap_seconds, args.clients)
     print(_fmt(results))
     if args.out:
