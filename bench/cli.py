@@ -29,6 +29,11 @@ def _steps(value: str) -> list[int]:
     return parse_steps(value)
 
 
+def _server(args: argparse.Namespace) -> None:
+    """``bench server``: against the reference server, or with ``--against`` the serving frameworks' race."""
+    a.lazy("bench.against" if args.against else "bench.server", "main")(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``bench`` with its six measurements (docs/benchmarks.md)."""
     p = sub.add_parser(
@@ -71,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --against: folder the frameworks' venvs are made in and reused from "
                         "(default $SIGNSTREAM_BENCH_VENVS or ~/.cache/signstream/bench-venvs)")  # fmt: skip
     b.add_argument("--out", type=Path, help="write the results as JSON here too")
-    b.set_defaults(func=a.lazy("bench.server", "main"))
+    b.set_defaults(func=_server)
     b = bench.add_parser("edge", help="the kiosk: time by stage, memory; rate vs extractor, server up/down/slow")
     b.add_argument("--model", type=a.existing_dir, required=True, help="bundle to serve and to run locally")
     b.add_argument("--data-dir", type=a.existing_dir, help="real data folder (default $SIGN_DATA_DIR)")

@@ -410,12 +410,7 @@ def _fmt(results: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    """CLI entry point: print the table (and write JSON with --out); with ``--against``, the frameworks' race."""
-    if getattr(args, "against", None):
-        from bench.against import main as against_main
-
-        against_main(args)
-        return
+    """CLI entry point: print the table (and write JSON with --out)."""
     results = bench_server(args.model, args.duration, args.swap_seconds, args.clients)
     print(_fmt(results))
     if args.out:
