@@ -12,6 +12,10 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from shared.app.memory import descendants, resident_kb
+
+__all__ = ["ProcStat", "descendants", "read_stat", "rss_mb", "tree_cpu", "tree_rss_mb"]
+
 PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -34,36 +38,19 @@ def read_stat(pid: int, proc: Path = PROC) -> ProcStat | None:
     return ProcStat(int(fields[1]), ticks / _TICKS)
 
 
-def descendants(root: int, proc: Path = PROC) -> list[int]:
-    """``root`` and every process below it, ``root`` first."""
-    children: dict[int, list[int]] = {}
-    for entry in proc.iterdir():
-        if entry.name.isdigit() and (st := read_stat(int(entry.name), proc)) is not None:
-            children.setdefault(st.ppid, []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop(0)
-        out.append(pid)
-        todo += sorted(children.get(pid, []))
-    return out
-
-
-def tree_cpu(root: int, proc: Path = PROC) -> float:
+def tree_cpu(root: int) -> float:
     """CPU seconds so far of ``root``'s tree (its live members and the children they reaped)."""
-    return sum(st.cpu_s for pid in descendants(root, proc) if (st := read_stat(pid, proc)) is not None)
+    return sum(st.cpu_s for pid in descendants(root) if (st := read_stat(pid)) is not None)
 
 
-def rss_mb(pid: int, proc: Path = PROC) -> float | None:
+def rss_mb(pid: int) -> float | None:
     """Resident memory of ``pid`` in MB (VmRSS; pages shared with other processes count in each), or None."""
     try:
-        for line in (proc / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
+        return resident_kb(pid)[0] / 1024
+    except OSError:  # gone, or exiting
         return None
-    return None
 
 
-def tree_rss_mb(root: int, proc: Path = PROC) -> list[float]:
+def tree_rss_mb(root: int) -> list[float]:
     """Resident MB of each process in ``root``'s tree, largest first."""
-    return sorted((r for pid in descendants(root, proc) if (r := rss_mb(pid, proc)) is not None), reverse=True)
+    return sorted((r for pid in descendants(root) if (r := rss_mb(pid)) is not None), reverse=True)
