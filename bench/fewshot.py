@@ -33,7 +33,6 @@ from shared.datasets.augment import augment
 from shared.datasets.dataset import Dataset, load_dataset
 from shared.model.bundle import TFLITE_FLOAT
 from shared.model.enroll import (
-    ENROLLED_THRESHOLD,
     EnrolledHead,
     EnrollError,
     Reference,
@@ -42,6 +41,7 @@ from shared.model.enroll import (
     example_windows,
     fit_head,
     load_reference,
+    manifest_with,
 )
 from shared.model.open_bundle import open_bundle
 
@@ -159,15 +159,13 @@ def run_bench(
     no_sign = labels.index(manifest.no_sign_label) if manifest.no_sign_label in labels else None
     no_hand = np.array([not (np.any(w != 0, axis=1).mean() > 0.1) for w in windows])
 
-    def answers(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Top-1 and what a kiosk shows; an enrolled sign (the last column) from its own threshold."""
+    def answers(logits: np.ndarray, head: EnrolledHead | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-1 and what a kiosk shows, with the thresholds of the bundle ``enroll`` would write."""
         z = logits / manifest.temperature
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
-        thresholds = manifest.thresholds()
-        if p.shape[1] > len(thresholds):
-            thresholds = np.append(thresholds, min(manifest.threshold, ENROLLED_THRESHOLD))
-        return p.argmax(1), shown_labels(p, thresholds, no_sign, no_hand)
+        shipped = manifest if head is None else manifest_with(manifest, head, "bench", manifest.created, {})
+        return p.argmax(1), shown_labels(p, shipped.thresholds(), no_sign, no_hand)
 
     top0, shown0 = answers(base_logits)
     before = {
@@ -234,7 +232,7 @@ def run_bench(
                         rows.append(row)
                         continue
                     row["seconds"] = time.perf_counter() - t0
-                    top, shown = answers(np.concatenate([base_logits, head.logits(emb)], axis=1))
+                    top, shown = answers(np.concatenate([base_logits, head.logits(emb)], axis=1), head)
                     new_index = len(labels)
                     row["teacher_accuracy"] = float((top[rest] == new_index).mean())
                     row["unseen_accuracy"] = float((top[others] == new_index).mean())
