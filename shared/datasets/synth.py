@@ -142,8 +142,10 @@ def sequence(cls: int, signer: Signer, frames: int, rng: np.random.Generator, no
             if path == "clap":
                 mirrored[0] = 1.0 - signer.centre[0] - offset[t, 0]
             out[t, 0] = left + np.array([*mirrored, 0.0])
-    out[..., :2] += rng.normal(0, noise, out[..., :2].shape)
-    out[..., 2] += rng.normal(0, noise / 2, out[..., 2].shape)
+    # Pixel noise on the hands in view only: a hand out of view is all zeros, as MediaPipe reports it.
+    shown = np.any(out != 0, axis=(-2, -1))[..., None, None]  # (frames, hands, 1, 1)
+    out[..., :2] += np.where(shown, rng.normal(0, noise, out[..., :2].shape), 0.0)
+    out[..., 2] += np.where(shown[..., 0], rng.normal(0, noise / 2, out[..., 2].shape), 0.0)
     flat = out.reshape(frames, -1)
     if signer.left_handed:
         flat = flat.reshape(frames, HANDS, LANDMARKS, COORDS)
