@@ -300,6 +300,9 @@ class S3Store(Store):
                 raise PreconditionFailed(f"{self.url}: {key} changed since it was read") from err
             if code == "NoSuchBucket":
                 raise NoSuchStore(f"{self.url}: no such bucket {self.bucket}") from err
+            if code in ("AccessDenied", "403") or status == 403:  # a HEAD's 403 carries no code of its own
+                raise StoreError(f"{self.url}: {key}: access denied (these credentials' IAM policy does not "
+                                 "allow it; the policies: docs/deploy.md)") from err  # fmt: skip
             raise StoreError(f"{self.url}: {key}: {code or status} {error.get('Message', '')}".rstrip()) from err
         except (BotoCoreError, Boto3Error) as err:
             cause = err.__cause__ or err.__context__

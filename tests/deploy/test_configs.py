@@ -290,7 +290,7 @@ def statements(name: str) -> list[dict]:
     doc = json.loads((DEPLOY / "iam" / f"{name}.json").read_text())
     assert doc["Version"] == "2012-10-17"
     for st in doc["Statement"]:
-        assert st["Effect"] == "Allow"
+        assert st["Effect"] in ("Allow", "Deny")
         for field in ("Action", "Resource"):
             st[field] = [st[field]] if isinstance(st[field], str) else st[field]
         assert "*" not in st["Resource"] and not any(a.endswith("*") for a in st["Action"])
@@ -300,6 +300,7 @@ def statements(name: str) -> list[dict]:
 @pytest.mark.parametrize("name", ["server", "kiosk"])
 def test_servers_and_kiosks_only_read_models(name: str) -> None:
     for st in statements(name):
+        assert st["Effect"] == "Allow"
         if st["Action"] == ["s3:ListBucket"]:
             assert st["Resource"] == ["arn:aws:s3:::BUCKET"]
             assert st["Condition"] == {"StringLike": {"s3:prefix": ["PREFIX/models/*"]}}
@@ -308,9 +309,23 @@ def test_servers_and_kiosks_only_read_models(name: str) -> None:
             assert st["Resource"] == ["arn:aws:s3:::BUCKET/PREFIX/models/*"]
 
 
+def test_a_teaching_kiosk_adds_versions_and_taught_examples_but_never_promotes_or_deletes() -> None:
+    """What it allows is enforced against an S3 API in tests/edge_client/test_teach.py; here, its shape."""
+    allowed, denied = set(), set()
+    for st in statements("kiosk-teach"):
+        assert not any("Delete" in a for a in st["Action"])
+        (allowed if st["Effect"] == "Allow" else denied).update((a, r) for a in st["Action"] for r in st["Resource"])
+    assert {r for a, r in allowed if a == "s3:PutObject"} == {
+        "arn:aws:s3:::BUCKET/PREFIX/models/*",
+        "arn:aws:s3:::BUCKET/PREFIX/datasets/taught-*",
+    }
+    assert denied == {("s3:PutObject", "arn:aws:s3:::BUCKET/PREFIX/models/*/current")}  # the pointer: operators
+
+
 def test_operator_writes_models_and_datasets_but_deletes_nothing() -> None:
     actions, resources = set(), set()
     for st in statements("operator"):
+        assert st["Effect"] == "Allow"
         actions |= set(st["Action"])
         resources |= set(st["Resource"])
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= actions

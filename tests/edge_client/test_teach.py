@@ -437,3 +437,47 @@ def test_a_promotion_keeps_the_signs_taught_here(msl_bundle, please_replay, tmp_
         assert len(list((tmp_path / "teach" / "models").iterdir())) == 2
     finally:
         again.web.stop()
+
+
+def test_with_the_teach_policy_a_kiosk_pushes_to_s3_but_cannot_promote(msl_bundle, please_replay, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """deploy/iam/kiosk-teach.json against an S3 API that enforces it: the kiosk adds its examples and its
+    signed version; promoting stays the operator's; a kiosk with deploy/iam/kiosk.json alone says why its
+    push failed and keeps answering the sign."""
+    import os
+
+    from shared.model.bundle import load_manifest
+    from shared.model.signing import generate_keypair
+    from shared.registry.registry import Registry
+    from shared.registry.store import StoreError, open_store
+    from tests.moto_server import s3_with_iam_users
+
+    key, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    generate_keypair(key, public)
+    users = {"operator": ["operator"], "kiosk": ["kiosk", "kiosk-teach"], "viewer": ["kiosk"]}
+    with s3_with_iam_users("signs", users, tmp_path) as (url, credentials):
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+                            "AWS_CONFIG_FILE": os.devnull, "AWS_DEFAULT_REGION": "us-east-1",
+                            "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        operator, kiosk, viewer = (Registry(open_store("s3://signs/fleet", profile=who)) for who in users)
+        served = load_manifest(msl_bundle).version
+        operator.push_bundle(msl_bundle, private_key=key)
+        operator.promote("msl", served, by="operator", signing_key=key)
+
+        _, teacher, done = _taught(msl_bundle, please_replay[1], tmp_path / "teach", signing_key=key,
+                                   registry=kiosk)  # fmt: skip
+        teacher.wait_pushed()
+        assert "pushed (not promoted)" in teacher.notice, teacher.notice
+        assert operator.verify_version("msl", done["version"], public).enrolled == [WORD]
+        assert [d.name for d in operator.list_datasets()] == ["taught-msl"]
+        with pytest.raises(StoreError, match="current: access denied"):
+            kiosk.promote("msl", done["version"], by="kiosk", signing_key=key)
+        assert operator.current("msl", public).version == served
+
+        _, alone, _ = _taught(msl_bundle, please_replay[1], tmp_path / "teach2", signing_key=key, registry=viewer)
+        alone.wait_pushed()
+        assert "is taught on this kiosk only: pushing it failed" in alone.notice, alone.notice
+        assert "access denied" in alone.notice
