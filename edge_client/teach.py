@@ -251,6 +251,7 @@ class Teacher:
                 examples.append({
                     "frames": len(window),
                     "agreement": None if agree is None else round(float(agree), 3),
+                    "no_sign": answer.no_sign,  # no hand, or the no-sign class: "use" refuses a sign made of these
                     "resembles": None if answer.no_sign else answer.label,
                     "resembles_confidence": round(answer.confidence, 3),
                 })  # fmt: skip

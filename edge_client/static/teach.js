@@ -48,9 +48,10 @@
     t.examples.forEach((e, i) => {
       const li = document.createElement("li");
       const agree = e.agreement === null ? "" : "agrees " + Math.round(e.agreement * 100) + "%";
-      const like = e.resembles ? " · looks like " + e.resembles + " " + Math.round(e.resembles_confidence * 100) + "%" : "";
+      const like = e.no_sign ? " · the model sees no sign here: redo it with the hands in view"
+        : e.resembles ? " · looks like " + e.resembles + " " + Math.round(e.resembles_confidence * 100) + "%" : "";
       li.textContent = (agree || "recorded") + like;
-      if (e.agreement !== null && e.agreement < LOW_AGREEMENT) li.className = "low";
+      if (e.no_sign || (e.agreement !== null && e.agreement < LOW_AGREEMENT)) li.className = "low";
       li.append(button("redo", () => act("drop", { index: i })));
       list.append(li);
     });

@@ -7,6 +7,7 @@ Arrays: ``X`` (N, T, 126) float32, ``y`` (N,) int, ``classes`` (C,) str, optiona
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ import numpy as np
 from shared.app.atomic import atomic_file
 from shared.app.errors import DatasetError
 from shared.contract.spec import RAW_DIM, VALUE_BOUND
+
+log = logging.getLogger(__name__)
 
 SEQUENCE_GROUPS = 5  # a file with one session is split into this many sequence groups
 
@@ -206,9 +209,17 @@ def merge(datasets: list[tuple[str, Dataset]]) -> Dataset:
     """
     if not datasets:
         raise DatasetError("no datasets to merge")
-    rates = {ds.fps for _, ds in datasets}
-    if len(rates) != 1:
-        raise DatasetError(f"datasets have different frame rates: {sorted(map(str, rates))}")
+    known = {ds.fps for _, ds in datasets if ds.fps is not None}
+    if len(known) > 1:
+        which = ", ".join(f"{name} {ds.fps:g}" for name, ds in datasets if ds.fps is not None)
+        raise DatasetError(
+            f"datasets recorded at different frame rates ({which} frames/s): train on one rate at a time"
+        )
+    fps = known.pop() if known else None
+    unknown = [name for name, ds in datasets if ds.fps is None]
+    if fps is not None and unknown:  # files from elsewhere often do not say; training assumes one rate anyway
+        log.warning("%s record no frame rate: taken as %g frames/s, as %s", ", ".join(unknown), fps,
+                    ", ".join(name for name, ds in datasets if ds.fps is not None))  # fmt: skip
     t = max(ds.X.shape[1] for _, ds in datasets)  # shorter files are zero-padded, their length kept
     classes: list[str] = []
     for _, ds in datasets:
@@ -237,7 +248,7 @@ def merge(datasets: list[tuple[str, Dataset]]) -> Dataset:
         np.concatenate([p[0].length for p in parts]),
         [s for _, ds in datasets for s in ds.sources],
         [lic for _, ds in datasets for lic in ds.licences],
-        datasets[0][1].fps,
+        fps,
     )
 
 

@@ -38,6 +38,10 @@ SIMILAR_SHARE = 0.5
 # `thanks`, `goodbye` as `hello`, as in ASL they nearly are): 0.95 refuses 18 of 41 copies and 4 of
 # 19 new words.
 NAMED_LIMIT = 0.95
+# A new sign whose examples the trained model takes for its no-sign class at this mean probability
+# (likelier than every sign together) was not signed where the camera sees it: enrolled, its row would
+# claim what a kiosk sees while nobody signs and show the sign to people walking by.
+NO_SIGN_LIMIT = 0.5
 # The int8 file must name at least this share of the examples as the float32 file does.
 MIN_INT8_AGREEMENT = 0.8
 REFERENCE_PER_CLASS = 32
@@ -227,6 +231,27 @@ def check_examples(
         if empty:
             which = ", ".join(str(i + 1) for i in empty)
             raise EnrollError(f"{name!r}: example(s) {which} of {len(windows)} show no hand; record them again")
+
+
+def check_signed(
+    manifest: Manifest, names: list[str], labels: list[str], logits: np.ndarray, limit: float = NO_SIGN_LIMIT
+) -> None:
+    """Refuse (EnrollError) a sign whose examples (``labels``, with the trained ``logits`` (M, C)) the model
+    takes for its no-sign class at a mean calibrated probability of at least ``limit``."""
+    if manifest.no_sign_label not in manifest.labels:
+        return
+    idle = manifest.labels.index(manifest.no_sign_label)
+    z = np.asarray(logits, np.float64) / manifest.temperature
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    for name in names:
+        mine = probs[[i for i, label in enumerate(labels) if label == name], idle]
+        if mine.mean() >= limit:
+            raise EnrollError(
+                f"{name!r}: the model sees no sign in its examples ({manifest.no_sign_label!r} at {mine.mean():.2f} "
+                f"on average; {int((mine >= 0.5).sum())} of {len(mine)} examples): sign with the hands in view "
+                "and record them again"
+            )
 
 
 def embed_windows(
@@ -435,6 +460,7 @@ def enrol(
     min_examples: int = MIN_EXAMPLES,
     similar_share: float = SIMILAR_SHARE,
     named_limit: float = NAMED_LIMIT,
+    no_sign_limit: float = NO_SIGN_LIMIT,
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     copies: int = AUGMENTED_COPIES,
     seed: int = 0,
@@ -448,8 +474,9 @@ def enrol(
     ``seed``: the same examples give the same bundle); the checks and refusals see the examples only.
 
     Raises:
-        EnrollError, one line: a bad or taken name, too few examples, an example with no hand, a new
-        sign that looks like a known one (which, how close), int8 disagreeing with float32.
+        EnrollError, one line: a bad or taken name, too few examples, an example with no hand, examples
+        the model takes for no sign, a new sign that looks like a known one (which, how close), int8
+        disagreeing with float32.
     """
     names = list(examples)
     check_names(manifest, names, replace)
@@ -463,6 +490,7 @@ def enrol(
     logits, emb = all_logits[: len(windows)], all_emb[: len(windows)]
     if logits.shape[1] != n_known:
         raise BundleError(f"the model gives {logits.shape[1]} logits, the manifest has {n_known} trained signs")
+    check_signed(manifest, names, [name for name in names for _ in examples[name]], logits, no_sign_limit)
     kept = [c for c in (current.classes if current else []) if c not in names]
     classes = kept + names
     keep_rows = (

@@ -93,6 +93,20 @@ def test_merge_keeps_sessions_apart_and_matches_classes_by_name(tmp_path):
     assert len({s for s in merged.session if s.startswith("b:")}) == 5
 
 
+def test_a_file_without_a_frame_rate_merges_with_one_that_has_it_and_two_rates_are_refused(caplog):
+    """Kiosk examples record 15 frames/s; shared files often record none (training assumes one rate)."""
+    kiosk, shared = generate(classes=2, per_class=4, signers=1, seed=0), generate(classes=2, per_class=4, seed=1)
+    kiosk.fps = 15.0
+    merged = merge([("shared", shared), ("taught", kiosk)])
+    assert merged.fps == 15.0 and len(merged) == len(kiosk) + len(shared)
+    assert "shared record no frame rate: taken as 15 frames/s, as taught" in caplog.text
+    assert merge([("a", shared), ("b", shared)]).fps is None
+    other = generate(classes=2, per_class=4, signers=1, seed=2)
+    other.fps = 30.0
+    with pytest.raises(DatasetError, match=r"different frame rates \(taught 15, other 30 frames/s\)"):
+        merge([("taught", kiosk), ("shared", shared), ("other", other)])
+
+
 def test_sequence_groups_are_consecutive_blocks():
     ds = generate(classes=2, per_class=30, signers=1, seed=0)
     groups = sequence_groups(ds, 5)

@@ -213,7 +213,7 @@ def test_augmented_copies_are_fitted_kept_for_refits_and_drawn_the_same_each_tim
         calls.append(1)
         return w + g.normal(0, 0.01, w.shape).astype(np.float32)
 
-    loose = {"similar_share": 1.01, "named_limit": 1.01}  # a linear toy model is sure of everything
+    loose = {"similar_share": 1.01, "named_limit": 1.01, "no_sign_limit": 1.01}  # a linear toy is sure of all
     one = enrol(m, reference, None, runner, windows, augment=shift, copies=3, seed=5, **loose)
     two = enrol(m, reference, None, runner, windows, augment=shift, copies=3, seed=5, **loose)
     assert len(calls) == 2 * 4 * 3
@@ -223,6 +223,27 @@ def test_augmented_copies_are_fitted_kept_for_refits_and_drawn_the_same_each_tim
     assert not np.array_equal(one.head.weights, other.head.weights)  # the copies were fitted
     plain = enrol(m, reference, None, runner, windows, **loose)
     assert plain.head.examples.shape[0] == 4 and not plain.head.copies.any()
+
+
+def test_examples_the_model_takes_for_no_sign_are_refused_and_signed_ones_are_not():
+    """A sign taught while nobody signed in view would claim the idle windows: shown to passers-by."""
+    reference, centres, w = _clusters(np.random.default_rng(4))
+    m = _manifest(["a", "b", "idle"])
+
+    def runner_near(centre):
+        class _Runner:
+            def logits_and_embeddings(self, features):
+                emb = centre + 0.05 * features.reshape(len(features), -1)[:, :8]
+                return (emb @ w.T - 0.5 * (w**2).sum(1)).astype(np.float32), emb.astype(np.float32)
+
+        return _Runner()
+
+    windows = {"wave": [np.random.default_rng(i).uniform(0.2, 0.8, (30, 126)).astype(np.float32) for i in range(4)]}
+    with pytest.raises(EnrollError, match=r"'wave': the model sees no sign in its examples \('idle' at 1.00"):
+        enrol(m, reference, None, runner_near(centres[2]), windows, similar_share=1.01, named_limit=1.01)
+    # the same examples where the model sees sign "a": not the no-sign rule (the resemblance rules judge it)
+    done = enrol(m, reference, None, runner_near(centres[0]), windows, similar_share=1.01, named_limit=1.01)
+    assert done.head.classes == ["wave"]
 
 
 def test_a_bundle_exported_without_an_embedding_is_refused_with_what_to_do(tiny_bundle, tmp_path):
