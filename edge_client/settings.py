@@ -102,8 +102,8 @@ class EdgeSettings(FollowSettings):
     )
     admin_token: SecretStr | None = Field(
         None,
-        description="Token control actions (POST /api/config, /api/inference/*) need as Authorization: Bearer "
-        "<token>; without one they are accepted from this machine (loopback) only.",
+        description="Token control actions (POST /api/config, /api/inference/*, /api/teach/*) need as "
+        "Authorization: Bearer <token>; without one they are accepted from this machine (loopback) only.",
     )
     max_body: int = Field(
         64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest request body the local API reads, bytes (413)."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from shared.app import cli_args as a
@@ -46,6 +47,10 @@ def run_train(args: argparse.Namespace) -> None:
             shown = {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")}
             bar.set_postfix(shown)
             bar.update(1)
+            if bar.disable and (epoch % 5 == 0 or epoch == total):  # a log, not a terminal: a line now and then
+                said = ", ".join(f"{k} {v}" for k, v in shown.items())
+                print(f"training: epoch {epoch} of {total}" + (f" ({said})" if said else ""), file=sys.stderr,
+                      flush=True)  # fmt: skip
 
         manifest = train_bundle(data, args.out, args.classes, config, name=args.name, version=args.version,
                                 progress=progress, no_sign_label=getattr(args, "no_sign_label", "idle"),

@@ -97,6 +97,7 @@ def test_a_model_without_validation_people_says_its_accuracy_is_unknown(tmp_path
     assert "validation accuracy unknown, threshold 0.00 (a default: nothing held out)" in proc.stdout
     assert "the accuracy on new people is unknown and the threshold is the default 0.00" in proc.stderr
     assert "\r" not in proc.stderr and "epoch/s" not in proc.stderr  # no progress bar redrawn into a log
+    assert "training: epoch 1 of 1" in proc.stderr  # but a line now and then
     assert [n for n in NATIVE_NOISE if n in proc.stderr] == [], proc.stderr[-2000:]  # TensorFlow's, LiteRT's
     assert "np." not in proc.stdout + proc.stderr  # numbers and names, not numpy reprs
     manifest = json.loads((out / "manifest.json").read_text())
