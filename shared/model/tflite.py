@@ -30,7 +30,7 @@ class TFLiteRunner:
     Outputs are found by their signature names (``logits``, ``embedding``): a converter orders a
     model's outputs as it likes. A file without a signature has its first output taken as logits.
     An interpreter is not thread-safe: calls are serialised (one window at a time, at batch 1, so the
-    input never needs resizing; batching a few windows in one invoke was measured no cheaper per window).
+    input never needs resizing: an invoke of a few windows was measured about as costly per window).
     """
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
