@@ -1,15 +1,18 @@
-"""Running a bundle's SavedModel through its serving signature (never ``model.predict``)."""
+"""What runs a bundle in a worker: its SavedModel's serving signature (never ``model.predict``), or its
+float32 TFLite file (the one checked at training to agree with the SavedModel)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from shared.app.errors import BundleError
-from shared.model.bundle import SAVED_MODEL_DIR
-from shared.model.tflite import EMBEDDING_OUTPUT, LOGITS_OUTPUT
+from shared.model.bundle import SAVED_MODEL_DIR, TFLITE_FLOAT
+from shared.model.predictor import LogitsRunner
+from shared.model.tflite import EMBEDDING_OUTPUT, LOGITS_OUTPUT, TFLiteRunner
 
 SIGNATURE_KEY = "serving_default"
 log = logging.getLogger(__name__)
@@ -68,3 +71,15 @@ class SavedModelRunner:
             raise BundleError("this model gives no embedding: re-export it with the current `train`")
         out = self._outputs(features)
         return out[LOGITS_OUTPUT].numpy(), out[EMBEDDING_OUTPUT].numpy()
+
+
+def runner_factory(runtime: str, threads: int = 1) -> Callable[[Path], LogitsRunner]:
+    """``bundle folder -> runner`` for ``runtime``: "savedmodel" (TensorFlow) or "tflite" (LiteRT, ``threads``).
+
+    With "tflite" a worker never imports TensorFlow.
+    """
+    if runtime == "savedmodel":
+        return SavedModelRunner
+    if runtime == "tflite":
+        return lambda bundle_dir: TFLiteRunner(Path(bundle_dir) / TFLITE_FLOAT, threads=threads)
+    raise ValueError(f"unknown model runtime {runtime!r}")

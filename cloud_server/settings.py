@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -40,6 +40,11 @@ class ServerSettings(FollowSettings):
     threads: int = Field(4, ge=1, le=64, description="Threads per worker.")
     tf_threads: int = Field(
         1, ge=1, le=64, description="TensorFlow threads per worker (intra- and inter-op); the workers use the cores."
+    )
+    model_runtime: Literal["savedmodel", "tflite"] = Field(
+        "savedmodel",
+        description="What runs the bundle: its SavedModel (TensorFlow) or its float32 TFLite file (LiteRT, "
+        "TF_THREADS threads).",
     )
     no_auth: bool = Field(False, description="Serve without API keys (only on a loopback host).")
     keys_file: Path | None = Field(None, description="API key file kept by `signstream keys`.")

@@ -15,7 +15,7 @@ from flask import Flask
 from cloud_server import heap
 from cloud_server.app import create_app
 from cloud_server.devices import DeviceTracker
-from cloud_server.inference import configure_tensorflow
+from cloud_server.inference import configure_tensorflow, runner_factory
 from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder, load_model
 from cloud_server.reloader import FolderSource, ModelSource, ModelWatcher, StoreSource
@@ -50,7 +50,8 @@ def configure_logging() -> None:
 def build_app(settings: ServerSettings) -> Flask:
     """The app with its real collaborators, its model loaded (or, from a store, being fetched)."""
     configure_logging()
-    configure_tensorflow(settings.tf_threads)
+    if settings.model_runtime == "savedmodel":
+        configure_tensorflow(settings.tf_threads)
     metrics = Metrics()
 
     def loaded(model, previous) -> None:
@@ -58,7 +59,8 @@ def build_app(settings: ServerSettings) -> Flask:
         if previous is not None:  # its objects become collectable once its last requests end
             heap.settle_later()
 
-    loader = functools.partial(load_model, public_key=settings.public_key)
+    runner = runner_factory(settings.model_runtime, settings.tf_threads)
+    loader = functools.partial(load_model, runner_factory=runner, public_key=settings.public_key)
     holder = ModelHolder(loader, on_loaded=loaded, on_failed=metrics.model_failed)
     source = model_source(settings, holder, metrics)
     source.prime()

@@ -8,8 +8,10 @@ Run it from a folder that holds no ``cloud_server`` (e.g. /tmp), or the current 
     cd /tmp && python /path/to/scripts/ab_server.py --model BUNDLE --seconds 15 --rounds 4 \\
         main /tmp/wt_other main,threads=8
 
-Prints, per round and variant: requests/s, p50 and p99 ms, errors, connections per worker, and the
-CPU per request of the server, the whole machine and the load generator.
+Prints, per round and variant: requests/s, p50 and p99 ms, errors, connections per worker, the CPU per
+request of the server, the whole machine and the load generator, the mean batch the model ran (from the
+server's /metrics) and the machine's 1-minute load average at the end of the run (others' jobs show there).
+More than 16 clients run as 16 processes of several threads, as in ``bench server --against``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench/ of this checkout; PYTHONPATH trees come first
+from bench.against import MAX_CLIENT_PROCESSES, _mean_batch
 from bench.server import run_load, sample_window, start_ours
 from shared.app.processes import free_port, stop_server
 
@@ -55,16 +58,21 @@ def run_variant(variant: str, model: Path, seconds: float, clients: int, work: P
         def mark(_t0: float) -> None:
             at_start.extend((sum(map(_cpu_s, pids)), _busy_s()))
 
-        r = run_load(f"http://127.0.0.1:{port}/predict", body, "application/json", clients, seconds, during=mark)
+        batches0 = _mean_batch(port)
+        r = run_load(f"http://127.0.0.1:{port}/predict", body, "application/json", clients, seconds, during=mark,
+                     processes=min(clients, MAX_CLIENT_PROCESSES))  # fmt: skip
         server1, busy1 = sum(map(_cpu_s, pids)), _busy_s()
+        batches1 = _mean_batch(port)
         server0, busy0 = at_start
     finally:
         stop_server(proc)
     n = max(1, r["requests"])
+    batch = (batches1[0] - batches0[0]) / max(1.0, batches1[1] - batches0[1]) if batches0 and batches1 else float("nan")
     return (
         f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f}, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}, "
         f"conns {r['connections_per_worker']}, CPU ms/req: server {(server1 - server0) / n * 1000:.2f}, "
-        f"machine {(busy1 - busy0) / n * 1000:.2f}, generator {r['client_cpu_ms_per_request']:.2f}"
+        f"machine {(busy1 - busy0) / n * 1000:.2f}, generator {r['client_cpu_ms_per_request']:.2f}, "
+        f"mean batch {batch:.2f}, load {os.getloadavg()[0]:.1f}"
     )
 
 

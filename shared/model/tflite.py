@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ class TFLiteRunner:
 
     Outputs are found by their signature names (``logits``, ``embedding``): a converter orders a
     model's outputs as it likes. A file without a signature has its first output taken as logits.
+    An interpreter is not thread-safe: calls are serialised (one window at a time, at batch 1, so the
+    input never needs resizing: an invoke of a few windows was measured about as costly per window).
     """
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
@@ -41,6 +44,7 @@ class TFLiteRunner:
         named = self._named_outputs()
         self._logits = named.get(LOGITS_OUTPUT, self._interp.get_output_details()[0]["index"])
         self._embedding = named.get(EMBEDDING_OUTPUT)
+        self._lock = threading.Lock()
 
     def _named_outputs(self) -> dict[str, int]:
         if SIGNATURE_KEY not in self._interp.get_signature_list():
@@ -66,12 +70,13 @@ class TFLiteRunner:
 
     def _run(self, features: np.ndarray, embeddings: bool) -> tuple[np.ndarray, np.ndarray | None]:
         logits, embs = [], []
-        for window in np.asarray(features, np.float32):
-            self._interp.set_tensor(self._in, window[None])
-            self._interp.invoke()
-            logits.append(self._interp.get_tensor(self._logits)[0].copy())
-            if embeddings:
-                embs.append(self._interp.get_tensor(self._embedding)[0].copy())
+        with self._lock:
+            for window in np.asarray(features, np.float32):
+                self._interp.set_tensor(self._in, window[None])
+                self._interp.invoke()
+                logits.append(self._interp.get_tensor(self._logits)[0].copy())
+                if embeddings:
+                    embs.append(self._interp.get_tensor(self._embedding)[0].copy())
         if not logits:
             return np.zeros((0, 0), np.float32), None
         return np.stack(logits), (np.stack(embs) if embeddings else None)

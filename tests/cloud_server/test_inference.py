@@ -1,9 +1,15 @@
-"""TensorFlow's threads in a worker: set before the first model call, left alone (with a warning) after."""
+"""The runners a worker can serve with, and TensorFlow's threads (set before the first model call, left alone after)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import numpy as np
+import pytest
+
+from cloud_server.inference import runner_factory
+from cloud_server.model_holder import load_model
 
 SCRIPT = """
 import logging, tensorflow as tf
@@ -24,3 +30,26 @@ def test_configure_tensorflow_sets_threads_before_first_use_and_only_warns_after
     assert "threads 1 1" in out.stdout
     warnings = [line for line in out.stderr.splitlines() if line.startswith("WARNING TensorFlow threads left")]
     assert len(warnings) == 1
+
+
+@pytest.mark.slow
+def test_the_tflite_runtime_answers_as_the_savedmodel_with_enrolled_signs_too(tiny_bundle, tmp_path):
+    from shared.datasets.synth import generate
+    from shared.enrolment.bundle import enroll_bundle
+
+    new = generate(classes=5, per_class=6, signers=1, seed=7)  # the fifth class: one the bundle never saw
+    examples = [x for x, y in zip(new.X, new.y, strict=True) if y == 4]
+    enroll_bundle(tiny_bundle, {"point-up": examples[:5]}, tmp_path / "enrolled")
+    windows = list(generate(classes=4, per_class=3, signers=2, seed=3).X) + examples[5:]
+    for bundle in (tiny_bundle, tmp_path / "enrolled"):
+        saved = load_model(bundle, runner_factory("savedmodel")).predict(windows, 3)
+        lite = load_model(bundle, runner_factory("tflite")).predict(windows, 3)
+        assert [p.label for p in lite] == [p.label for p in saved]
+        assert [[s.label for s in p.top_k] for p in lite] == [[s.label for s in p.top_k] for p in saved]
+        assert np.allclose([p.confidence for p in lite], [p.confidence for p in saved], atol=1e-4)
+    assert lite[-1].label == "point-up"  # the enrolled sign, answered through the TFLite runner
+
+
+def test_an_unknown_runtime_is_refused():
+    with pytest.raises(ValueError, match="unknown model runtime 'onnx'"):
+        runner_factory("onnx")

@@ -21,6 +21,7 @@ def test_env_file_values_and_precedence(tmp_path, monkeypatch):
         ("SIGNSTREAM_SERVER_PORT=eighty", "bad setting port"),
         ("SIGNSTREAM_SERVER_HOST=0.0.0.0", "no_auth is allowed only on a loopback address"),
         ("SIGNSTREAM_SERVER_BATCH_WINDOW_MS=-1", "bad setting batch_window_ms"),
+        ("SIGNSTREAM_SERVER_MODEL_RUNTIME=onnx", "bad setting model_runtime"),
     ],
 )
 def test_bad_settings_file_is_refused_with_one_line(tmp_path, capsys, line, expected):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -327,3 +328,35 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
     assert count("Handling signal: term") == 1 and count("Shutting down: Master") == 1, lines
     assert count("cloud_server.serve: stopped") == 1, lines  # the arbiter's, not each worker's too
     assert lines[-1].endswith("INFO cloud_server.serve: stopped"), lines[-3:]
+
+
+def test_the_tflite_runtime_serves_the_savedmodels_answers_without_tensorflow_and_swaps(versions, tmp_path):
+    from cloud_server.model_holder import load_model
+
+    repoint(versions["link"], versions["v1"])
+    port = free_port()
+    env = {**os.environ, "SIGNSTREAM_SERVER_POLL_INTERVAL": "1", "SIGNSTREAM_SERVER_RUNTIME_DIR": str(tmp_path),
+           "SIGNSTREAM_SERVER_MODEL_RUNTIME": "tflite"}  # fmt: skip
+    proc = start_server(versions["link"], port, workers=2, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/ready", proc)
+        windows = [window(i) for i in range(6)]
+        expected = load_model(versions["v1"]).predict(windows, 3)  # the SavedModel, in this process
+        for w, want in zip(windows, expected, strict=True):
+            got = requests.post(base + "/predict", json={"sequence": w.tolist()}, timeout=10).json()
+            assert got["label"] == want.label and abs(got["confidence"] - want.confidence) < 1e-4
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        for pid in workers:  # LiteRT alone: TensorFlow's library is never loaded
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "ai_edge_litert" in maps and "libtensorflow_framework" not in maps
+        repoint(versions["link"], versions["v2"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all_workers_serve(base, "2"):
+            time.sleep(0.2)
+        assert all_workers_serve(base, "2")
+        got = requests.post(base + "/predict", json={"sequence": windows[0].tolist()}, timeout=10).json()
+        assert got["model"]["version"] == "2" and got["label"] == f"v2-{expected[0].label}"
+    finally:
+        stop_server(proc)
