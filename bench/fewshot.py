@@ -219,6 +219,7 @@ def run_bench(
                                 min_examples=1,
                                 similar_share=1.01,
                                 named_limit=1.01,
+                                no_sign_limit=1.01,  # every method judged on the same example sets
                                 augment=augment,
                             )
                             head = enrolment.head
@@ -251,7 +252,14 @@ def run_bench(
                 continue
             copy = {f"copy-{word}": [windows[i] for i in mine]}
             enrolment = enrol(
-                manifest, reference, None, _Cached(base_logits, emb, mine), copy, similar_share=1.01, named_limit=1.01
+                manifest,
+                reference,
+                None,
+                _Cached(base_logits, emb, mine),
+                copy,
+                similar_share=1.01,
+                named_limit=1.01,
+                no_sign_limit=1.01,
             )
             duplicates.append({"word": word, "person": person, "closest": _closest(enrolment.resemblances[0])})
     return {
