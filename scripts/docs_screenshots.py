@@ -31,7 +31,7 @@ from shared.datasets.synth import MAX_CLASSES, generate, make_signer, sequence
 
 BASE_SIGNS = 6  # the generator's first six: wave, circle, fist-nod, push, point-up, pinch
 NEW_SIGN = "swipe"  # a synthetic sign the base never saw (enrolled: it resembles wave)
-LOOKALIKE = ("shove", "push")  # a known sign under a new name: enrolment refuses it
+LOOKALIKE = ("slide", NEW_SIGN)  # the sign just taught, its own examples under a new name: refused
 TOKEN, PIN = "docs-admin-key", "2468"
 WIDTH, HEIGHT = 800, 480  # the kiosk's small screen
 
@@ -134,7 +134,7 @@ def teach_screenshots(out: Path, tmp: Path) -> list[Path]:
 
     from edge_client.assembly import build_kiosk
     from edge_client.settings import load_settings
-    from shared.datasets.dataset import save_dataset
+    from shared.datasets.dataset import load_dataset, save_dataset
     from shared.model.signing import generate_keypair
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
@@ -199,7 +199,8 @@ def teach_screenshots(out: Path, tmp: Path) -> list[Path]:
         shot("live")
         # A sign made like a known one: its five examples in the draft, then "use it" is refused.
         kiosk.teacher.start(LOOKALIKE[0], session="ana")
-        lookalike = one_person(LOOKALIKE[1], 5, seed=1000)
+        [taught] = [sign for sign in kiosk.teacher.signs() if sign["name"] == LOOKALIKE[1]]
+        lookalike = load_dataset(tmp / "teach" / taught["examples"])  # the very examples swipe was taught from
         for x, n in zip(lookalike.X, lookalike.length, strict=True):
             kiosk.teacher.add_example(x[:n])
         driver.execute_script("location.hash = '#teach'")

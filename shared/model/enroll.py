@@ -368,9 +368,14 @@ class Resemblance:
 
     def describe(self) -> str:
         return (
-            f"{self.sign!r} looks like the sign {self.known!r}: the model already names its examples "
-            f"{self.known!r} at {self.named:.2f} on average; the new sign would take {self.taken:.0%} of the "
-            f"windows of {self.known!r} (cosine of the mean embeddings {self.cosine:.2f})"
+            f"{self.sign!r} looks like the sign {self.known!r}: "
+            + (
+                f"the model already names its examples {self.known!r} at {self.named:.2f} on average; "
+                if self.named > 0
+                else ""
+            )  # 0 for an enrolled sign: only trained signs are named by the model
+            + f"the new sign would take {self.taken:.0%} of the windows of {self.known!r} "
+            f"(cosine of the mean embeddings {self.cosine:.2f})"
         )
 
 
