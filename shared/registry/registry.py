@@ -330,6 +330,7 @@ class Registry:
         """
         from shared.datasets.review import load_review
 
+        self.store.check_writable()
         manifest = self._dataset_manifest(name, version)  # NotInRegistryError: no such dataset version
         path = Path(path)
         review = load_review(path)
@@ -680,6 +681,7 @@ class Registry:
         only to sign a pointer that is not signed yet (a store moving to signed pointers).
         """
         check_who(by)
+        self.store.check_writable()
         self.verify_version(name, version, public_key)
         old, etag = self._read_pointer_for_update(name)
         resign = signing_key is not None and not _signed_by(name, old, private_key(signing_key).public_key())
@@ -711,6 +713,7 @@ class Registry:
         operator never signs a target that someone with write access to the store chose.
         """
         check_who(by)
+        self.store.check_writable()
         old, etag = self._read_pointer(name)
         if old is None:
             self._check_model_exists(name)

@@ -151,6 +151,7 @@ def test_train_with_a_review_pulled_from_the_registry_names_it_in_models(synth_p
 
     from shared.model.bundle import load_manifest
 
+    (tmp_path / "store").mkdir()
     store = ["--store", (tmp_path / "store").as_uri()]
     review = tmp_path / "review.jsonl"
     review.write_text(json.dumps({"session": "synth:signer2", "class": "push", "action": "drop"}) + "\n")
