@@ -470,6 +470,7 @@ class Registry:
         try:
             data = self.store.get_bytes(key)
         except ObjectNotFound as err:
+            self._check_model_exists(name)  # a typo of the name: say which models there are
             raise NotInRegistryError(f"{self.store.url}: no model {name} version {version}") from err
         try:
             manifest = Manifest.model_validate_json(data)
@@ -512,6 +513,7 @@ class Registry:
         try:
             return DatasetManifest.model_validate_json(self.store.get_bytes(key))
         except ObjectNotFound as err:
+            self._check_dataset_exists(name)
             raise NotInRegistryError(f"{self.store.url}: no dataset {name} version {version}") from err
         except ValidationError as err:
             raise DatasetError(f"{self.store.url}/{key}: malformed dataset manifest") from err
@@ -597,11 +599,26 @@ class Registry:
         names = self.model_names()
         if name in names:
             return
+        if name in self.store.children(DATASETS):
+            raise NotInRegistryError(
+                f"{self.store.url}: no model {name!r}, but a dataset of that name exists (add --dataset to pull it)"
+            )
         if names:
             raise NotInRegistryError(f"{self.store.url}: no model {name!r} (its models: {', '.join(names)})")
         raise NotInRegistryError(
             f"{self.store.url}: no model {name!r}; {self.store.describe_empty() or 'the store holds no model yet'}"
         )
+
+    def _check_dataset_exists(self, name: str) -> None:
+        """NotInRegistryError naming the datasets there if ``name`` was never pushed as a dataset."""
+        names = self.store.children(DATASETS)
+        if name in names:
+            return
+        if name in self.model_names():
+            raise NotInRegistryError(f"{self.store.url}: no dataset {name!r}, but a model of that name exists")
+        if names:
+            raise NotInRegistryError(f"{self.store.url}: no dataset {name!r} (its datasets: {', '.join(names)})")
+        raise NotInRegistryError(f"{self.store.url}: no dataset {name!r}; the store holds no dataset yet")
 
     def _optional(self, key: str) -> bytes | None:
         try:

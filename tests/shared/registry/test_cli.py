@@ -177,6 +177,33 @@ def test_who_and_which_model_errors_are_one_line(tmp_path, make_bundle):
         assert message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
 
 
+def test_a_wrong_name_is_answered_with_what_the_store_holds(tmp_path, make_bundle, synth_path, capsys):
+    """Before: a dataset pulled without --dataset, or a misspelt name given to promote or push --review, said only
+    "no model NAME version V" / "no dataset NAME version V"."""
+    (tmp_path / "store").mkdir()
+    store = ["--store", (tmp_path / "store").as_uri()]
+    assert main(["push", str(make_bundle("signs", "1")), *store]) == 0
+    assert main(["push", str(synth_path), "--version", "v1", *store]) == 0
+    review = _review_file(tmp_path / "review.jsonl", ("synth:signer1", "wave"))
+    url = (tmp_path / "store").as_uri()
+    cases = [
+        (["pull", "synth", "v1", "--out", str(tmp_path / "o")],
+         f"{url}: no model 'synth', but a dataset of that name exists (add --dataset to pull it)"),
+        (["pull", "synth", "--out", str(tmp_path / "o")],
+         f"{url}: no model 'synth', but a dataset of that name exists (add --dataset to pull it)"),
+        (["promote", "sings", "1"], f"{url}: no model 'sings' (its models: signs)"),
+        (["push", "--review", str(review), "--dataset", "asl_many_signer", "--version", "v1"],
+         f"{url}: no dataset 'asl_many_signer' (its datasets: synth)"),
+        (["pull", "signs", "1", "--dataset", "--out", str(tmp_path / "o")],
+         f"{url}: no dataset 'signs', but a model of that name exists"),
+    ]  # fmt: skip
+    capsys.readouterr()
+    for args, message in cases:
+        assert main([*args, *store]) == 2, args
+        assert capsys.readouterr().err.strip().endswith(f"error: {message}"), args
+    assert not (tmp_path / "o").exists()
+
+
 def test_models_under_a_misspelt_s3_prefix_says_what_is_there(s3_env, make_bundle):
     from tests.shared.registry.conftest import new_bucket
 
@@ -262,7 +289,7 @@ def test_review_refusals_are_one_line(tmp_path, synth_path):
     push = ["push", "--store", store, "--review"]
     cases = [
         ([*push, str(good), "--dataset", "synth", "--version", "v9"], "no dataset synth version v9"),
-        ([*push, str(good), "--dataset", "nope", "--version", "v1"], "no dataset nope version v1"),
+        ([*push, str(good), "--dataset", "nope", "--version", "v1"], "no dataset 'nope' (its datasets: synth)"),
         ([*push, str(bad), "--dataset", "synth", "--version", "v1"], "bad.jsonl:1: not JSON"),
         ([*push, str(tmp_path / "missing.jsonl"), "--dataset", "synth", "--version", "v1"], "cannot read the review"),
         ([*push, str(good), "--version", "v1"], "needs --dataset NAME --version V"),
