@@ -9,6 +9,7 @@ carry its time as ISO 8601 ``when``, as the page writes it.
 
 from __future__ import annotations
 
+import errno
 import json
 import tempfile
 import threading
@@ -76,7 +77,13 @@ def make_server(report: Path, out: Path, port: int = 0) -> ThreadingHTTPServer:
         def log_message(self, *args) -> None:  # the CLI prints what matters; no access log on the terminal
             pass
 
-    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    try:
+        return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise ReviewServerError(f"port {port} on 127.0.0.1 is in use; give another --port "
+                                    "(or leave it out for a free one)") from err  # fmt: skip
+        raise
 
 
 def _check_fits(review: Review, blocks: set[tuple[str, str]], classes: set[str]) -> None:

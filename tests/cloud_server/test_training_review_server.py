@@ -93,6 +93,16 @@ def test_a_page_that_is_not_an_audit_report_is_refused_at_start(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_port_in_use_is_one_line_naming_it(served):
+    url, out, _ = served
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    command = [sys.executable, "-m", "signstream.cli", "review", str(out.parent / "report.html"), "--out", str(out)]
+    proc = subprocess.run([*command, "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"signstream review: error: port {port} on 127.0.0.1 is in use; give another "
+                                        "--port (or leave it out for a free one)"]  # fmt: skip
+
+
 def test_the_served_page_saves_what_the_person_chose(served, tmp_path):
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
