@@ -144,6 +144,7 @@ def teach_screenshots(out: Path, tmp: Path) -> list[Path]:
     print(f"teach: base model of {BASE_SIGNS} synthetic signs trained in {time.monotonic() - started:.0f} s")
     replay = tmp / "replay.npz"
     save_dataset(replay, one_person(NEW_SIGN, 60, seed=1000))
+    (tmp / "registry").mkdir()
     store = (tmp / "registry").as_uri()
     registry = Registry(open_store(store))
     registry.push_bundle(bundle)

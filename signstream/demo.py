@@ -46,6 +46,7 @@ def _registry_and_model(args: argparse.Namespace, run: Path, train_path: Path, r
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
 
+    (run / "registry").mkdir()  # a new registry starts as an empty folder
     store_url = (run / "registry").resolve().as_uri()
     registry = Registry(open_store(store_url))
     dataset = registry.push_dataset(train_path, name="demo-recordings")

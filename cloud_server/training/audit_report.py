@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import numpy as np
 
@@ -79,6 +80,23 @@ def render(result: dict, ds: Dataset, title: str) -> str:
         per_sign=_rows(result["per_sign"]),
         payload=payload,
     )
+
+
+_DATA = re.compile(r'<script type="application/json" id=audit-data>(.*?)</script>', re.S)
+
+
+def report_data(page: str) -> dict | None:
+    """The audit data a page ``render`` wrote carries (flagged blocks, classes), or None if it is not one."""
+    found = _DATA.search(page)
+    if not found:
+        return None
+    try:
+        data = json.loads(found.group(1))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("flagged", "classes")):
+        return None
+    return data
 
 
 _PAGE = """<!doctype html>
@@ -183,7 +201,9 @@ if (location.protocol.startsWith("http")) {{  // served by `signstream review`: 
   const save = document.getElementById("save");
   save.hidden = false;
   save.addEventListener("click", async () => {{
-    const r = await fetch("/review", {{method: "POST", body: reviewLines()}});
+    const body = reviewLines();
+    if (!body) {{ document.getElementById("saved").textContent = "nothing decided yet"; return; }}
+    const r = await fetch("/review", {{method: "POST", body: body}});
     const j = await r.json();
     document.getElementById("saved").textContent = r.ok ? `saved: ${{j.decisions}} decisions in ${{j.saved}}` : j.error;
   }});

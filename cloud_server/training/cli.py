@@ -72,7 +72,12 @@ def run_train(args: argparse.Namespace) -> None:
         print(f"  left out {block['sequences']} '{block['class']}' of {block['session']}: named '{ev['looks_like']}' "
               f"{ev['share']:.0%} (see report/left_out.json; --keep-all leaves out nothing)")  # fmt: skip
     if review:
-        print(f"  review {review.path} (sha256 {review.sha256[:12]}): {len(review.decisions)} decisions applied")
+        unused = m["review"]["not_applied"]
+        print(f"  review {review.path} (sha256 {review.sha256[:12]}): "
+              f"{len(review.decisions) - len(unused)} decisions applied")  # fmt: skip
+        if unused:
+            blocks = ", ".join(f"{u['action']} {u['block']}" for u in unused)
+            print(f"  review: {len(unused)} decisions not applied (class not trained): {blocks}")
 
 
 def _share(value: float | None) -> str:

@@ -341,7 +341,7 @@ def train_bundle(
             "refit": refit,
             "left_out": _left_out_report(ds, left_out),
             "left_out_policy": "label noise by person (noise.py)" if config.warmup_fraction > 0 else "nothing left out",
-            "review": review.describe() if review else None,
+            "review": review.describe(classes) if review else None,
             "val_sessions": sorted(set(val.session.tolist())),
             "epochs": epochs,
             "threshold_basis": threshold_basis(int(answered.sum()), no_sign_label if no_sign is not None else None),

@@ -7,6 +7,7 @@ Arrays: ``X`` (N, T, 126) float32, ``y`` (N,) int, ``classes`` (C,) str, optiona
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import zipfile
@@ -64,13 +65,22 @@ class Dataset:
         """Keep only sequences of ``names``, re-indexed in that order; unknown names are an error."""
         missing = [n for n in names if n not in self.classes]
         if missing:
-            raise DatasetError(f"classes not in the dataset: {', '.join(missing)}")
+            raise DatasetError(
+                f"classes not in the dataset: {', '.join(_with_close_match(n, self.classes) for n in missing)}; "
+                f"its classes: {', '.join(self.classes)}"
+            )
         lookup = {self.classes.index(n): i for i, n in enumerate(names)}
         keep = np.isin(self.y, list(lookup))
         sub = self.subset(keep)
         sub.y = np.array([lookup[int(v)] for v in sub.y], dtype=np.int64)
         sub.classes = list(names)
         return sub
+
+
+def _with_close_match(name: str, known: list[str]) -> str:
+    """``name``, with "(did you mean 'x'?)" when one of ``known`` is close to it (a typo)."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"{name} (did you mean {close[0]!r}?)" if close else name
 
 
 def _fail(path: Path, msg: str) -> DatasetError:

@@ -41,14 +41,31 @@ class Review:
     sha256: str
     decisions: list[Decision] = field(default_factory=list)
 
-    def describe(self) -> dict:
-        """What a bundle records about the review it was trained with."""
+    def describe(self, trained: list[str] | None = None) -> dict:
+        """What a bundle records about the review it was trained with.
+
+        Args:
+            trained: the classes trained (None: all of the data's). A drop or relabel that cannot change
+                what is trained (its class is not trained, nor a relabel's new class) is listed apart,
+                in ``not_applied``, never as dropped or relabelled.
+        """
+        applied, not_applied = [], []
+        for d in self.decisions:
+            if trained is not None and d.label not in trained and d.new_class not in trained:
+                not_applied.append(d)
+            else:
+                applied.append(d)
         return {
             "file": self.path,
             "sha256": self.sha256,
             "decisions": len(self.decisions),
-            "dropped": [f"{d.session}/{d.label}" for d in self.decisions if d.action == "drop"],
-            "relabelled": [f"{d.session}/{d.label} -> {d.new_class}" for d in self.decisions if d.action == "relabel"],
+            "dropped": [f"{d.session}/{d.label}" for d in applied if d.action == "drop"],
+            "relabelled": [f"{d.session}/{d.label} -> {d.new_class}" for d in applied if d.action == "relabel"],
+            "not_applied": [
+                {"block": f"{d.session}/{d.label}", "action": d.action, "reason": "class not trained"}
+                for d in not_applied
+                if d.action != "keep"
+            ],
         }
 
 

@@ -330,6 +330,7 @@ class Registry:
         """
         from shared.datasets.review import load_review
 
+        self.store.check_writable()
         manifest = self._dataset_manifest(name, version)  # NotInRegistryError: no such dataset version
         path = Path(path)
         review = load_review(path)
@@ -469,6 +470,7 @@ class Registry:
         try:
             data = self.store.get_bytes(key)
         except ObjectNotFound as err:
+            self._check_model_exists(name)  # a typo of the name: say which models there are
             raise NotInRegistryError(f"{self.store.url}: no model {name} version {version}") from err
         try:
             manifest = Manifest.model_validate_json(data)
@@ -511,6 +513,7 @@ class Registry:
         try:
             return DatasetManifest.model_validate_json(self.store.get_bytes(key))
         except ObjectNotFound as err:
+            self._check_dataset_exists(name)
             raise NotInRegistryError(f"{self.store.url}: no dataset {name} version {version}") from err
         except ValidationError as err:
             raise DatasetError(f"{self.store.url}/{key}: malformed dataset manifest") from err
@@ -596,11 +599,26 @@ class Registry:
         names = self.model_names()
         if name in names:
             return
+        if name in self.store.children(DATASETS):
+            raise NotInRegistryError(
+                f"{self.store.url}: no model {name!r}, but a dataset of that name exists (add --dataset to pull it)"
+            )
         if names:
             raise NotInRegistryError(f"{self.store.url}: no model {name!r} (its models: {', '.join(names)})")
         raise NotInRegistryError(
             f"{self.store.url}: no model {name!r}; {self.store.describe_empty() or 'the store holds no model yet'}"
         )
+
+    def _check_dataset_exists(self, name: str) -> None:
+        """NotInRegistryError naming the datasets there if ``name`` was never pushed as a dataset."""
+        names = self.store.children(DATASETS)
+        if name in names:
+            return
+        if name in self.model_names():
+            raise NotInRegistryError(f"{self.store.url}: no dataset {name!r}, but a model of that name exists")
+        if names:
+            raise NotInRegistryError(f"{self.store.url}: no dataset {name!r} (its datasets: {', '.join(names)})")
+        raise NotInRegistryError(f"{self.store.url}: no dataset {name!r}; the store holds no dataset yet")
 
     def _optional(self, key: str) -> bytes | None:
         try:
@@ -680,6 +698,7 @@ class Registry:
         only to sign a pointer that is not signed yet (a store moving to signed pointers).
         """
         check_who(by)
+        self.store.check_writable()
         self.verify_version(name, version, public_key)
         old, etag = self._read_pointer_for_update(name)
         resign = signing_key is not None and not _signed_by(name, old, private_key(signing_key).public_key())
@@ -711,6 +730,7 @@ class Registry:
         operator never signs a target that someone with write access to the store chose.
         """
         check_who(by)
+        self.store.check_writable()
         old, etag = self._read_pointer(name)
         if old is None:
             self._check_model_exists(name)

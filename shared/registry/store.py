@@ -134,6 +134,9 @@ class Store(ABC):
         """Why the store lists nothing, when the backend can say more than "empty" (None otherwise)."""
         return None
 
+    def check_writable(self) -> None:  # noqa: B027 (most backends have nothing to check)
+        """NoSuchStore if a write would start a new store by mistake (a typo in the URL); else nothing."""
+
 
 # --- file:// ------------------------------------------------------------------------------------
 
@@ -179,6 +182,7 @@ class FileStore(Store):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
+        self.check_writable()
         with self._errors(key), atomic_file(path) as fh:
             fh.write(data)
 
@@ -195,6 +199,7 @@ class FileStore(Store):
 
     def put_if(self, key: str, data: bytes, *, etag: str | None) -> str:
         path = self._path(key)
+        self.check_writable()
         with self._errors(key), self._locked(path):
             try:
                 current = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -208,6 +213,7 @@ class FileStore(Store):
 
     def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
         dest = self._path(key)
+        self.check_writable()
         with self._errors(key), open(path, "rb") as src, atomic_file(dest) as fh:
             _copy(src, fh, progress)
 
@@ -231,10 +237,17 @@ class FileStore(Store):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()  # no need to hash it
 
-    def _check_root(self) -> None:
-        """Listing a store that is not there is an error (like S3's NoSuchBucket), never an empty store."""
+    def _check_root(self, *, writing: bool = False) -> None:
+        """Listing a store that is not there is an error (like S3's NoSuchBucket), never an empty store.
+
+        Writing never creates the folder either: a typo in the URL would start a new registry unnoticed.
+        """
         if not self.root.is_dir():
-            raise NoSuchStore(f"{self.url}: no such folder {self.root}")
+            how = f" (to start a new registry there, create the folder first: mkdir -p {self.root})" if writing else ""
+            raise NoSuchStore(f"{self.url}: no such folder {self.root}{how}")
+
+    def check_writable(self) -> None:
+        self._check_root(writing=True)
 
     def list(self, prefix: str = "") -> list[str]:
         self._check_root()

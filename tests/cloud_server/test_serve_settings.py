@@ -85,6 +85,7 @@ def test_a_model_pushed_but_not_promoted_is_waited_for(tmp_path, tiny_bundle, ca
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
 
+    (tmp_path / "registry").mkdir()
     registry = Registry(open_store((tmp_path / "registry").as_uri()))
     registry.push_bundle(tiny_bundle)
     with caplog.at_level(logging.WARNING, logger="shared.registry.preflight"):

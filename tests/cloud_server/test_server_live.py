@@ -264,6 +264,7 @@ def test_serve_follows_the_registry_pointer(versions, tmp_path):
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
 
+    (tmp_path / "registry").mkdir()
     url = f"file://{tmp_path / 'registry'}"
     registry = Registry(open_store(url))
     registry.push_bundle(versions["v1"])

@@ -115,25 +115,30 @@ def test_train_applies_a_review_file_and_leaves_the_data_bytes_unchanged(synth_p
         json.dumps({"session": "synth:signer0", "class": "wave", "action": "drop", "who": "t", "when": "now"}) + "\n"
         + json.dumps({"session": "synth:signer1", "class": "circle", "action": "relabel", "new_class": "hello",
                       "who": "t", "when": "now"}) + "\n"
+        + json.dumps({"session": "synth:signer2", "class": "fist-nod", "action": "drop", "who": "t"}) + "\n"
     )  # fmt: skip
     before = hashlib.sha256(synth_path.read_bytes()).hexdigest()
     out = tmp_path / "b"
     proc = _run("train", "--data", synth_path, "--review", review, "--out", out, "--epochs", "2", "--no-refit",
-                "--keep-all", capture_output=True)  # fmt: skip
+                "--keep-all", "--classes", "wave,circle,push,hello", capture_output=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert hashlib.sha256(synth_path.read_bytes()).hexdigest() == before
     m = load_manifest(out)
     assert "hello" in m.labels  # the relabelled block became a class of its own
     rv = m.metrics["review"]
-    assert rv["sha256"] == hashlib.sha256(review.read_bytes()).hexdigest() and rv["decisions"] == 2
+    assert rv["sha256"] == hashlib.sha256(review.read_bytes()).hexdigest() and rv["decisions"] == 3
     assert rv["dropped"] == ["synth:signer0/wave"] and rv["relabelled"] == ["synth:signer1/circle -> hello"]
+    # fist-nod is not trained: its drop changed nothing and is listed apart, not as applied
+    assert rv["not_applied"] == [{"block": "synth:signer2/fist-nod", "action": "drop", "reason": "class not trained"}]
+    assert "2 decisions applied" in proc.stdout
+    assert "review: 1 decisions not applied (class not trained): drop synth:signer2/fist-nod" in proc.stdout
     # --no-refit: the shipped model is the one trained without its validation people (the refit itself is
     # tested in test_training_bundle); train says what the threshold was chosen on
     assert m.metrics["refit"] is False
     assert f"threshold chosen on {m.metrics['threshold_choice']['people']} held-out people" in proc.stdout
     dropped = 24 // 4  # synth_path: 24 sequences of a class over 4 signers; one block dropped
-    assert m.metrics["train_sequences"] == 4 * 24 - dropped - m.metrics["val_sequences"]
-    assert m.metrics["train_sequences"] + m.metrics["val_sequences"] == 96 - 6  # signer0's 6 'wave' dropped
+    assert m.metrics["train_sequences"] == 3 * 24 - dropped - m.metrics["val_sequences"]  # fist-nod not trained
+    assert m.metrics["train_sequences"] + m.metrics["val_sequences"] == 72 - 6  # signer0's 6 'wave' dropped
     assert m.metrics["left_out"] == [] and m.metrics["left_out_policy"] == "nothing left out"
     assert f"sha256 {rv['sha256'][:12]}" in proc.stdout
 
@@ -152,6 +157,7 @@ def test_train_with_a_review_pulled_from_the_registry_names_it_in_models(synth_p
 
     from shared.model.bundle import load_manifest
 
+    (tmp_path / "store").mkdir()
     store = ["--store", (tmp_path / "store").as_uri()]
     review = tmp_path / "review.jsonl"
     review.write_text(json.dumps({"session": "synth:signer2", "class": "push", "action": "drop"}) + "\n")

@@ -23,6 +23,7 @@ def test_sync_service_follows_promote_and_rollback(installed: tuple[Path, dict[s
     from shared.registry.store import open_store
 
     root, _ = installed
+    (tmp_path / "registry").mkdir()
     store = (tmp_path / "registry").as_uri()
     registry = Registry(open_store(store))  # the operator's side, in-process
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SIGNSTREAM_STORE": store, "SIGNSTREAM_SYNC_MODEL": "signs"}

@@ -340,6 +340,7 @@ def test_a_taught_sign_goes_to_the_registry_as_a_dataset_and_a_signed_version(ms
     from shared.registry.store import open_store
 
     generate_keypair(tmp_path / "key.pem", tmp_path / "key.pub")
+    (tmp_path / "store").mkdir()
     registry = Registry(open_store(f"file://{tmp_path / 'store'}"))
     _, teacher, done = _taught(msl_bundle, please_replay[1], tmp_path / "teach", signing_key=tmp_path / "key.pem",
                                registry=registry)  # fmt: skip
@@ -396,6 +397,7 @@ def test_a_promotion_keeps_the_signs_taught_here(msl_bundle, please_replay, tmp_
     from shared.registry.registry import Registry
     from shared.registry.store import open_store
 
+    (tmp_path / "store").mkdir()
     store = f"file://{tmp_path / 'store'}"
     registry = Registry(open_store(store))
     registry.push_bundle(msl_bundle)

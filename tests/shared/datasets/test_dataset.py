@@ -120,3 +120,14 @@ def test_load_many_on_real_files(sign_data):
     files = [sign_data / "landmarks" / f for f in ("asl_ayaanniaz.npz", "asl_laya303.npz")]  # the two small ones
     ds = load_many(files)
     assert len(ds) == 570 and "iloveyou" in ds.classes
+
+
+def test_an_unknown_class_is_named_with_its_close_match_and_the_classes():
+    """Before: ``--classes no,yes,idel`` said only "classes not in the dataset: idel"."""
+    ds = generate(classes=3, per_class=2, signers=1)
+    ds.classes = ["no", "yes", "idle"]
+    with pytest.raises(DatasetError) as err:
+        ds.select_classes(["no", "yes", "idel", "hullabaloo"])
+    assert str(err.value) == (
+        "classes not in the dataset: idel (did you mean 'idle'?), hullabaloo; its classes: no, yes, idle"
+    )

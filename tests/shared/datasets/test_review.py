@@ -76,3 +76,24 @@ def test_a_review_of_other_data_is_refused(tmp_path):
     path = _write(tmp_path, {"session": "nobody", "class": "wave", "action": "drop"})
     with pytest.raises(DatasetError, match="no 'wave' recordings of session 'nobody'"):
         apply_review(ds, load_review(path))
+
+
+def test_decisions_about_classes_not_trained_are_listed_apart(tmp_path):
+    """Before: a drop of a class left out by ``--classes`` was recorded as applied in ``metrics.review``."""
+    path = _write(
+        tmp_path,
+        {"session": "s1", "class": "no", "action": "drop"},
+        {"session": "s2", "class": "hello", "action": "drop"},
+        {"session": "s3", "class": "hello", "action": "relabel", "new_class": "thanks"},
+        {"session": "s4", "class": "hello", "action": "relabel", "new_class": "idle"},
+        {"session": "s5", "class": "hello", "action": "keep"},
+    )
+    described = load_review(path).describe(["no", "yes", "idle"])
+    assert described["decisions"] == 5
+    assert described["dropped"] == ["s1/no"] and described["relabelled"] == ["s4/hello -> idle"]
+    assert described["not_applied"] == [
+        {"block": "s2/hello", "action": "drop", "reason": "class not trained"},
+        {"block": "s3/hello", "action": "relabel", "reason": "class not trained"},
+    ]
+    everything = load_review(path).describe()  # every class trained: all applied
+    assert everything["dropped"] == ["s1/no", "s2/hello"] and everything["not_applied"] == []

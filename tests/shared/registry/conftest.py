@@ -47,6 +47,7 @@ def new_bucket() -> str:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store: a folder, or a bucket prefix on the moto server."""
     if request.param == "file":
+        (tmp_path / "store").mkdir()  # a new registry starts as an empty folder
         return (tmp_path / "store").as_uri()
     request.getfixturevalue("s3_env")
     return f"s3://{new_bucket()}/registry"

@@ -47,6 +47,7 @@ def test_operator_workflow(store_url, make_bundle, tmp_path, monkeypatch, capsys
 
 
 def test_datasets_through_the_cli(tmp_path, synth_path, capsys):
+    (tmp_path / "store").mkdir()
     store = (tmp_path / "store").as_uri()
     assert main(["push", str(synth_path), "--store", store, "--version", "v1"]) == 0
     assert main(["pull", "synth", "v1", "--dataset", "--store", store, "--out", str(tmp_path / "ds")]) == 0
@@ -105,6 +106,31 @@ def test_models_of_a_store_that_is_not_there_is_an_error_not_empty(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip().endswith(": empty")
 
 
+def test_writes_to_a_store_folder_that_is_not_there_are_refused(tmp_path, make_bundle, synth_path):
+    """Before: a typo in ``--store file:///...`` started a new registry there, silently."""
+    (tmp_path / "store").mkdir()
+    store = (tmp_path / "store").as_uri()
+    assert _run("push", str(make_bundle("tiny", "1")), "--store", store).returncode == 0
+    typo = tmp_path / "stroe"
+    review = _review_file(tmp_path / "review.jsonl", ("synth:signer1", "wave"))
+    cases = [
+        ["push", str(make_bundle("tiny", "1"))],
+        ["push", str(synth_path), "--version", "v1"],
+        ["push", "--review", str(review), "--dataset", "synth", "--version", "v1"],
+        ["promote", "tiny", "1"],
+        ["rollback", "tiny"],
+    ]
+    for args in cases:
+        proc = _run(*args, "--store", typo.as_uri())
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        (line,) = proc.stderr.splitlines()
+        assert line.endswith(f"{typo.as_uri()}: no such folder {typo} (to start a new registry there, "
+                             f"create the folder first: mkdir -p {typo})"), line  # fmt: skip
+    assert not typo.exists()
+    typo.mkdir()  # starting a new registry on purpose
+    assert _run("push", str(make_bundle("tiny", "1")), "--store", typo.as_uri()).returncode == 0
+
+
 def test_push_refuses_what_is_neither_a_bundle_nor_a_dataset_file(tmp_path):
     """Before: a peer's SavedModel + labels.json was uploaded as a dataset, for good."""
     peer = tmp_path / "peer_model"
@@ -136,6 +162,7 @@ def test_push_refuses_what_is_neither_a_bundle_nor_a_dataset_file(tmp_path):
 
 
 def test_who_and_which_model_errors_are_one_line(tmp_path, make_bundle):
+    (tmp_path / "store").mkdir()
     store = (tmp_path / "store").as_uri()
     assert _run("push", str(make_bundle("tiny", "1")), "--store", store).returncode == 0
     cases = [
@@ -148,6 +175,33 @@ def test_who_and_which_model_errors_are_one_line(tmp_path, make_bundle):
         proc = _run(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_a_wrong_name_is_answered_with_what_the_store_holds(tmp_path, make_bundle, synth_path, capsys):
+    """Before: a dataset pulled without --dataset, or a misspelt name given to promote or push --review, said only
+    "no model NAME version V" / "no dataset NAME version V"."""
+    (tmp_path / "store").mkdir()
+    store = ["--store", (tmp_path / "store").as_uri()]
+    assert main(["push", str(make_bundle("signs", "1")), *store]) == 0
+    assert main(["push", str(synth_path), "--version", "v1", *store]) == 0
+    review = _review_file(tmp_path / "review.jsonl", ("synth:signer1", "wave"))
+    url = (tmp_path / "store").as_uri()
+    cases = [
+        (["pull", "synth", "v1", "--out", str(tmp_path / "o")],
+         f"{url}: no model 'synth', but a dataset of that name exists (add --dataset to pull it)"),
+        (["pull", "synth", "--out", str(tmp_path / "o")],
+         f"{url}: no model 'synth', but a dataset of that name exists (add --dataset to pull it)"),
+        (["promote", "sings", "1"], f"{url}: no model 'sings' (its models: signs)"),
+        (["push", "--review", str(review), "--dataset", "asl_many_signer", "--version", "v1"],
+         f"{url}: no dataset 'asl_many_signer' (its datasets: synth)"),
+        (["pull", "signs", "1", "--dataset", "--out", str(tmp_path / "o")],
+         f"{url}: no dataset 'signs', but a model of that name exists"),
+    ]  # fmt: skip
+    capsys.readouterr()
+    for args, message in cases:
+        assert main([*args, *store]) == 2, args
+        assert capsys.readouterr().err.strip().endswith(f"error: {message}"), args
+    assert not (tmp_path / "o").exists()
 
 
 def test_models_under_a_misspelt_s3_prefix_says_what_is_there(s3_env, make_bundle):
@@ -166,6 +220,7 @@ def test_models_under_a_misspelt_s3_prefix_says_what_is_there(s3_env, make_bundl
 def test_models_and_promote_say_when_a_version_was_not_validated(tmp_path, make_bundle):
     from shared.model.bundle import read_manifest, write_manifest
 
+    (tmp_path / "store").mkdir()
     store = (tmp_path / "store").as_uri()
     bundle = make_bundle("tiny", "1")
     metrics = {"val_accuracy": None, "val_sequences": 0, "threshold_basis": "default"}
@@ -225,6 +280,7 @@ def test_a_review_pushed_with_its_dataset_is_listed_and_pulled(store_url, synth_
 
 
 def test_review_refusals_are_one_line(tmp_path, synth_path):
+    (tmp_path / "store").mkdir()
     store = (tmp_path / "store").as_uri()
     assert _run("push", str(synth_path), "--store", store, "--version", "v1").returncode == 0
     good = _review_file(tmp_path / "good.jsonl", ("synth:signer1", "wave"))
@@ -233,7 +289,7 @@ def test_review_refusals_are_one_line(tmp_path, synth_path):
     push = ["push", "--store", store, "--review"]
     cases = [
         ([*push, str(good), "--dataset", "synth", "--version", "v9"], "no dataset synth version v9"),
-        ([*push, str(good), "--dataset", "nope", "--version", "v1"], "no dataset nope version v1"),
+        ([*push, str(good), "--dataset", "nope", "--version", "v1"], "no dataset 'nope' (its datasets: synth)"),
         ([*push, str(bad), "--dataset", "synth", "--version", "v1"], "bad.jsonl:1: not JSON"),
         ([*push, str(tmp_path / "missing.jsonl"), "--dataset", "synth", "--version", "v1"], "cannot read the review"),
         ([*push, str(good), "--version", "v1"], "needs --dataset NAME --version V"),

@@ -85,7 +85,7 @@ def test_refusals(registry: Registry, synth_path, tmp_path):
     good = write_review(tmp_path / "good.jsonl", drop("synth:signer1", "wave"))
     with pytest.raises(NotInRegistryError, match="no dataset synth version v9"):
         registry.push_review(good, "synth", "v9")
-    with pytest.raises(NotInRegistryError, match="no dataset other version v1"):
+    with pytest.raises(NotInRegistryError, match=r"no dataset 'other' \(its datasets: synth\)"):
         registry.push_review(good, "other", "v1")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"session": "synth:signer1", "class": "wave", "action": "burn"}\n')

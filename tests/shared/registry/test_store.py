@@ -25,6 +25,7 @@ def test_keys_outside_the_prefix_are_refused(store, key):
 
 
 def test_file_store_refuses_symlinks_leading_out(tmp_path):
+    (tmp_path / "store").mkdir()
     store = open_store((tmp_path / "store").as_uri())
     store.put_bytes("models/a", b"inside")
     (tmp_path / "secret").write_bytes(b"outside")
@@ -117,6 +118,7 @@ def test_bad_store_urls_are_named(url):
 
 
 def test_file_store_objects_are_written_with_the_operators_umask(tmp_path):
+    (tmp_path / "store").mkdir()
     store = open_store((tmp_path / "store").as_uri())
     (tmp_path / "src").write_bytes(b"weights")
     old = os.umask(0o022)

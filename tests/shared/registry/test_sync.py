@@ -345,6 +345,7 @@ def test_worker_processes_sharing_a_cache_pull_safely(make_bundle, tmp_path):
 
     from tests.conftest import ROOT
 
+    (tmp_path / "store").mkdir()
     url = (tmp_path / "store").as_uri()
     registry = Registry(open_store(url))
     registry.push_bundle(make_bundle("tiny", "1", files=20))
