@@ -367,7 +367,9 @@ class Teacher:
         state = self._state()
         if name not in state["signs"]:
             raise TeachError(f"{name!r} is not a sign taught at this kiosk")
-        return self._rebuild(state, {k: v for k, v in state["signs"].items() if k != name})
+        done = self._rebuild(state, {k: v for k, v in state["signs"].items() if k != name})
+        self.notice = f"{name!r} removed: this kiosk no longer answers it (its examples stay on disk)"
+        return done
 
     def follow(self, folder: str | Path) -> None:
         """Take a version the registry gives (the kiosk's ``on_update``): load it, then enrol the signs

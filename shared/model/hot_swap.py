@@ -59,7 +59,10 @@ class HotSwap(Generic[M]):
             try:
                 candidate = self._loader(Path(path))
             except Exception as err:
-                self._log.error("%s load from %s failed, the current one stays in use: %s", self._what, path, err)
+                if self._current is None:
+                    self._log.error("%s load from %s failed (no model loaded yet): %s", self._what, path, err)
+                else:
+                    self._log.error("%s load from %s failed, the current one stays in use: %s", self._what, path, err)
                 if self._on_failed is not None:
                     self._on_failed(Path(path), err)
                 raise

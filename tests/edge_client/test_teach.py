@@ -202,6 +202,7 @@ def test_a_restart_keeps_taught_signs_and_rename_and_remove_make_new_versions(ms
     again.remove("por favor")
     assert restarted.current.manifest.enrolled == [] and restarted.current.folder == msl_bundle
     assert again.signs() == [] and len(list((tmp_path / "examples").glob("*.npz"))) == 1  # examples kept
+    assert again.notice == "'por favor' removed: this kiosk no longer answers it (its examples stay on disk)"
 
 
 def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, sign_data, tmp_path):
