@@ -173,6 +173,9 @@ def run_models(args: argparse.Namespace) -> None:
             mark = "*" if row.current and row.current.version == v.version else " "
             signed = "signed" if v.signed else "unsigned"
             metrics = _metric_text(v.metrics, reviewed)
+            if v.enrolled:  # the metrics were measured on the trained version it was enrolled from
+                origin = (v.metrics.get("enrolled") or {}).get("from_version")
+                metrics += f" enrolled: {', '.join(v.enrolled)}" + (f" (metrics of {origin})" if origin else "")
             print(f"  {mark} {v.version:<24} {v.created}  {v.size / 1e6:7.2f} MB  {signed:<8} {metrics}")
     for d in datasets:
         rs = reviews[d.name, d.version]

@@ -179,6 +179,7 @@ class VersionInfo:
     metrics: dict[str, Any]
     signed: bool
     size: int
+    enrolled: list[str] = field(default_factory=list)  # signs added from a few examples (no training)
 
 
 @dataclass
@@ -492,7 +493,9 @@ class Registry:
                     continue  # an unfinished push: not a version yet
                 signed = self.store.exists(f"{MODELS}/{name}/{version}/{SIGNATURE}")
                 size = sum(e.size for e in manifest.files.values())
-                row.versions.append(VersionInfo(version, manifest.created, manifest.metrics, signed, size))
+                row.versions.append(
+                    VersionInfo(version, manifest.created, manifest.metrics, signed, size, list(manifest.enrolled))
+                )
             row.versions.sort(key=lambda v: (v.created, v.version))
             rows.append(row)
         return rows

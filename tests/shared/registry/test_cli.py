@@ -233,6 +233,22 @@ def test_models_and_promote_say_when_a_version_was_not_validated(tmp_path, make_
     assert "warning: tiny 1: not validated: accuracy on new people unknown, threshold a default" in proc.stderr
 
 
+def test_models_names_the_signs_a_version_was_taught_and_whose_metrics_it_shows(tmp_path, make_bundle):
+    from shared.model.bundle import read_manifest, write_manifest
+
+    (tmp_path / "store").mkdir()
+    store = (tmp_path / "store").as_uri()
+    bundle = make_bundle("tiny", "2")
+    m = read_manifest(bundle)
+    metrics = {**m.metrics, "enrolled": {"from_version": "1", "signs": {}}}
+    write_manifest(bundle, m.model_copy(update={"labels": [*m.labels, "swipe"], "enrolled": ["swipe"],
+                                                "metrics": metrics}))  # fmt: skip
+    assert _run("push", str(bundle), "--store", store).returncode == 0
+    listing = _run("models", "--store", store)
+    assert listing.returncode == 0, listing.stderr
+    assert "enrolled: swipe (metrics of 1)" in listing.stdout
+
+
 def _review_file(path, *blocks):
     path.write_text("".join(json.dumps({"session": s, "class": c, "action": "drop", "who": "ana", "when": "now"}) + "\n"
                             for s, c in blocks))  # fmt: skip
