@@ -24,6 +24,7 @@ from shared.app.errors import BundleError, SignstreamError
 from shared.contract.normalize import clip_windows, features_batch
 from shared.contract.spec import FeatureSpec
 from shared.model.bundle import Manifest
+from shared.model.calibration import softmax
 from shared.model.predictor import NO_HAND_MAX_FRACTION, hand_fraction
 
 ENROLL_REFERENCE = "enroll_reference.npz"
@@ -241,9 +242,7 @@ def check_signed(
     if manifest.no_sign_label not in manifest.labels:
         return
     idle = manifest.labels.index(manifest.no_sign_label)
-    z = np.asarray(logits, np.float64) / manifest.temperature
-    probs = np.exp(z - z.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = softmax(logits, manifest.temperature)
     for name in names:
         mine = probs[[i for i, label in enumerate(labels) if label == name], idle]
         if mine.mean() >= limit:
@@ -393,9 +392,7 @@ def resemblances(
     trained = np.concatenate([reference.logits, head.example_logits])
     labels = np.concatenate([reference.labels, n_known + head.example_labels])
     answer = np.concatenate([trained, head.logits(emb)], axis=1).argmax(1)
-    z = head.example_logits / temperature
-    probs = np.exp(z - z.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = softmax(head.example_logits, temperature)
     # Embeddings after a ReLU all point into one orthant: cosines are taken around the reference mean.
     centre = reference.embeddings.mean(axis=0)
     means = {int(c): emb[labels == c].mean(axis=0) - centre for c in np.unique(labels)}
