@@ -103,4 +103,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     b.add_argument("--held-out", type=lambda v: v.split(","), default=["please", "good", "goodbye"],
                    help="comma-separated words the base never sees (default please,good,goodbye)")  # fmt: skip
+    b.add_argument("--people", type=a.positive, default=1,
+                   help="examples from this many signers of the word, in turn (default 1)")  # fmt: skip
     b.set_defaults(func=a.lazy("bench.fewshot", "main"))

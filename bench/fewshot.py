@@ -3,7 +3,8 @@
 The base model learns the word vocabulary of ``bench accuracy`` (13 words and ``idle``) less some
 held-out words; every person who signed a held-out word is hidden from it too (the hidden people).
 Each held-out word is enrolled from n examples of one of its signers (the teacher; every signer
-takes a turn), and measured on:
+takes a turn), or with ``--people K`` from n examples taken in turn from the teacher and K - 1 other
+signers of the word, and measured on:
 
 - the teacher's other recordings of the word, and the word's other signers (never seen by the model);
 - the known signs of the hidden people, before and after (top-1 accuracy, as ``evaluate``);
@@ -108,6 +109,19 @@ def prototype_head(reference: Reference, classes: list[str], examples, example_l
     )
 
 
+def choose_examples(orders: list[np.ndarray], n: int, min_rest: int = 3) -> tuple[np.ndarray, np.ndarray] | None:
+    """n examples taken in turn from each person's recordings (``orders``: one shuffled row list per
+    person, the teacher first) and the rows left over, or None when someone runs short: every person
+    must give at least one example and keep one recording, and ``min_rest`` must be left in all."""
+    k = len(orders)
+    shares = [n // k + (i < n % k) for i in range(k)]
+    if min(shares) < 1 or any(len(o) <= s for o, s in zip(orders, shares, strict=True)):
+        return None
+    ex = np.concatenate([o[:s] for o, s in zip(orders, shares, strict=True)])
+    rest = np.concatenate([o[s:] for o, s in zip(orders, shares, strict=True)])
+    return (ex, rest) if len(rest) >= min_rest else None
+
+
 def class_means(feats: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(C, F) mean feature vector of each class 0..C-1."""
     return np.stack([feats[y == c].mean(axis=0) for c in range(int(y.max()) + 1)])
@@ -125,9 +139,20 @@ def nearest_mean(known: np.ndarray, new_mean: np.ndarray, feats: np.ndarray) -> 
 
 
 def run_bench(
-    data_dir: Path, workdir: Path, base: Path | None, shots=SHOTS, seed: int = 0, held_out=HELD_OUT, log=print
+    data_dir: Path,
+    workdir: Path,
+    base: Path | None,
+    shots=SHOTS,
+    seed: int = 0,
+    held_out=HELD_OUT,
+    people: int = 1,
+    log=print,
 ) -> dict:
-    """Train (or reuse) the base model, enrol every held-out word from every teacher at every n."""
+    """Train (or reuse) the base model, enrol every held-out word from every teacher at every n.
+
+    With ``people`` > 1 the n examples come from the teacher and ``people - 1`` other signers of the
+    word drawn at random, in turn; "teacher" then means all of them and "unseen" everyone else.
+    """
     from bench.baselines import signia_features
     from cloud_server.training.evaluate import shown_labels
     from shared.model.tflite import TFLiteRunner
@@ -181,20 +206,24 @@ def run_bench(
     for word in sp.held_out:
         signers = sorted(set(hid.session[truth == word].tolist()))
         for teacher in signers:
-            mine = np.flatnonzero((truth == word) & (hid.session == teacher))
-            others = (truth == word) & (hid.session != teacher)
-            order = rng.permutation(mine)
+            group = [teacher]
+            if people > 1:  # (no draw for one person: the same examples as runs before --people)
+                group += rng.permutation([s for s in signers if s != teacher])[: people - 1].tolist()
+            others = (truth == word) & ~np.isin(hid.session, group)
+            orders = [rng.permutation(np.flatnonzero((truth == word) & (hid.session == s))) for s in group]
             for n in shots:
-                if len(order) < n + 3:
+                chosen = choose_examples(orders, n)
+                if chosen is None:
                     continue
-                ex, rest = order[:n], order[n:]
+                ex, rest = chosen
                 try:  # an example without a hand is refused for every method alike
                     check_examples([word], {word: [windows[i] for i in ex]}, min_examples=1)
                     refused = None
                 except EnrollError as err:
                     refused = str(err)
                 for method in METHODS:
-                    row = {"word": word, "teacher": teacher, "n": n, "method": method, "refused": refused}
+                    row = {"word": word, "teacher": teacher, "people": group, "n": n, "method": method}
+                    row["refused"] = refused
                     if refused:
                         rows.append(row)
                         continue
@@ -266,6 +295,7 @@ def run_bench(
         "base": str(base),
         "labels": labels,
         "held_out": sp.held_out,
+        "people": people,
         "before": before,
         "rows": rows,
         "duplicates": duplicates,
@@ -319,6 +349,7 @@ def markdown(results: dict) -> str:
     b = results["before"]
     lines = [
         f"Known signs before: top-1 {b['known_accuracy']:.3f}, false_label_rate {b['false_label_rate']:.3f}",
+        f"Examples of each new sign from {results.get('people', 1)} person(s) (the teacher first)",
         "",
         "| method | n | runs (refused) | teacher | unseen people | teacher shown | unseen shown | known signs "
         "| false labels |",
@@ -342,6 +373,9 @@ def main(args) -> None:
     unknown = sorted(set(args.held_out) - set(WORDS) | ({"idle"} & set(args.held_out)))
     if unknown:
         raise SignstreamError(f"--held-out: {', '.join(unknown)} not among the words ({', '.join(WORDS[:-1])})")
-    results = run_bench(data_dir, workdir, args.base, tuple(args.shots), args.seed, tuple(args.held_out))
-    (workdir / "fewshot.json").write_text(json.dumps(results, indent=1))
+    results = run_bench(
+        data_dir, workdir, args.base, tuple(args.shots), args.seed, tuple(args.held_out), people=args.people
+    )
+    name = "fewshot.json" if args.people == 1 else f"fewshot-people{args.people}.json"
+    (workdir / name).write_text(json.dumps(results, indent=1))
     print(markdown(results))

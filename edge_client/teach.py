@@ -10,6 +10,10 @@ drops the ones that do not agree (``drop``), then ``use``: the examples are save
 the sign enrolled as a new version (``models/<version>``, ``shared.enrolment.bundle.enroll_bundle``)
 and the local model slot swaps to it, so the kiosk answers the sign at once.
 
+More examples of a taught sign, from another person, come the same way (``more(name, session=...)``):
+``use`` then enrols the sign again from everyone's examples (a sign taught by one person is that
+person's way of signing it; ``bench fewshot --people`` measures what a second and third person add).
+
 Enrolled signs can be listed, renamed and removed: a rename or a removal enrols the kept signs
 again, from their saved examples, into the bundle they were taught on (``base``). When the
 registry gives the kiosk another version (a promotion), ``follow`` enrols the signs taught here into
@@ -81,6 +85,12 @@ class Draft:
     wanted: int
     session: str
     examples: list[np.ndarray] = field(default_factory=list)  # raw windows (T_i, 126)
+    adding: bool = False  # more examples of a sign taught here already (from another person, say)
+
+
+def example_files(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """(examples file, session) of each recording round of a taught sign in ``teach.json``, first one first."""
+    return [(info["examples"], info["session"])] + [(m["examples"], m["session"]) for m in info.get("more", [])]
 
 
 class Teacher:
@@ -173,6 +183,20 @@ class Teacher:
             self.draft = Draft(name, examples, session)
         return self.describe()
 
+    def more(self, name: str, examples: int = DEFAULT_EXAMPLES, session: str | None = None) -> dict[str, Any]:
+        """Begin a draft of more examples for ``name``, a sign taught here (from ``session``, another person);
+        ``use`` then enrols it from all its examples."""
+        if not MIN_EXAMPLES <= examples <= 20:
+            raise TeachError(f"examples must be between {MIN_EXAMPLES} and 20, got {examples}")
+        name = name.strip()
+        if name not in self._state()["signs"]:
+            raise TeachError(f"{name!r} is not a sign taught at this kiosk: teach it first")
+        self._model()
+        session = (session or self.session).strip() or self.session
+        with self._lock:
+            self.draft = Draft(name, examples, session, adding=True)
+        return self.describe()
+
     def _need_draft(self) -> Draft:
         if self.draft is None:
             raise TeachError("no sign is being taught: start one first")
@@ -256,7 +280,8 @@ class Teacher:
                     "resembles_confidence": round(answer.confidence, 3),
                 })  # fmt: skip
         return {"teaching": {"name": draft.name, "wanted": draft.wanted, "session": draft.session,
-                             "examples": examples, "ready": len(draft.examples) >= draft.wanted}}  # fmt: skip
+                             "adding": draft.adding, "examples": examples,
+                             "ready": len(draft.examples) >= draft.wanted}}  # fmt: skip
 
     def use(self) -> dict[str, Any]:
         """Save the draft's examples, enrol the sign into a new version, swap the local model to it."""
@@ -268,15 +293,22 @@ class Teacher:
             model = self._model()
             state = self._state()
             out = self._new_version_path()
-            done = enroll_bundle(model.folder, {draft.name: draft.examples}, out, signing_key=self.signing_key,
-                                 version=out.name)  # fmt: skip
+            if draft.adding:  # every taught sign again, this one from everyone's examples, into their base
+                signs, base = self._examples(state["signs"]), Path(state["base"])
+                signs[draft.name] = signs[draft.name] + draft.examples
+            else:
+                signs, base = {draft.name: draft.examples}, model.folder
+            done = enroll_bundle(base, signs, out, signing_key=self.signing_key, version=out.name)
             examples_file = self._save_examples(draft, model.manifest.spec.fps)  # kept even if the swap fails
             self.slot.load(out)
             if state["base"] is None:
                 state["base"] = str(model.folder)
             state["current"] = str(out.relative_to(self.folder))
-            state["signs"][draft.name] = {"examples": str(examples_file.relative_to(self.folder)),
-                                          "session": draft.session}  # fmt: skip
+            saved = {"examples": str(examples_file.relative_to(self.folder)), "session": draft.session}
+            if draft.adding:
+                state["signs"][draft.name].setdefault("more", []).append(saved)
+            else:
+                state["signs"][draft.name] = saved
             self._save_state(state)
             self.last_use_seconds = time.perf_counter() - started
             self.draft = None
@@ -286,6 +318,7 @@ class Teacher:
         found = next((r for r in done.enrolment.resemblances if r.sign == draft.name), None)
         return {
             "taught": draft.name,
+            "people": len({s for _, s in example_files(state["signs"][draft.name])}),
             "version": out.name,
             "seconds": round(self.last_use_seconds, 3),
             "examples_file": str(examples_file),
@@ -343,12 +376,17 @@ class Teacher:
     # --- enrolled signs -----------------------------------------------------------------------------
 
     def signs(self) -> list[dict[str, Any]]:
-        """The signs taught at this kiosk (name, session, examples file) and whether the model answers them."""
+        """The signs taught at this kiosk (name, who taught it, examples files) and whether the model answers them."""
         state = self._state()
         model = self.slot.current
         enrolled = set(model.manifest.enrolled) if model is not None else set()
-        return [{"name": name, "session": info["session"], "examples": info["examples"], "answered": name in enrolled}
-                for name, info in state["signs"].items()]  # fmt: skip
+        out = []
+        for name, info in state["signs"].items():
+            rounds = example_files(info)
+            people = list(dict.fromkeys(s for _, s in rounds))
+            out.append({"name": name, "session": info["session"], "people": people, "examples": info["examples"],
+                        "files": [f for f, _ in rounds], "answered": name in enrolled})  # fmt: skip
+        return out
 
     def rename(self, old: str, new: str) -> dict[str, Any]:
         """Teach ``old``'s examples under ``new`` (a new version without ``old``)."""
@@ -408,11 +446,12 @@ class Teacher:
                  "answered" if state["current"] or not keep else "not answered")  # fmt: skip
 
     def _examples(self, signs: dict[str, Any]) -> dict[str, list[np.ndarray]]:
-        """name -> the raw windows saved for it."""
-        examples = {}
+        """name -> the raw windows saved for it (every recording round)."""
+        examples: dict[str, list[np.ndarray]] = {}
         for name, info in signs.items():
-            ds = load_dataset(self.folder / info["examples"])
-            examples[name] = [x[:n] for x, n in zip(ds.X, ds.length, strict=True)]
+            for file, _ in example_files(info):
+                ds = load_dataset(self.folder / file)
+                examples.setdefault(name, []).extend(x[:n] for x, n in zip(ds.X, ds.length, strict=True))
         return examples
 
     def _rebuild(self, state: dict[str, Any], signs: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,8 @@
     POST /api/teach/start          {"name": "doctor", "examples": 5, "session": "ana"}: a new draft
     POST /api/teach/record         the first window with a hand of frames taken from now on becomes the next
                                    example (waits up to 10 s)
+    POST /api/teach/more           {"name": "doctor", "session": "ben"}: a draft of more examples of a taught
+                                   sign (another person's); "use" enrols it from everyone's
     POST /api/teach/drop           {"index": 2}: forget an example to record it again
     POST /api/teach/cancel         forget the draft
     POST /api/teach/use            enrol the draft: a new local version, answered at once
@@ -33,6 +35,10 @@ class StartBody(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     examples: int = Field(5, ge=3, le=20)
     session: str | None = Field(None, max_length=64)
+
+
+class MoreBody(StartBody):
+    pass
 
 
 class DropBody(BaseModel):
@@ -103,6 +109,7 @@ class TeachActions:
         t = self.teacher
         actions = {
             "start": (StartBody, lambda b: t.start(b.name, b.examples, b.session)),
+            "more": (MoreBody, lambda b: t.more(b.name, b.examples, b.session)),
             "record": (RecordBody, lambda b: t.record(b.timeout)),
             "drop": (DropBody, lambda b: t.drop(b.index)),
             "cancel": (None, lambda b: (t.cancel(), t.describe())[1]),

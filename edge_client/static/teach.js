@@ -55,14 +55,24 @@
       li.append(button("redo", () => act("drop", { index: i })));
       list.append(li);
     });
-    $("teach-count").textContent = t.examples.length + " / " + t.wanted;
+    $("teach-count").textContent = t.examples.length + " / " + t.wanted + (t.adding ? " more, from " + t.session : "");
   }
 
   function showSigns(signs) {
     $("teach-signs").replaceChildren(...signs.map((s) => {
       const li = document.createElement("li");
       li.dataset.sign = s.name;
-      li.textContent = s.name + (s.answered ? "" : " (not answered)");
+      const people = s.people.length > 1 ? " · taught by " + s.people.join(", ") : "";
+      li.textContent = s.name + people + (s.answered ? "" : " (not answered)");
+      // Another person's examples: a sign taught by one person is that person's way of signing it.
+      li.append(button("add a person", () => {
+        const who = window.prompt("Who signs " + s.name + " now? (their name or a code)", "");
+        if (who && who.trim()) {
+          $("teach-name").value = s.name;
+          $("teach-session").value = who.trim();
+          act("more", { name: s.name, session: who.trim() });
+        }
+      }));
       li.append(button("rename", () => {
         const to = window.prompt("New name for " + s.name, s.name);
         if (to && to !== s.name) act("rename", { name: s.name, new_name: to });
@@ -96,7 +106,8 @@
       if (data.signs) showSigns(data.signs);
       if (action === "use") {
         const like = data.closest_known ? "; closest known sign " + data.closest_known : "";
-        say("the kiosk answers " + data.taught + " now (" + data.seconds + " s" + like + ")", true);
+        const people = data.people > 1 ? ", from " + data.people + " people's examples" : "";
+        say("the kiosk answers " + data.taught + " now (" + data.seconds + " s" + people + like + ")", true);
         $("teach-name").value = "";
         state = null;
         showDraft(null);

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.fewshot import HELD_OUT, class_means, markdown, nearest_mean, split, squared_distances
+from bench.fewshot import HELD_OUT, choose_examples, class_means, markdown, nearest_mean, split, squared_distances
 from shared.datasets.dataset import load_dataset
 
 
@@ -39,3 +39,18 @@ def test_the_table_averages_runs_and_counts_refusals():
     ]  # fmt: skip
     table = markdown({"before": {"known_accuracy": 0.81, "false_label_rate": 0.02}, "rows": rows})
     assert "| head | 5 | 3 (1) | 0.750 | 0.600 | - | - | 0.800 | 0.050 |" in table
+
+
+def test_examples_come_in_turn_from_each_person_and_the_rest_is_kept_for_judging():
+    teacher, other = np.arange(0, 6), np.arange(10, 14)
+    ex, rest = choose_examples([teacher, other], 5)
+    assert ex.tolist() == [0, 1, 2, 10, 11]
+    assert rest.tolist() == [3, 4, 5, 12, 13]
+    assert choose_examples([teacher], 3)[0].tolist() == [0, 1, 2]
+
+
+def test_no_examples_when_someone_runs_short_or_too_little_is_left():
+    assert choose_examples([np.arange(6), np.arange(10, 12)], 5) is None  # the second keeps nothing
+    assert choose_examples([np.arange(6), np.arange(10, 14)], 1) is None  # one example, two people
+    assert choose_examples([np.arange(7)], 5) is None  # 2 left, 3 needed
+    assert choose_examples([np.arange(8)], 5) is not None

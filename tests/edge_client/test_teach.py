@@ -42,6 +42,16 @@ def please_replay(sign_data: Path, tmp_path_factory: pytest.TempPathFactory):
     return path, [x[:n] for x, n in zip(rest.X, rest.length, strict=True)]
 
 
+@pytest.fixture(scope="module")
+def second_signer(sign_data: Path) -> list[np.ndarray]:
+    """The recordings of ``please`` by its second most recorded signer."""
+    ds = load_dataset(sign_data / "landmarks" / "asl_many_signers.npz")
+    rows = np.flatnonzero(ds.labels == WORD)
+    people, counts = np.unique(ds.session[rows], return_counts=True)
+    theirs = ds.subset(rows[ds.session[rows] == people[np.argsort(counts)[-2]]])
+    return [x[:n] for x, n in zip(theirs.X, theirs.length, strict=True)]
+
+
 def _call(url: str, body: dict | None = None, token: str | None = TOKEN, pin: str | None = None):
     headers = {"Content-Type": "application/json"}
     if token:
@@ -205,6 +215,44 @@ def test_a_restart_keeps_taught_signs_and_rename_and_remove_make_new_versions(ms
     assert again.notice == "'por favor' removed: this kiosk no longer answers it (its examples stay on disk)"
 
 
+def test_another_persons_examples_join_a_taught_sign_and_survive_a_restart_and_rename(
+    msl_bundle, please_replay, second_signer, tmp_path
+):
+    from edge_client.answering import ModelSlot
+    from edge_client.teach import Teacher, TeachError
+
+    _, windows = please_replay
+    slot, teacher, first = _taught(msl_bundle, windows, tmp_path)
+    theirs, held = second_signer[:5], second_signer[5:]
+    alone = [slot.current.predict(w).label for w in held].count(WORD)
+    with pytest.raises(TeachError, match="not a sign taught"):
+        teacher.more("doctor", session="ben")
+    shown = teacher.more(WORD, session="ben")["teaching"]
+    assert shown["adding"] and shown["session"] == "ben"
+    for w in theirs:
+        teacher.add_example(w)
+    done = teacher.use()
+    assert done["people"] == 2 and done["version"] != first["version"]
+    assert slot.current.manifest.enrolled == [WORD]
+    assert slot.current.manifest.metrics["enrolled"]["signs"][WORD]["examples"] == 10  # ana's 5 and ben's 5
+    both = [slot.current.predict(w).label for w in held].count(WORD)
+    print(f"the second person's other {len(held)} recordings named {WORD}: {alone} taught by one, {both} by both")
+    assert both >= alone
+    assert [slot.current.predict(w).label for w in windows[5:]].count(WORD) >= 12  # the first person still
+    [sign] = teacher.signs()
+    assert sign["people"] == ["ana", "ben"] and len(sign["files"]) == 2
+
+    restarted = ModelSlot()
+    restarted.load(msl_bundle)
+    again = Teacher(restarted, tmp_path)
+    again.restore()
+    assert restarted.current.manifest.version == done["version"]
+    again.rename(WORD, "por favor")  # enrolled again from both people's examples
+    assert restarted.current.manifest.metrics["enrolled"]["signs"]["por favor"]["examples"] == 10
+    assert [restarted.current.predict(w).label for w in held].count("por favor") == both
+    assert again.signs()[0]["people"] == ["ana", "ben"]
+
+
 def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, sign_data, tmp_path):
     from edge_client.answering import ModelSlot
     from edge_client.control import KioskControl  # noqa: F401  (the app is built as the runner builds it)
@@ -239,6 +287,9 @@ def test_teach_actions_need_the_admin_token_and_the_pin(msl_bundle, sign_data, t
     assert client.post("/api/teach/start", json={"name": ""}, headers=ok).status_code == 400
     assert client.post("/api/teach/use", headers=ok).status_code == 400  # too few examples
     assert client.post("/api/teach/nope", headers=ok).status_code == 404
+    resp = client.post("/api/teach/more", json={"name": "doctor", "session": "ben"}, headers=ok)
+    assert resp.status_code == 400 and "not a sign taught at this kiosk" in resp.get_json()["error"]
+    assert client.post("/api/teach/more", json={"name": WORD, "people": 2}, headers=ok).status_code == 400
     assert client.get("/api/teach").get_json()["teaching"]["name"] == WORD
     doctor = load_dataset(sign_data / "landmarks" / "msl_msl150.npz")
     rows = np.flatnonzero(doctor.labels == "doctor")[:5]
@@ -307,6 +358,17 @@ def test_the_operator_mode_records_a_replayed_sign_and_lists_it_in_chromium(
         assert driver.find_element(By.ID, "teach-count").text == ""
         assert driver.find_element(By.ID, "teach-name").get_attribute("value") == ""
         wait_for(driver, "return document.getElementById('teach-notice').textContent.includes('this kiosk only')")
+        assert driver.execute_script(FITS) == []  # with a taught sign listed, its buttons too
+        # another person's examples of the taught sign: "add a person" asks who, then a draft of more
+        taught = driver.find_element(By.CSS_SELECTOR, f'#teach-signs li[data-sign="{WORD}"]')
+        next(b for b in taught.find_elements(By.TAG_NAME, "button") if b.text == "add a person").click()
+        prompt = driver.switch_to.alert
+        prompt.send_keys("ben")
+        prompt.accept()
+        wait_for(driver, "return document.getElementById('teach-count').textContent === '0 / 5 more, from ben'")
+        driver.find_element(By.ID, "teach-cancel").click()
+        wait_for(driver, "return document.getElementById('teach-record').disabled")
+        driver.find_element(By.ID, "teach-name").clear()
         driver.find_element(By.ID, "teach-name").send_keys("another")
         driver.find_element(By.ID, "teach-start").click()  # the notice is about the last sign, not this one
         wait_for(driver, "return !document.getElementById('teach-record').disabled")
