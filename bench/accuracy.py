@@ -276,7 +276,7 @@ def markdown(results: dict) -> str:
             scores = [per[m][p + "accuracy"] for m in methods if m != "ours" and p + "accuracy" in per[m]]
             best = max(scores, default=float("nan"))
             gain = ours.get(p + "accuracy", float("nan")) - best
-            cells.append("-" if p and np.isnan(gain) else f"{gain:+.3f}")
+            cells.append("-" if np.isnan(gain) else f"{gain:+.3f}")
         cells += [cell(ours, p + key) for key, _ in extra for p, _ in variants]
         cells += [cell(ours, key) for key, _ in speed]
         cells.append(f"{results.get('agreed_misses', {}).get(name, float('nan')):.3f}")

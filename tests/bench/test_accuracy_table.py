@@ -114,3 +114,11 @@ def test_the_table_puts_audited_columns_beside_the_raw_ones_for_every_recipe():
     assert row["ours - best reference recipe"] == "+0.040" and row["ours - best reference recipe, audited"] == "+0.070"
     assert row["ours shown acc, audited"] == "0.880" and row["ours worst decile, audited"] == "0.700"
     assert all(line.count("|") == lines[0].count("|") for line in lines)
+
+
+def test_without_a_reference_recipe_the_margin_is_a_dash_not_nan():
+    results = {"splits": {"words": {"ours": {"accuracy": 0.84, "audited_accuracy": 0.9}}}}
+    lines = markdown(results).splitlines()
+    head = [c.strip() for c in lines[0].split("|")[1:-1]]
+    row = dict(zip(head, [c.strip() for c in lines[2].split("|")[1:-1]], strict=True))
+    assert row["ours - best reference recipe"] == "-" and row["ours - best reference recipe, audited"] == "-"
