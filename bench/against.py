@@ -232,17 +232,19 @@ def _mlserver(venv: Path, bundle: Path) -> Callable[[int, Path], subprocess.Pope
     return start
 
 
-def contenders(bundle: Path, frameworks: list[str], venvs: dict[str, Path]) -> list[Contender]:
-    """Ours first, then each framework that has a venv, in the order asked."""
+def contenders(
+    bundle: Path, frameworks: list[str], venvs: dict[str, Path], runtime: str = "savedmodel"
+) -> list[Contender]:
+    """Ours first (its model on ``runtime``), then each framework that has a venv, in the order asked."""
     from shared.contract.protocol import JSON_CONTENT_TYPE
 
     bodies = _bodies()
 
     def ours(port: int, scratch: Path) -> subprocess.Popen:
-        return start_ours(bundle, port, scratch, workers=WORKERS, metrics_public="true")
+        return start_ours(bundle, port, scratch, workers=WORKERS, metrics_public="true", model_runtime=runtime)
 
-    out = [Contender("ours", f"gunicorn gthread, {WORKERS} workers x 4 threads, micro-batching (max 32, 2 ms window)",
-                     "/predict", bodies["ours"], JSON_CONTENT_TYPE, ours)]  # fmt: skip
+    out = [Contender("ours", f"gunicorn gthread, {WORKERS} workers x 4 threads, micro-batching (max 32, 2 ms window), "
+                     f"model runtime {runtime}", "/predict", bodies["ours"], JSON_CONTENT_TYPE, ours)]  # fmt: skip
     setups = {
         "litserve": (f"{WORKERS} inference workers + {WORKERS} uvicorn API processes, max_batch_size {MAX_BATCH}, "
                      f"batch_timeout {BATCH_TIMEOUT_S * 1000:.0f} ms", "/predict", _litserve),
@@ -310,9 +312,12 @@ def run_steps(c: Contender, steps: list[int], duration: float, scratch: Path) ->
     return out
 
 
-def ceiling(bundle: Path, seconds: float) -> dict[str, float]:
-    """Windows/s of the model alone, one process, 2 calling threads on both cores, per batch size."""
-    return {str(b): in_process_throughput(bundle, seconds, batch=b, callers=WORKERS) for b in CEILING_BATCHES}
+def ceiling(bundle: Path, seconds: float, runtime: str = "savedmodel") -> dict[str, float]:
+    """Windows/s of the model alone (``runtime``'s), one process, 2 calling threads on both cores, per batch size."""
+    return {
+        str(b): in_process_throughput(bundle, seconds, batch=b, callers=WORKERS, runtime=runtime)
+        for b in CEILING_BATCHES
+    }
 
 
 def bench_against(
@@ -323,6 +328,7 @@ def bench_against(
     steps: list[int] | None = None,
     venvs_root: Path | None = None,
     ceiling_seconds: float = 3.0,
+    runtime: str = "savedmodel",
 ) -> dict:
     """Make the venvs, then ``rounds`` alternated rounds of every contender over every step, and the ceiling."""
     steps = list(steps or STEPS)
@@ -334,12 +340,13 @@ def bench_against(
             venvs[name] = ensure_venv(name, root)
         except (VenvError, subprocess.CalledProcessError, OSError) as err:
             missing[name] = str(err)
-    results: dict = {"steps": steps, "duration_s": duration, "workers": WORKERS, "not_run": missing, "rounds": []}
+    results: dict = {"steps": steps, "duration_s": duration, "workers": WORKERS, "runtime": runtime,
+                     "not_run": missing, "rounds": []}  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="signstream-bench-against-"))
     try:
         for i in range(rounds):
-            rnd: dict = {"contenders": {}, "ceiling": ceiling(bundle, ceiling_seconds)}
-            for c in contenders(bundle, frameworks, venvs):
+            rnd: dict = {"contenders": {}, "ceiling": ceiling(bundle, ceiling_seconds, runtime)}
+            for c in contenders(bundle, frameworks, venvs, runtime):
                 try:
                     rnd["contenders"][c.name] = run_steps(c, steps, duration, work / f"round{i}-{c.name}")
                 except RuntimeError as err:  # a framework that does not start: said in the report, the race goes on
@@ -383,7 +390,10 @@ def format_against(results: dict) -> str:
     for n, rnd in enumerate(results["rounds"], 1):
         ceil = rnd["ceiling"]
         text = ", ".join(f"batch {b}: {v:.0f}" for b, v in ceil.items())
-        lines.append(f"round {n} ceiling (model alone, one process, {results['workers']} threads), windows/s: {text}")
+        runtime = results.get("runtime", "savedmodel")
+        lines.append(
+            f"round {n} ceiling ({runtime} alone, one process, {results['workers']} threads), windows/s: {text}"
+        )
         ours = rnd["contenders"].get("ours", {}).get("steps", {})
         for step, r in ours.items():
             batch = r.get("mean_batch")
@@ -414,7 +424,8 @@ def _ceiling_at(ceil: dict[str, float], batch: float | None) -> float:
 
 def main(args: argparse.Namespace) -> None:
     """``bench server --against``: print the table (and write JSON with --out)."""
-    results = bench_against(args.model, args.against, args.duration, args.rounds, args.steps, args.venvs)
+    results = bench_against(args.model, args.against, args.duration, args.rounds, args.steps, args.venvs,
+                            runtime=args.runtime)  # fmt: skip
     print(format_against(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from shared.app import cli_args as a
@@ -72,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--steps", type=_steps, default=[1, 4, 16, 64],
                    help="with --against: comma-separated client counts (default 1,4,16,64)")  # fmt: skip
     b.add_argument("--rounds", type=a.positive, default=2, help="with --against: alternated rounds (default 2)")
+    b.add_argument("--runtime", choices=["savedmodel", "tflite"],
+                   default=os.environ.get("SIGNSTREAM_SERVER_MODEL_RUNTIME", "savedmodel"),
+                   help="with --against: our server's model runtime and the ceiling's "
+                        "(default $SIGNSTREAM_SERVER_MODEL_RUNTIME or savedmodel)")  # fmt: skip
     b.add_argument("--venvs", type=Path,
                    help="with --against: folder the frameworks' venvs are made in and reused from "
                         "(default $SIGNSTREAM_BENCH_VENVS or ~/.cache/signstream/bench-venvs)")  # fmt: skip

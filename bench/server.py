@@ -276,30 +276,35 @@ def start_baseline(port: int) -> subprocess.Popen:
     return _start(cmd, env, port, 2)
 
 
-def in_process_throughput(model: Path, seconds: float = 5.0, batch: int = 32, callers: int = 1) -> float:
-    """Windows/s of the bundle in one process: shared features + SavedModel, batches of ``batch`` windows.
+def in_process_throughput(
+    model: Path, seconds: float = 5.0, batch: int = 32, callers: int = 1, runtime: str = "savedmodel"
+) -> float:
+    """Windows/s of the bundle in one process: shared features + the model, batches of ``batch`` windows.
 
-    ``callers`` threads call the model at once (as that many server workers would), with as many
-    TensorFlow threads; with one caller TensorFlow keeps its default pools (every core).
+    ``callers`` threads call the model at once (as that many server workers would). With the
+    SavedModel they share one model and TensorFlow gets as many threads (with one caller it keeps its
+    default pools, every core); with "tflite" each caller has its own interpreter of one thread, as
+    each server worker does (LiteRT releases the GIL while it runs).
     """
     code = (
         "import sys,threading,time,numpy as np\n"
-        "from cloud_server.inference import configure_tensorflow\n"
+        "from cloud_server.inference import configure_tensorflow,runner_factory\n"
         "from cloud_server.model_holder import load_model\n"
-        "b,c,s=int(sys.argv[2]),int(sys.argv[3]),float(sys.argv[4])\n"
-        "c>1 and configure_tensorflow(c)\n"
-        "m=load_model(sys.argv[1]); w=[np.random.default_rng(i).uniform(0.2,0.8,(30,126)).astype(np.float32)"
-        " for i in range(b)]\n"
-        "m.predict(w,3); n=[0]*c; t0=time.perf_counter()\n"
+        "b,c,s,rt=int(sys.argv[2]),int(sys.argv[3]),float(sys.argv[4]),sys.argv[5]\n"
+        "rt=='savedmodel' and c>1 and configure_tensorflow(c)\n"
+        "f=runner_factory(rt)\n"
+        "ms=[load_model(sys.argv[1],f)]*c if rt=='savedmodel' else [load_model(sys.argv[1],f) for _ in range(c)]\n"
+        "w=[np.random.default_rng(i).uniform(0.2,0.8,(30,126)).astype(np.float32) for i in range(b)]\n"
+        "[m.predict(w,3) for m in ms]; n=[0]*c; t0=time.perf_counter()\n"
         "def run(i):\n"
-        "    while time.perf_counter()-t0<s: m.predict(w,3); n[i]+=b\n"
+        "    while time.perf_counter()-t0<s: ms[i].predict(w,3); n[i]+=b\n"
         "ts=[threading.Thread(target=run,args=(i,)) for i in range(c)]\n"
         "[t.start() for t in ts]; [t.join() for t in ts]\n"
         "print(sum(n)/(time.perf_counter()-t0))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(model), str(batch), str(callers), str(seconds)],
-                         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                         check=True)  # fmt: skip
+    args = [str(model), str(batch), str(callers), str(seconds), runtime]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True)  # fmt: skip
     return float(out.stdout.strip().splitlines()[-1])
 
 

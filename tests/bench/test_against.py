@@ -126,6 +126,10 @@ def test_the_ceiling_runs_the_model_at_a_batch_size_with_two_callers(tiny_bundle
 
     rate = in_process_throughput(tiny_bundle, seconds=0.5, batch=4, callers=2)
     assert 50 < rate < 1_000_000  # windows/s of features + SavedModel on this machine
+    rate = in_process_throughput(tiny_bundle, seconds=0.5, batch=4, callers=2, runtime="tflite")
+    assert 50 < rate < 1_000_000  # the same through LiteRT, an interpreter per caller
+    ours = against.contenders(tiny_bundle, [], {}, runtime="tflite")[0]
+    assert ours.name == "ours" and ours.setup.endswith("model runtime tflite")
 
 
 @pytest.mark.slow
