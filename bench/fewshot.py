@@ -280,16 +280,20 @@ def run_bench(
             if len(mine) < 5:
                 continue
             copy = {f"copy-{word}": [windows[i] for i in mine]}
-            enrolment = enrol(
-                manifest,
-                reference,
-                None,
-                _Cached(base_logits, emb, mine),
-                copy,
-                similar_share=1.01,
-                named_limit=1.01,
-                no_sign_limit=1.01,
-            )
+            try:
+                enrolment = enrol(
+                    manifest,
+                    reference,
+                    None,
+                    _Cached(base_logits, emb, mine),
+                    copy,
+                    similar_share=1.01,
+                    named_limit=1.01,
+                    no_sign_limit=1.01,
+                )
+            except EnrollError as err:  # an example without a hand: refused before any resemblance
+                duplicates.append({"word": word, "person": person, "refused": str(err)})
+                continue
             duplicates.append({"word": word, "person": person, "closest": _closest(enrolment.resemblances[0])})
     return {
         "base": str(base),
