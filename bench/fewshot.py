@@ -210,6 +210,8 @@ def run_bench(
             if people > 1:  # (no draw for one person: the same examples as runs before --people)
                 group += rng.permutation([s for s in signers if s != teacher])[: people - 1].tolist()
             others = (truth == word) & ~np.isin(hid.session, group)
+            if not others.any():  # everyone who signed the word teaches it: nobody left to judge it on
+                continue
             orders = [rng.permutation(np.flatnonzero((truth == word) & (hid.session == s))) for s in group]
             for n in shots:
                 chosen = choose_examples(orders, n)
