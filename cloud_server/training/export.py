@@ -48,30 +48,18 @@ def embedding_and_logits(model):
 
 
 def export_saved_model(model, folder: Path, frames: int, feature_dim: int) -> None:
-    """Write ``folder/saved_model`` with a 'serving_default' signature: features -> logits, embedding.
-
-    ``model`` may be a list of models of one vocabulary (an ensemble): the logits are their mean and
-    the embedding their embeddings side by side, so the logits stay a linear function of the
-    embedding (what enrolment fits against).
-    """
+    """Write ``folder/saved_model`` with a 'serving_default' signature: features -> logits, embedding."""
     import keras
     import tensorflow as tf
 
-    models = list(model) if isinstance(model, list | tuple) else [model]
-    fns = [embedding_and_logits(m) for m in models]
+    fn = embedding_and_logits(model)
 
     def serve(features):
-        outs = [fn(features) for fn in fns]
-        if len(outs) == 1:
-            emb, logits = outs[0]
-        else:
-            emb = keras.ops.concatenate([e for e, _ in outs], axis=-1)
-            logits = keras.ops.mean(keras.ops.stack([lg for _, lg in outs]), axis=0)
+        emb, logits = fn(features)
         return {"logits": logits, "embedding": emb}
 
     archive = keras.export.ExportArchive()
-    for m in models:
-        archive.track(m)
+    archive.track(model)
     archive.add_endpoint(
         name="serving_default",
         fn=serve,

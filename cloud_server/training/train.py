@@ -69,9 +69,6 @@ class TrainConfig:
     # held-out people of the word vocabulary, 0.845 -> 0.862, 0.834 -> 0.840, 0.777 -> 0.785 (three
     # seeds), for twice the training time (docs/benchmarks.md).
     refit: bool = True
-    # With refit, ship both models, logits averaged: the first (trained on four fifths of the people)
-    # and the refit one. No extra training; twice the model's size and time a window.
-    ensemble: bool = False
 
 
 def threshold_basis(val_windows: int, no_sign_label: str | None) -> str:
@@ -333,7 +330,6 @@ def train_bundle(
             if answered.any()
             else ThresholdChoice(0.0, "default: nothing held out", 0, 0, {})
         )
-        first = model
         if refit:  # the calibration above stays: it was measured on people the first model never saw
             model, refit_history, left_out = _fit(ds, spec, config, n, epochs, None, [Progress(epochs, total)])
             history.update({f"refit_{k}": v for k, v in refit_history.items()})
@@ -353,9 +349,7 @@ def train_bundle(
             # the best net on the pooled windows, for comparison: a few people's blocks can raise it
             | {"pooled": kiosk_threshold(val_probs[answered], val.y[answered], no_sign) if answered.any() else None},
         }
-        ensemble = refit and config.ensemble
-        metrics["ensemble"] = ["first", "refit"] if ensemble else None
-        export_saved_model([first, model] if ensemble else model, tmp, spec.frames, feature_dim(spec))
+        export_saved_model(model, tmp, spec.frames, feature_dim(spec))
         export_tflite(tmp)
         sample = x_val[:64] if len(val) else plain_features(train.subset(np.arange(min(64, len(train)))), spec)
         metrics["export"] = agreement(tmp, sample)
