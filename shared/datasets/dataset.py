@@ -66,7 +66,7 @@ class Dataset:
         missing = [n for n in names if n not in self.classes]
         if missing:
             raise DatasetError(
-                f"classes not in the dataset: {', '.join(_with_close_match(n, self.classes) for n in missing)}; "
+                f"classes not in the dataset: {', '.join(suggest(n, self.classes) for n in missing)}; "
                 f"its classes: {', '.join(self.classes)}"
             )
         lookup = {self.classes.index(n): i for i, n in enumerate(names)}
@@ -77,7 +77,7 @@ class Dataset:
         return sub
 
 
-def _with_close_match(name: str, known: list[str]) -> str:
+def suggest(name: str, known: list[str]) -> str:
     """``name``, with "(did you mean 'x'?)" when one of ``known`` is close to it (a typo)."""
     close = difflib.get_close_matches(name, known, n=1)
     return f"{name} (did you mean {close[0]!r}?)" if close else name

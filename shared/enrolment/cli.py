@@ -5,17 +5,50 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from shared.app import cli_args as a
 from shared.model.bundle import check_name
 
 NAME = a.checked(check_name, "version")  # as the manifest and the registry accept it
 
 
+def pick_examples(paths: list[Path], sessions: list[str] | None, classes: list[str] | None, per_sign: int | None):
+    """The example files merged, keeping only ``sessions`` (people, as the files name them), ``classes``
+    and the first ``per_sign`` sequences of each sign; a name found in no file fails in one line."""
+    from shared.app.errors import DatasetError
+    from shared.datasets.dataset import load_dataset, merge, suggest
+
+    loaded = [(Path(p).stem, load_dataset(p)) for p in paths]  # a bad file fails here, in one line
+    for option, wanted, names in (("--sessions", sessions, "session"), ("--classes", classes, "labels")):
+        known = sorted({str(v) for _, ds in loaded for v in getattr(ds, names)})
+        missing = [suggest(w, known) for w in wanted or [] if w not in known]
+        if missing:
+            shown = ", ".join(known[:12]) + (f" ... ({len(known)} in all)" if len(known) > 12 else "")
+            raise DatasetError(f"{option}: {', '.join(missing)} not in the examples (they have: {shown})")
+    picked = []
+    for name, ds in loaded:
+        keep = np.ones(len(ds), bool)
+        if sessions:
+            keep &= np.isin(ds.session, sessions)
+        if classes:
+            keep &= np.isin(ds.labels, classes)
+        if per_sign:
+            rows = np.flatnonzero(keep)
+            first = {c: rows[ds.labels[rows] == c][:per_sign] for c in np.unique(ds.labels[rows])}
+            keep = np.isin(np.arange(len(ds)), np.concatenate([*first.values(), np.zeros(0, int)]))
+        if keep.any():
+            sub = ds.subset(keep)
+            picked.append((name, sub.select_classes([c for c in sub.classes if (sub.labels == c).any()])))
+    if not picked:
+        raise DatasetError("no example is left after --sessions / --classes")
+    return merge(picked)
+
+
 def cmd_enroll(args: argparse.Namespace) -> None:
-    from shared.datasets.dataset import load_many
     from shared.enrolment.bundle import enroll_bundle
 
-    examples = load_many(args.examples)  # a bad file fails here, in one line
+    examples = pick_examples(args.examples, args.sessions, args.classes, args.per_sign)
     done = enroll_bundle(args.model, examples, args.out, args.replace, args.signing_key, args.version)
     m = done.manifest
     for r in done.enrolment.resemblances:
@@ -44,6 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="dataset .npz of the new signs (repeatable; each sequence one example, at least 3 per sign)",
     )
+    p.add_argument(
+        "--sessions",
+        type=lambda v: v.split(","),
+        help="comma-separated people (sessions) whose recordings are the examples (default: all)",
+    )
+    p.add_argument(
+        "--classes",
+        type=lambda v: v.split(","),
+        help="comma-separated signs of the examples to enrol (default: every sign in them)",
+    )
+    p.add_argument("--per-sign", type=a.positive,
+                   help="at most this many examples of each sign, the first in file order (default: all)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="the new bundle folder (must not exist)")
     p.add_argument("--replace", action="store_true", help="replace enrolled signs of the same name")
     p.add_argument("--version", type=NAME, help="the new version (default: the time, as train names them)")

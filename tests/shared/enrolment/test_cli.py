@@ -120,3 +120,28 @@ def test_refusals_are_one_line_and_write_nothing(msl_bundle, please, sign_data, 
     again = ["enroll", "--model", str(first), "--examples", str(examples), "--out", str(tmp_path / "again")]
     assert "already enrolled" in _refused(again, capsys)
     assert main([*again, "--replace"]) == 0
+
+
+def test_examples_are_picked_by_person_sign_and_count_out_of_a_larger_file(msl_bundle, sign_data, tmp_path, capsys):
+    from shared.model.bundle import load_manifest
+
+    ds = load_dataset(sign_data / "landmarks" / "asl_many_signers.npz")
+    rows = np.flatnonzero(np.isin(ds.labels, [WORD, "thanks"]))
+    people, counts = np.unique(ds.session[ds.labels == WORD], return_counts=True)
+    teacher, other = people[np.argsort(counts)[-2:]]
+    recorded = ds.subset(rows[np.isin(ds.session[rows], [teacher, other])]).select_classes([WORD, "thanks"])
+    save_dataset(tmp_path / "recorded.npz", recorded)
+    base = ["enroll", "--model", str(msl_bundle), "--examples", str(tmp_path / "recorded.npz")]
+
+    new = tmp_path / "new"
+    pick = ["--sessions", str(teacher), "--classes", WORD, "--per-sign", "5"]
+    assert main([*base, *pick, "--out", str(new)]) == 0
+    m = load_manifest(new)
+    assert m.enrolled == [WORD] and m.metrics["enrolled"]["signs"][WORD]["examples"] == 5
+
+    err = _refused([*base, "--sessions", str(teacher)[:-1] + "#", "--out", str(tmp_path / "x")], capsys)
+    assert err.startswith("signstream enroll: error: --sessions: ") and "did you mean" in err
+    assert "they have: " in err and str(other) in err
+    err = _refused([*base, "--classes", "plese", "--out", str(tmp_path / "x")], capsys)
+    assert "--classes: plese (did you mean 'please'?) not in the examples" in err
+    assert not (tmp_path / "x").exists()
