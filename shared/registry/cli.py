@@ -93,9 +93,11 @@ def run_pull(args: argparse.Namespace) -> None:
     if args.dataset:
         if not args.version:
             raise RegistryCliError("pull --dataset needs a VERSION")
+        before = {p for p in Path(args.out).rglob("*") if p.is_file()} if Path(args.out).is_dir() else None
         out = registry.pull_dataset(args.name, args.version, args.out)
         reviews = sorted((out / "reviews").glob("*.jsonl")) if (out / "reviews").is_dir() else []
-        print(f"pulled dataset {args.name} {args.version} into {out}"
+        added = "" if before is None else f" ({len({p for p in out.rglob('*') if p.is_file()} - before)} new files)"
+        print(f"pulled dataset {args.name} {args.version} into {out}{added}"
               + (f" with {len(reviews)} reviews in {out / 'reviews'}" if reviews else ""))  # fmt: skip
         return
     out = registry.pull(args.name, args.version, args.out, settings.public_key)

@@ -570,16 +570,19 @@ class Registry:
     def pull_dataset(self, name: str, version: str, out: str | Path) -> Path:
         """Download a dataset version into the folder ``out`` (same temp-and-rename rules as ``pull``).
 
-        Its reviews come too, as ``out/reviews/<sha256>.jsonl``, each checked against its sha256.
+        Its reviews come too, as ``out/reviews/<sha256>.jsonl``, each checked against its sha256. Into a
+        folder that exists (the same version pulled before, say, and reviewed since) only the files it
+        lacks are fetched; a file there that differs from the registry's is never overwritten (refused),
+        and files the version does not list are left alone.
         """
         out = Path(out)
         with _folder_lock(out), _local_disk(out.parent):
-            if out.exists():
-                raise RegistryError(f"{out} already exists; not overwriting it")
             manifest = self._dataset_manifest(name, version)
             files = dict(manifest.files)
             for review in self.list_reviews(name, version):
                 files[f"{REVIEWS}/{review.sha256}.jsonl"] = FileEntry(sha256=review.sha256, size=review.size)
+            if out.exists():
+                files = self._missing_in(out, files, f"dataset {name} {version}")
             partial = out.parent / f".{out.name}.partial"
             try:
                 self._fetch(f"{DATASETS}/{name}/{version}", files, partial, f"pull {name} {version}")
@@ -587,8 +590,33 @@ class Registry:
                 shutil.rmtree(partial, ignore_errors=True)
                 raise
             partial.chmod(0o755)
-            os.rename(partial, out)
+            if not out.exists():
+                os.rename(partial, out)
+                return out
+            for rel in sorted(files):  # each missing file moved in; nothing there is replaced
+                dest = out / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.link(partial / rel, dest)  # FileExistsError rather than overwrite
+            shutil.rmtree(partial)
         return out
+
+    @staticmethod
+    def _missing_in(folder: Path, files: dict[str, FileEntry], what: str) -> dict[str, FileEntry]:
+        """The listed files ``folder`` lacks; RegistryError if one it has differs (never overwritten)."""
+        if not folder.is_dir():
+            raise RegistryError(f"{folder} exists and is not a folder; not overwriting it")
+        missing = {}
+        for rel, entry in files.items():
+            if not _safe_relative(rel):
+                raise BundleError(f"{what}: manifest lists an unsafe path {rel!r}")
+            p = folder / rel
+            if not p.exists():
+                missing[rel] = entry
+            elif not (p.is_file() and p.stat().st_size == entry.size and sha256_file(p) == entry.sha256):
+                raise RegistryError(
+                    f"{p} differs from {what} in the registry; not overwriting it (pull into another folder)"
+                )
+        return missing
 
     def _current_version(self, name: str, public_key: str | Path | None = None) -> str:
         pointer = self.current(name, public_key)

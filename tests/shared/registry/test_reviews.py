@@ -68,6 +68,33 @@ def test_two_reviews_of_one_version_both_come(registry: Registry, synth_path, tm
     )
 
 
+def test_a_review_pushed_later_is_pulled_into_the_folder_already_there(registry: Registry, synth_path, tmp_path):
+    from shared.registry.registry import RegistryError
+
+    registry.push_dataset(synth_path, version="v1")
+    first = write_review(tmp_path / "a.jsonl", drop("synth:signer1", "wave"))
+    registry.push_review(first, "synth", "v1")
+    out = registry.pull_dataset("synth", "v1", tmp_path / "pulled")
+    data = next(p for p in out.iterdir() if p.suffix == ".npz")
+    inode = data.stat().st_ino
+    (out / "notes.txt").write_text("mine")  # the operator's own file beside the data
+    second = write_review(tmp_path / "b.jsonl", drop("synth:signer3", "push"))
+    registry.push_review(second, "synth", "v1")
+    assert registry.pull_dataset("synth", "v1", out) == out
+    assert sorted(p.read_bytes() for p in (out / "reviews").iterdir()) == sorted(
+        [first.read_bytes(), second.read_bytes()]
+    )
+    assert data.stat().st_ino == inode and (out / "notes.txt").read_text() == "mine"  # nothing replaced
+    assert not list(tmp_path.glob(".pulled.partial"))
+
+    data.write_bytes(data.read_bytes()[:-1])  # changed here: never overwritten by a pull
+    third = write_review(tmp_path / "c.jsonl", drop("synth:signer2", "push"))
+    registry.push_review(third, "synth", "v1")
+    with pytest.raises(RegistryError, match="differs from dataset synth v1 in the registry; not overwriting it"):
+        registry.pull_dataset("synth", "v1", out)
+    assert len(list((out / "reviews").iterdir())) == 2
+
+
 def test_a_tampered_review_aborts_the_pull(registry: Registry, synth_path, tmp_path):
     registry.push_dataset(synth_path, version="v1")
     review = write_review(tmp_path / "r.jsonl", drop("synth:signer1", "wave"))
