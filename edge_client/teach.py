@@ -191,7 +191,7 @@ class Teacher:
         name = name.strip()
         if name not in self._state()["signs"]:
             raise TeachError(f"{name!r} is not a sign taught at this kiosk: teach it first")
-        self._model()
+        self._model()  # a kiosk without a local model has nothing to teach (TeachError)
         session = (session or self.session).strip() or self.session
         with self._lock:
             self.draft = Draft(name, examples, session, adding=True)
