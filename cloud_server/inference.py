@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.app.errors import BundleError
+from shared.app.native_notices import import_quietly
 from shared.model.bundle import SAVED_MODEL_DIR, TFLITE_FLOAT
 from shared.model.predictor import LogitsRunner
 from shared.model.tflite import EMBEDDING_OUTPUT, LOGITS_OUTPUT, TFLiteRunner
@@ -26,7 +27,7 @@ def configure_tensorflow(threads: int) -> None:
     with 2 workers, one thread each halved the CPU per model call at batch 16 (8.6 -> 4.0 ms,
     docs/benchmarks.md): the workers, not TensorFlow, give the parallelism.
     """
-    import tensorflow as tf
+    tf = import_quietly("tensorflow")
 
     threading = tf.config.threading
     if threading.get_intra_op_parallelism_threads() == threads == threading.get_inter_op_parallelism_threads():
@@ -42,7 +43,7 @@ class SavedModelRunner:
     """Logits from a SavedModel's serving signature: (N, frames, F) float32 -> (N, C) float32."""
 
     def __init__(self, bundle_dir: str | Path) -> None:
-        import tensorflow as tf
+        tf = import_quietly("tensorflow")
 
         path = Path(bundle_dir) / SAVED_MODEL_DIR
         try:

@@ -15,6 +15,7 @@ from cloud_server.training.noise import SuspectBlock, suspect_blocks
 from cloud_server.training.split import check_split, holdout_sessions
 from shared.app.atomic import atomic_dir
 from shared.app.errors import DatasetError, SpecMismatchError
+from shared.app.native_notices import import_quietly
 from shared.contract.normalize import clip_windows, feature_dim, feature_mirror, features_batch
 from shared.contract.spec import MAX_FPS, FeatureSpec
 from shared.datasets.augment import augment
@@ -281,6 +282,7 @@ def train_bundle(
     train_mask, val_mask = holdout_sessions(ds, config.val_fraction, config.seed)
     for warning in check_split(ds, train_mask, val_mask):  # a refused split fails here, before TensorFlow loads
         log.warning("%s", warning)
+    import_quietly("tensorflow")  # its start-up notices kept off stderr
     import keras
     import tensorflow as tf
 

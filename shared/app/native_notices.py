@@ -11,6 +11,7 @@ line (a native error, a Python thread's log line written meanwhile) is written t
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -56,3 +57,16 @@ def native_notices_dropped() -> Iterator[None]:
             rest = drop_notices(held.read().decode("utf-8", "replace"))
             if rest:
                 os.write(2, rest.encode())
+
+
+def import_quietly(name: str):
+    """``importlib.import_module(name)`` with the native notices of its first import dropped.
+
+    TensorFlow (imported by MediaPipe too, when installed) logs ``I0000 ... port.cc:153] oneDNN custom
+    operations are on`` on CPUs where oneDNN's optimisations are on by default (AVX-512, AMX), after
+    absl's "All log messages before absl::InitializeLog()"; TF_CPP_MIN_LOG_LEVEL does not silence them.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    with native_notices_dropped():
+        return importlib.import_module(name)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from shared.app.native_notices import import_quietly
+
 # The ARMv8.1/8.2 features the library was built with, as /proc/cpuinfo names them:
 # LSE atomics, dot product, half-precision arithmetic (scalar and vector), RCpc loads, RDM.
 MEDIAPIPE_AARCH64_FEATURES = frozenset({"atomics", "asimddp", "fphp", "asimdhp", "lrcpc", "asimdrdm"})
@@ -46,7 +48,7 @@ def choose_backend(requested: str = "auto", machine: str | None = None, cpuinfo:
     if mediapipe_missing(machine, cpuinfo):
         return "litert"
     try:
-        import mediapipe  # noqa: F401
+        import_quietly("mediapipe")
     except ImportError:
         return "litert"
     return "mediapipe"

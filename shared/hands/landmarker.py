@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.app.native_notices import native_notices_dropped
+from shared.app.native_notices import import_quietly, native_notices_dropped
 from shared.contract.handedness import HAND_DIM, mirror, slot_for
 from shared.contract.spec import RAW_DIM
 from shared.hands.cpu import choose_backend
@@ -53,6 +53,7 @@ class HandLandmarks:
         if self.backend == "litert":
             self._landmarker = LiteRTHandLandmarker(task, 2, min_detection, min_presence, min_tracking)
         else:
+            import_quietly("mediapipe.tasks.python.vision")  # it imports TensorFlow when that is installed
             from mediapipe.tasks.python.core.base_options import BaseOptions
             from mediapipe.tasks.python.vision import HandLandmarker, HandLandmarkerOptions, RunningMode
 

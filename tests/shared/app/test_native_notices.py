@@ -69,3 +69,18 @@ def test_the_litert_hand_landmarker_starts_without_a_word_on_stderr():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr == ""
+
+
+def test_a_first_import_keeps_its_notices_off_stderr_and_nothing_else(tmp_path, monkeypatch, capfd):
+    from shared.app.native_notices import import_quietly
+
+    (tmp_path / "noisy_native.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1796669558.335989   13207 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'a real error\\n')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = import_quietly("noisy_native")
+    assert module.__name__ == "noisy_native" and import_quietly("noisy_native") is module
+    assert capfd.readouterr().err == "a real error\n"
