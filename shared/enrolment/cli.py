@@ -27,22 +27,24 @@ def pick_examples(paths: list[Path], sessions: list[str] | None, classes: list[s
             shown = ", ".join(known[:12]) + (f" ... ({len(known)} in all)" if len(known) > 12 else "")
             raise DatasetError(f"{option}: {', '.join(missing)} not in the examples (they have: {shown})")
     picked = []
-    for name, ds in loaded:
+    for name, ds in loaded:  # people and signs by the files' own names, before merge prefixes the sessions
         keep = np.ones(len(ds), bool)
         if sessions:
             keep &= np.isin(ds.session, sessions)
         if classes:
             keep &= np.isin(ds.labels, classes)
-        if per_sign:
-            rows = np.flatnonzero(keep)
-            first = {c: rows[ds.labels[rows] == c][:per_sign] for c in np.unique(ds.labels[rows])}
-            keep = np.isin(np.arange(len(ds)), np.concatenate([*first.values(), np.zeros(0, int)]))
         if keep.any():
             sub = ds.subset(keep)
             picked.append((name, sub.select_classes([c for c in sub.classes if (sub.labels == c).any()])))
     if not picked:
         raise DatasetError("no example is left after --sessions / --classes")
-    return merge(picked)
+    merged = merge(picked)
+    if per_sign:  # the first of each sign over all the files, in file order
+        keep = np.zeros(len(merged), bool)
+        for c in range(len(merged.classes)):
+            keep[np.flatnonzero(merged.y == c)[:per_sign]] = True
+        merged = merged.subset(keep)
+    return merged
 
 
 def cmd_enroll(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ The base is the MSL model of tests/conftest.py (five Mexican signs, one signer);
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -138,6 +139,10 @@ def test_examples_are_picked_by_person_sign_and_count_out_of_a_larger_file(msl_b
     assert main([*base, *pick, "--out", str(new)]) == 0
     m = load_manifest(new)
     assert m.enrolled == [WORD] and m.metrics["enrolled"]["signs"][WORD]["examples"] == 5
+    shutil.copy(tmp_path / "recorded.npz", tmp_path / "again.npz")  # --per-sign counts over every file
+    both = [*base, "--examples", str(tmp_path / "again.npz"), *pick, "--out", str(tmp_path / "both")]
+    assert main(both) == 0
+    assert load_manifest(tmp_path / "both").metrics["enrolled"]["signs"][WORD]["examples"] == 5
 
     err = _refused([*base, "--sessions", str(teacher)[:-1] + "#", "--out", str(tmp_path / "x")], capsys)
     assert err.startswith("signstream enroll: error: --sessions: ") and "did you mean" in err
