@@ -93,6 +93,12 @@ def example_files(info: dict[str, Any]) -> list[tuple[str, str]]:
     return [(info["examples"], info["session"])] + [(m["examples"], m["session"]) for m in info.get("more", [])]
 
 
+def _check_wanted(examples: int) -> None:
+    """TeachError unless a draft may want ``examples`` examples."""
+    if not MIN_EXAMPLES <= examples <= 20:
+        raise TeachError(f"examples must be between {MIN_EXAMPLES} and 20, got {examples}")
+
+
 class Teacher:
     """The kiosk's enrolment service (see the module).
 
@@ -169,8 +175,7 @@ class Teacher:
 
     def start(self, name: str, examples: int = DEFAULT_EXAMPLES, session: str | None = None) -> dict[str, Any]:
         """Begin a draft for ``name`` (replacing any draft); refused for a name the model already answers."""
-        if not 1 <= examples <= 20 or examples < MIN_EXAMPLES:
-            raise TeachError(f"examples must be between {MIN_EXAMPLES} and 20, got {examples}")
+        _check_wanted(examples)
         name = name.strip()
         manifest = self._model().manifest
         try:
@@ -178,23 +183,25 @@ class Teacher:
         except EnrollError as err:
             error = NameTakenError if name in manifest.labels else TeachError
             raise error(str(err).replace("; pass --replace to replace it", "")) from err
-        session = (session or self.session).strip() or self.session
-        with self._lock:
-            self.draft = Draft(name, examples, session)
-        return self.describe()
+        return self._begin(Draft(name, examples, self._person(session)))
 
     def more(self, name: str, examples: int = DEFAULT_EXAMPLES, session: str | None = None) -> dict[str, Any]:
         """Begin a draft of more examples for ``name``, a sign taught here (from ``session``, another person);
         ``use`` then enrols it from all its examples."""
-        if not MIN_EXAMPLES <= examples <= 20:
-            raise TeachError(f"examples must be between {MIN_EXAMPLES} and 20, got {examples}")
+        _check_wanted(examples)
         name = name.strip()
         if name not in self._state()["signs"]:
             raise TeachError(f"{name!r} is not a sign taught at this kiosk: teach it first")
         self._model()  # a kiosk without a local model has nothing to teach (TeachError)
-        session = (session or self.session).strip() or self.session
+        return self._begin(Draft(name, examples, self._person(session), adding=True))
+
+    def _person(self, session: str | None) -> str:
+        """Who signs: the name typed, else the kiosk's default session."""
+        return (session or self.session).strip() or self.session
+
+    def _begin(self, draft: Draft) -> dict[str, Any]:
         with self._lock:
-            self.draft = Draft(name, examples, session, adding=True)
+            self.draft = draft
         return self.describe()
 
     def _need_draft(self) -> Draft:

@@ -228,6 +228,11 @@ def _files_digest(files: dict[str, FileEntry]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _matches(path: Path, entry: FileEntry) -> bool:
+    """``path`` is a file with the size and sha256 ``entry`` lists."""
+    return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
+
+
 def _safe_relative(rel: str) -> bool:
     p = Path(rel)
     return bool(rel) and not p.is_absolute() and ".." not in p.parts and rel == p.as_posix()
@@ -612,7 +617,7 @@ class Registry:
             p = folder / rel
             if not p.exists():
                 missing[rel] = entry
-            elif not (p.is_file() and p.stat().st_size == entry.size and sha256_file(p) == entry.sha256):
+            elif not _matches(p, entry):
                 raise RegistryError(
                     f"{p} differs from {what} in the registry; not overwriting it (pull into another folder)"
                 )
@@ -686,7 +691,7 @@ class Registry:
         todo = []
         for rel, entry in files.items():
             p = partial / rel
-            if not (p.is_file() and p.stat().st_size == entry.size and sha256_file(p) == entry.sha256):
+            if not _matches(p, entry):
                 todo.append(rel)
         log.info("%s: %d of %d files to fetch", description, len(todo), len(files))
         bar = self.progress(description, sum(files[rel].size for rel in todo))
