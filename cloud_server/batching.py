@@ -1,9 +1,11 @@
 """The model stage of a worker: a bounded queue in front of one model thread, with micro-batching.
 
 Request threads ``submit`` their windows and wait. One thread takes everything queued (up to
-``max_batch`` windows), optionally waits ``window_s`` for more, reads the current model once and
-runs the whole batch through it: every answer in a batch comes from one model version. A full
-queue refuses at once (the caller answers 503 with Retry-After) instead of piling up latency.
+``max_batch`` windows), waits up to ``window_s`` for more while another request of this worker is
+being served (inside ``serving()``) and not in the batch, reads the current model once and runs the
+whole batch through it: every answer in a batch comes from one model version. A lone request is never
+held back for company that cannot come. A full queue refuses at once (the caller answers 503 with
+Retry-After) instead of piling up latency.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +25,8 @@ from shared.app.errors import NotReadyError, OverloadedError
 from shared.contract.protocol import Prediction
 
 log = logging.getLogger(__name__)
+
+POLL_S = 0.0005  # how often a batch waiting for company looks again whether any can still come
 
 
 @dataclass
@@ -54,6 +59,21 @@ class Batcher:
         self._on_batch = on_batch
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._serving = 0  # requests inside serving()
+        self._serving_lock = threading.Lock()
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Marks a request being served, from its body to its answer: while one is and its windows are
+        not in the batch being formed, the batch waits for them (up to the window); a lone request
+        does not wait at all."""
+        with self._serving_lock:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._serving_lock:
+                self._serving -= 1
 
     def submit(self, windows: list[np.ndarray], k: int) -> tuple[LoadedModel, list[Prediction]]:
         """Answers for ``windows`` (each (T, 126)) and the model that gave them; blocks until done."""
@@ -84,10 +104,15 @@ class Batcher:
         deadline = time.monotonic() + self._window_s
         while n < self._max_batch:
             try:
-                remaining = deadline - time.monotonic()
-                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                job = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._serving <= len(jobs):  # nobody else is being served here
+                    break
+                try:
+                    job = self._queue.get(timeout=min(remaining, POLL_S))
+                except queue.Empty:
+                    continue
             jobs.append(job)
             n += len(job.windows)
         return jobs
@@ -140,6 +165,10 @@ class Unbatched:
         self._holder = holder
         self._slots = threading.BoundedSemaphore(max_queue)
         self._on_batch = on_batch
+
+    def serving(self):
+        """Nothing to wait for: each request runs the model itself."""
+        return nullcontext()
 
     def submit(self, windows: list[np.ndarray], k: int) -> tuple[LoadedModel, list[Prediction]]:
         if not self._slots.acquire(blocking=False):

@@ -60,7 +60,13 @@ class ServerSettings(FollowSettings):
         1000, ge=8, le=100_000, description="Open connections per worker; when full, the longest idle one makes room."
     )
     batching: bool = Field(True, description="Run concurrent requests through the model as one batch.")
-    batch_window_ms: float = Field(2.0, ge=0, le=100, description="Extra wait for more requests to batch (ms).")
+    batch_window_ms: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="Longest wait for more requests to join a batch while another request of the worker is "
+        "being served (ms); a lone request never waits.",
+    )
     max_batch: int = Field(32, ge=1, le=1024, description="Most windows in one model call.")
     max_queue: int = Field(64, ge=1, description="Requests waiting for the model per worker before 503s.")
     rate_limit: float = Field(200.0, ge=0, description="Requests per second per API key (0: no limit).")

@@ -26,12 +26,13 @@ def predict_blueprint(settings: ServerSettings, c: Collaborators) -> Blueprint:
     @bp.post("/predict")
     def predict() -> Response:
         try:
-            windows = windows_from_body(read_body(settings.max_body_bytes), request.content_type or "")
-            if c.holder.current is None:
-                raise not_ready()
-            # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must not
-            # change with a model swap, and the document cannot know how many labels the next model has.
-            model, preds = c.batcher.submit(windows.windows, windows.top_k or settings.default_top_k)
+            with c.batcher.serving():  # a batch being formed waits for this request, never for nobody
+                windows = windows_from_body(read_body(settings.max_body_bytes), request.content_type or "")
+                if c.holder.current is None:
+                    raise not_ready()
+                # A top_k over the model's labels gets them all (predict_windows clamps): what is valid must
+                # not change with a model swap, and the document cannot know how many labels the next model has.
+                model, preds = c.batcher.submit(windows.windows, windows.top_k or settings.default_top_k)
         except OverloadedError:
             c.metrics.shed.inc()
             raise

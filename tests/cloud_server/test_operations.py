@@ -201,6 +201,37 @@ def test_batcher_batches_concurrent_callers_and_answers_each_its_own():
     assert max(sizes) > 3  # at least one model call served several callers
 
 
+def test_a_batch_waits_for_a_request_being_served_and_never_for_nobody():
+    holder = ModelHolder(loader=lambda p: model("1", ["a", "b"]))
+    holder.load("x")
+    sizes = []
+    batcher = Batcher(holder, max_batch=32, window_s=0.3, on_batch=sizes.append)
+    w = [np.full((30, 126), 0.1, np.float32)]
+    started = time.perf_counter()
+    for _ in range(3):  # a lone caller: nobody else is being served, so no window is waited (3 x 0.3 s before)
+        with batcher.serving():
+            batcher.submit(w, 1)
+    assert time.perf_counter() - started < 0.3 and sizes == [1, 1, 1]
+
+    sizes.clear()
+    reading = threading.Event()
+
+    def on_its_way():
+        with batcher.serving():
+            reading.set()
+            time.sleep(0.1)  # still reading its body when the other request reaches the model
+            batcher.submit(w, 1)
+
+    t = threading.Thread(target=on_its_way)
+    t.start()
+    assert reading.wait(5)
+    with batcher.serving():
+        batcher.submit(w, 1)
+    t.join(5)
+    assert sizes == [2]  # the batch waited for the request on its way
+    assert batcher._serving == 0
+
+
 def test_batcher_refuses_when_full():
     holder = ModelHolder(loader=lambda p: model("1", ["a", "b"], delay=0.5))
     holder.load("x")
