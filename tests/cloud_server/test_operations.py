@@ -232,6 +232,14 @@ def test_a_batch_waits_for_a_request_being_served_and_never_for_nobody():
     assert batcher._serving == 0
 
 
+def test_without_batching_each_request_runs_the_model_itself_through_the_same_route(tmp_path):
+    holder = ModelHolder(loader=lambda p: model("1", ["a", "b"]))
+    holder.load("x")
+    app = create_app(ServerSettings(model_dir=tmp_path, no_auth=True, batching=False), holder)
+    r = app.test_client().post("/predict", json={"sequence": window()})
+    assert r.status_code == 200 and r.get_json()["label"] in {"a", "b"}
+
+
 def test_batcher_refuses_when_full():
     holder = ModelHolder(loader=lambda p: model("1", ["a", "b"], delay=0.5))
     holder.load("x")
