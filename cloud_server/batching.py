@@ -1,11 +1,11 @@
 """The model stage of a worker: a bounded queue in front of one model thread, with micro-batching.
 
 Request threads ``submit`` their windows and wait. One thread takes everything queued (up to
-``max_batch`` windows), waits up to ``window_s`` for more while another request of this worker is
-being served (inside ``serving()``) and not in the batch, reads the current model once and runs the
-whole batch through it: every answer in a batch comes from one model version. A lone request is never
-held back for company that cannot come. A full queue refuses at once (the caller answers 503 with
-Retry-After) instead of piling up latency.
+``max_batch`` windows), waits up to ``window_s`` for more while the worker is busy (recent batches
+had company) or, for a lone client, only while another request is being served (inside
+``serving()``), reads the current model once and runs the whole batch through it: every answer in a
+batch comes from one model version. A lone client is never held back for company that cannot come. A
+full queue refuses at once (the caller answers 503 with Retry-After) instead of piling up latency.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from shared.contract.protocol import Prediction
 log = logging.getLogger(__name__)
 
 POLL_S = 0.0005  # how often a batch waiting for company looks again whether any can still come
+COMPANY_WEIGHT = 0.1  # weight of the latest batch in the moving share of batches with company
+LONE = 0.05  # below this share of batches with company, a batch with nobody else being served runs at once
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Batcher:
         self._start_lock = threading.Lock()
         self._serving = 0  # requests inside serving()
         self._serving_lock = threading.Lock()
+        self._company = 0.0  # moving share of recent batches that held more than one request
 
     @contextmanager
     def serving(self) -> Iterator[None]:
@@ -107,14 +110,25 @@ class Batcher:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._serving <= len(jobs):  # nobody else is being served here
+                if remaining <= 0:
+                    break
+                # Busy (recent batches had company): the whole window, one wait. Under load a request
+                # is mostly outside the route (read, queued for a thread, written); with CPU hogs,
+                # waiting only for requests in the route halved the batches and doubled p99
+                # (docs/benchmarks.md). A lone client: wait only while someone else is being served.
+                if self._company >= LONE:
+                    wait = remaining
+                elif self._serving > len(jobs):
+                    wait = min(remaining, POLL_S)
+                else:
                     break
                 try:
-                    job = self._queue.get(timeout=min(remaining, POLL_S))
+                    job = self._queue.get(timeout=wait)
                 except queue.Empty:
                     continue
             jobs.append(job)
             n += len(job.windows)
+        self._company = (1 - COMPANY_WEIGHT) * self._company + COMPANY_WEIGHT * (len(jobs) > 1)
         return jobs
 
     def _loop(self) -> None:

@@ -64,8 +64,8 @@ class ServerSettings(FollowSettings):
         2.0,
         ge=0,
         le=100,
-        description="Longest wait for more requests to join a batch while another request of the worker is "
-        "being served (ms); a lone request never waits.",
+        description="Longest wait for more requests to join a batch while the worker is busy (ms); a lone "
+        "client never waits.",
     )
     max_batch: int = Field(32, ge=1, le=1024, description="Most windows in one model call.")
     max_queue: int = Field(64, ge=1, description="Requests waiting for the model per worker before 503s.")
