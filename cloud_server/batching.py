@@ -67,9 +67,9 @@ class Batcher:
 
     @contextmanager
     def serving(self) -> Iterator[None]:
-        """Marks a request being served, from its body to its answer: while one is and its windows are
-        not in the batch being formed, the batch waits for them (up to the window); a lone request
-        does not wait at all."""
+        """Marks a request being served, from its body to its answer. When the worker is not busy, a
+        batch waits (up to the window) only while such a request is not in it, so a lone client never
+        waits; a busy worker's batch waits the whole window regardless (``_collect``)."""
         with self._serving_lock:
             self._serving += 1
         try:
