@@ -41,7 +41,7 @@ def bench_model(bundle: Path, repeats: int = 200) -> dict:
     manifest = load_manifest(bundle)
     rng = np.random.default_rng(0)
     x32 = rng.normal(size=(32, manifest.spec.frames, feature_dim(manifest.spec))).astype(np.float32)
-    sm = SavedModelRunner(bundle)
+    sm = SavedModelRunner(bundle, threads=1)
     out = {
         "bundle_bytes": sum(e.size for e in manifest.files.values()),
         "savedmodel_batch32_ms": _median_ms(lambda: sm.logits(x32), repeats // 4),

@@ -282,17 +282,16 @@ def in_process_throughput(
     """Windows/s of the bundle in one process: shared features + the model, batches of ``batch`` windows.
 
     ``callers`` threads call the model at once (as that many server workers would). With the
-    SavedModel they share one model and TensorFlow gets as many threads (with one caller it keeps its
-    default pools, every core); with "tflite" each caller has its own interpreter of one thread, as
-    each server worker does (LiteRT releases the GIL while it runs).
+    SavedModel they share one model whose calls run in the calling thread, one TensorFlow thread
+    each as in a worker (one caller gets every core); with "tflite" each caller has its own
+    interpreter of one thread, as each server worker does (both release the GIL while they run).
     """
     code = (
         "import sys,threading,time,numpy as np\n"
-        "from cloud_server.inference import configure_tensorflow,runner_factory\n"
+        "from cloud_server.inference import runner_factory\n"
         "from cloud_server.model_holder import load_model\n"
         "b,c,s,rt=int(sys.argv[2]),int(sys.argv[3]),float(sys.argv[4]),sys.argv[5]\n"
-        "rt=='savedmodel' and c>1 and configure_tensorflow(c)\n"
-        "f=runner_factory(rt)\n"
+        "f=runner_factory(rt,0 if c==1 and rt=='savedmodel' else 1)\n"
         "ms=[load_model(sys.argv[1],f)]*c if rt=='savedmodel' else [load_model(sys.argv[1],f) for _ in range(c)]\n"
         "w=[np.random.default_rng(i).uniform(0.2,0.8,(30,126)).astype(np.float32) for i in range(b)]\n"
         "[m.predict(w,3) for m in ms]; n=[0]*c; t0=time.perf_counter()\n"

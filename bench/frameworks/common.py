@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from cloud_server.inference import configure_tensorflow
+from cloud_server.inference import configure_tensorflow, runner_factory
 from cloud_server.model_holder import LoadedModel, load_model
 from shared.contract.protocol import ModelRef, Prediction, PredictResponse
 
@@ -21,7 +21,7 @@ TOP_K = 3  # our server's default_top_k
 def load() -> LoadedModel:
     """The bundle named by ``$SIGNSTREAM_BENCH_BUNDLE``: verified, one TensorFlow thread (as each of our workers)."""
     configure_tensorflow(1)
-    return load_model(os.environ[BUNDLE_ENV])
+    return load_model(os.environ[BUNDLE_ENV], runner_factory("savedmodel", threads=1))
 
 
 def window(value: object) -> np.ndarray:
