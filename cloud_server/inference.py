@@ -56,11 +56,12 @@ class SavedModelRunner:
     """Logits from a SavedModel's serving signature: (N, frames, F) float32 -> (N, C) float32.
 
     The signature's graph runs in a TensorFlow session of its own, in the calling thread, with
-    ``threads`` intra-op threads that never spin. Called eagerly (``tf.saved_model.load(...)
-    .signatures[...]``), each call hands the graph to a pool thread while the caller waits: a batch
-    of 4 windows took 1.3-1.7 ms of CPU back to back and 2.1-3.0 ms with pauses between calls, in the
-    caller's thread 1.0 and 1.3-2.4 ms; served, 15% less server CPU a request (docs/benchmarks.md).
-    Same graph, same files: the answers are equal to float precision (tested).
+    ``threads`` intra-op threads (0: TensorFlow's choice) that never spin. Called eagerly
+    (``tf.saved_model.load(...).signatures[...]``), each call hands the graph to a pool thread while
+    the caller waits: a batch of 4 windows took 1.6 ms of CPU back to back and 2.9 ms with 2 ms
+    pauses between calls, in the caller's thread 0.9 and 1.9 ms; served at 16 clients, 2.63 -> 2.22
+    ms of server CPU a request (medians of paired rounds, docs/benchmarks.md). Same graph, same
+    files: the answers are equal to float precision (tested).
     """
 
     def __init__(self, bundle_dir: str | Path, threads: int = 0) -> None:
