@@ -106,10 +106,6 @@ class SavedModelRunner:
         logits, embeddings = self._both(np.asarray(features, dtype=np.float32))
         return logits, embeddings
 
-    def close(self) -> None:
-        """Free the session now (otherwise when the runner is collected)."""
-        self._session.close()
-
 
 def runner_factory(runtime: str, threads: int = 1) -> Callable[[Path], LogitsRunner]:
     """``bundle folder -> runner`` for ``runtime``: "savedmodel" (TensorFlow) or "tflite" (LiteRT, ``threads``).

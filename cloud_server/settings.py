@@ -39,7 +39,10 @@ class ServerSettings(FollowSettings):
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
     threads: int = Field(4, ge=1, le=64, description="Threads per worker.")
     tf_threads: int = Field(
-        1, ge=1, le=64, description="TensorFlow threads per worker (intra- and inter-op); the workers use the cores."
+        1,
+        ge=1,
+        le=64,
+        description="TensorFlow threads per model call (run in the worker's model thread); the workers use the cores.",
     )
     model_runtime: Literal["savedmodel", "tflite"] = Field(
         "savedmodel",
