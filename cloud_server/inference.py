@@ -17,27 +17,6 @@ from shared.model.predictor import LogitsRunner
 from shared.model.tflite import EMBEDDING_OUTPUT, LOGITS_OUTPUT, TFLiteRunner
 
 SIGNATURE_KEY = "serving_default"
-log = logging.getLogger(__name__)
-
-
-def configure_tensorflow(threads: int) -> None:
-    """Give each worker's TensorFlow ``threads`` threads, before its first model loads.
-
-    TensorFlow's default is a thread pool the size of the machine in every process; with one per
-    gunicorn worker the pools overbook the cores and their threads spin while waiting. On 2 cores
-    with 2 workers, one thread each halved the CPU per model call at batch 16 (8.6 -> 4.0 ms,
-    docs/benchmarks.md): the workers, not TensorFlow, give the parallelism.
-    """
-    tf = import_quietly("tensorflow")
-
-    threading = tf.config.threading
-    if threading.get_intra_op_parallelism_threads() == threads == threading.get_inter_op_parallelism_threads():
-        return
-    try:
-        threading.set_intra_op_parallelism_threads(threads)
-        threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError as err:  # TensorFlow already ran in this process: it keeps its pools
-        log.warning("TensorFlow threads left as they are (%s)", err)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from flask import Flask
 from cloud_server import heap
 from cloud_server.app import create_app
 from cloud_server.devices import DeviceTracker
-from cloud_server.inference import configure_tensorflow, runner_factory
+from cloud_server.inference import runner_factory
 from cloud_server.metrics import Metrics
 from cloud_server.model_holder import ModelHolder, load_model
 from cloud_server.reloader import FolderSource, ModelSource, ModelWatcher, StoreSource
@@ -50,8 +50,6 @@ def configure_logging() -> None:
 def build_app(settings: ServerSettings) -> Flask:
     """The app with its real collaborators, its model loaded (or, from a store, being fetched)."""
     configure_logging()
-    if settings.model_runtime == "savedmodel":
-        configure_tensorflow(settings.tf_threads)
     metrics = Metrics()
 
     def loaded(model, previous) -> None:

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from cloud_server.inference import configure_tensorflow, runner_factory
+from cloud_server.inference import runner_factory
 from cloud_server.model_holder import LoadedModel, load_model
 from shared.contract.protocol import ModelRef, Prediction, PredictResponse
 
@@ -20,7 +20,6 @@ TOP_K = 3  # our server's default_top_k
 
 def load() -> LoadedModel:
     """The bundle named by ``$SIGNSTREAM_BENCH_BUNDLE``: verified, one TensorFlow thread (as each of our workers)."""
-    configure_tensorflow(1)
     return load_model(os.environ[BUNDLE_ENV], runner_factory("savedmodel", threads=1))
 
 
